@@ -1,0 +1,194 @@
+"""Approach 2: isoFLOP profiles (Hoffmann et al. 2022, §3.2).
+
+Runs are grouped by compute budget; within each budget the loss is fitted as a function of
+log N and its minimum gives N_opt(C). Power laws N_opt ∝ C^a and D_opt ∝ C^b (with
+D = C / (6N)) are then fitted across budgets.
+
+Two ways to find each minimum: ``"parabola"`` (the paper's; biased when the sampled sizes sit
+off-centre around the minimum) and ``"akima"`` (an Akima interpolant of loss in log N,
+minimised on a fine grid, as Porian et al. 2024 do; it cannot extrapolate beyond the sampled
+sizes). Every result says which was used, and flags minima outside the sampled range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.interpolate import Akima1DInterpolator
+
+from .allocation import FLOPS_PER_PARAM_TOKEN
+
+METHODS = ("parabola", "akima")
+
+
+def group_by_budget(flops: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
+    """Label runs that share a compute budget, tolerating scatter in the recorded FLOPs.
+
+    Each run climbs to a mode of a Gaussian kernel density of log10(C) (mean shift, kernel
+    width ``bandwidth_decades``); runs that reach the same mode share a budget. Exactly
+    planned budgets (1e18, 3e18, …) form one group each; budgets read off a figure, with a few
+    percent of scatter, still group by the budget they were meant to have. Labels are 0, 1, …
+    in increasing compute.
+    """
+    logc = np.log10(np.asarray(flops, dtype=float)).ravel()
+    if logc.size == 0:
+        return np.zeros(0, dtype=int)
+    modes = logc.copy()
+    for _ in range(200):
+        k = np.exp(-0.5 * ((modes[:, None] - logc[None, :]) / bandwidth_decades) ** 2)
+        shifted = (k @ logc) / k.sum(axis=1)
+        converged = np.max(np.abs(shifted - modes)) < 1e-6 * bandwidth_decades
+        modes = shifted
+        if converged:
+            break
+    order = np.argsort(modes)
+    jumps = np.diff(modes[order]) > bandwidth_decades / 2
+    labels = np.empty(logc.size, dtype=int)
+    labels[order] = np.concatenate([[0], np.cumsum(jumps)])
+    return labels
+
+
+@dataclass(frozen=True)
+class IsoFlopProfile:
+    """One budget's profile: its runs and the size that minimises loss."""
+
+    flops: float
+    n_runs: int
+    n_min: float
+    n_max: float
+    n_opt: float
+    loss_opt: float
+    inside: bool
+    coefficients: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "flops": self.flops,
+            "n_runs": self.n_runs,
+            "n_min": self.n_min,
+            "n_max": self.n_max,
+            "n_opt": self.n_opt,
+            "loss_opt": self.loss_opt,
+            "inside_sampled_range": self.inside,
+        }
+
+
+@dataclass(frozen=True)
+class IsoFlopFit:
+    """N_opt ∝ C^a and D_opt ∝ C^b across budgets, with the profiles behind them."""
+
+    method: str
+    a: float
+    b: float
+    n_coefficient: float
+    d_coefficient: float
+    profiles: tuple[IsoFlopProfile, ...]
+    excluded: tuple[dict, ...] = field(default=())
+
+    def n_opt(self, flops: ArrayLike) -> np.ndarray:
+        return self.n_coefficient * np.asarray(flops, dtype=float) ** self.a
+
+    def d_opt(self, flops: ArrayLike) -> np.ndarray:
+        return self.d_coefficient * np.asarray(flops, dtype=float) ** self.b
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "a": self.a,
+            "b": self.b,
+            "n_coefficient": self.n_coefficient,
+            "d_coefficient": self.d_coefficient,
+            "profiles": [p.to_dict() for p in self.profiles],
+            "excluded": list(self.excluded),
+        }
+
+
+def _profile_minimum(logn: np.ndarray, loss: np.ndarray, method: str):
+    """(log N_opt, loss at it, coefficients) or a reason string when there is no minimum."""
+    if method == "parabola":
+        c2, c1, c0 = np.polyfit(logn, loss, 2)
+        if not c2 > 0:
+            return "the fitted parabola opens downwards (no minimum)"
+        x = -c1 / (2 * c2)
+        return x, c0 - c1 * c1 / (4 * c2), (float(c2), float(c1), float(c0))
+    order = np.argsort(logn)
+    xs, ys = logn[order], loss[order]
+    keep = np.concatenate([[True], np.diff(xs) > 0])  # Akima needs strictly increasing x
+    xs, ys = xs[keep], ys[keep]
+    if xs.size < 3:
+        return "fewer than 3 distinct sizes"
+    grid = np.linspace(xs[0], xs[-1], 2001)
+    values = Akima1DInterpolator(xs, ys)(grid)
+    i = int(np.argmin(values))
+    return grid[i], float(values[i]), ()
+
+
+def fit_isoflop(
+    n: ArrayLike,
+    flops: ArrayLike,
+    loss: ArrayLike,
+    *,
+    method: str = "parabola",
+    bandwidth_decades: float = 0.05,
+    min_runs: int = 3,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+) -> IsoFlopFit:
+    """Approach 2 on runs with sizes ``n``, budgets ``flops`` and final losses ``loss``.
+
+    Budgets with fewer than ``min_runs`` distinct sizes, or whose loss has no minimum, are
+    excluded and listed with the reason. Needs at least two usable budgets.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    n, flops, loss = (np.asarray(v, dtype=float).ravel() for v in (n, flops, loss))
+    labels = group_by_budget(flops, bandwidth_decades)
+    profiles: list[IsoFlopProfile] = []
+    excluded: list[dict] = []
+    for label in np.unique(labels):
+        sel = labels == label
+        budget = float(np.exp(np.log(flops[sel]).mean()))
+        sizes = np.unique(n[sel])
+        if sizes.size < min_runs:
+            excluded.append(
+                {"flops": budget, "reason": f"only {sizes.size} distinct sizes (< {min_runs})"}
+            )
+            continue
+        logn = np.log(n[sel])
+        found = _profile_minimum(logn, loss[sel], method)
+        if isinstance(found, str):
+            excluded.append({"flops": budget, "reason": found})
+            continue
+        x, lmin, coef = found
+        profiles.append(
+            IsoFlopProfile(
+                flops=budget,
+                n_runs=int(sel.sum()),
+                n_min=float(sizes.min()),
+                n_max=float(sizes.max()),
+                n_opt=float(np.exp(x)),
+                loss_opt=float(lmin),
+                inside=bool(logn.min() <= x <= logn.max()),
+                coefficients=coef,
+            )
+        )
+    if len(profiles) < 2:
+        raise ValueError(
+            f"isoFLOP fit needs at least 2 budgets with {min_runs}+ sizes and a minimum; "
+            f"got {len(profiles)} (excluded: {excluded})"
+        )
+    logc = np.log([p.flops for p in profiles])
+    logn_opt = np.log([p.n_opt for p in profiles])
+    a, log_k = np.polyfit(logc, logn_opt, 1)
+    logd_opt = logc - np.log(flops_per_param_token) - logn_opt
+    b, log_kd = np.polyfit(logc, logd_opt, 1)
+    return IsoFlopFit(
+        method=method,
+        a=float(a),
+        b=float(b),
+        n_coefficient=float(np.exp(log_k)),
+        d_coefficient=float(np.exp(log_kd)),
+        profiles=tuple(profiles),
+        excluded=tuple(excluded),
+    )
