@@ -1,0 +1,86 @@
+"""One JSON-ready summary of a Chinchilla fit: the law, intervals, allocation and predictions.
+
+Shared by the CLI (``mlflow-scaling fit``) and the refit job (``scaling/fit.json``), so the two
+always report the same numbers under the same keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .laws.allocation import allocation_exponents, compute_optimal
+from .laws.bootstrap import BootstrapFit, bootstrap_chinchilla
+from .laws.fitting import DEFAULT_HUBER_DELTA, fit_chinchilla
+
+
+def summarize_chinchilla(
+    n: ArrayLike,
+    d: ArrayLike,
+    loss: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    budgets: ArrayLike = (),
+    targets: tuple[ArrayLike, ArrayLike] | None = None,
+    seed: int = 0,
+) -> tuple[dict, BootstrapFit | None]:
+    """Fit, bootstrap (when ``n_boot`` > 0) and summarise. Returns (summary, bootstrap)."""
+    fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    a, b = allocation_exponents(fit.law)
+    out = fit.to_dict()
+    out["allocation"] = {"a": float(a), "b": float(b)}
+    boot = None
+    if n_boot > 0:
+        boot = bootstrap_chinchilla(
+            n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit, huber_delta=huber_delta
+        )
+        ci = boot.confidence_intervals(level)
+        out["ci"] = {k: list(v) for k, v in ci.items() if k not in ("a", "b")}
+        out["allocation"]["ci"] = {k: list(ci[k]) for k in ("a", "b")}
+        out["ci_level"] = level
+        out["n_boot"] = n_boot
+    budgets = np.atleast_1d(np.asarray(budgets, dtype=float))
+    if budgets.size:
+        out["budgets"] = budget_rows(fit.law, budgets, boot, level)
+    if targets is not None:
+        out["predictions"] = prediction_rows(fit.law, targets[0], targets[1], boot, level)
+    return out, boot
+
+
+def budget_rows(law, budgets: np.ndarray, boot: BootstrapFit | None, level: float) -> list[dict]:
+    """Compute-optimal allocation and loss per budget, with interval bounds when bootstrapped."""
+    rows = compute_optimal(law, budgets).rows()
+    if boot is not None:
+        intervals = boot.allocation_intervals(budgets, level)
+        for i, row in enumerate(rows):
+            for name, key in (("loss", ""), ("n_opt", "n_opt_"), ("d_opt", "d_opt_")):
+                row[f"{key}lo"] = float(intervals[name][1][i])
+                row[f"{key}hi"] = float(intervals[name][2][i])
+    else:
+        for row in rows:
+            row["lo"] = row["hi"] = None
+    return rows
+
+
+def prediction_rows(
+    law, n: ArrayLike, d: ArrayLike, boot: BootstrapFit | None, level: float
+) -> list[dict]:
+    """Predicted loss per (N, D) target, with prediction-interval bounds when bootstrapped."""
+    n, d = np.broadcast_arrays(np.atleast_1d(n).astype(float), np.atleast_1d(d).astype(float))
+    point = law.predict(n, d)
+    lo = hi = [None] * n.size
+    if boot is not None:
+        _, lo, hi = boot.predict_interval(n, d, level=level, kind="prediction")
+    return [
+        {
+            "N": float(ni),
+            "D": float(di),
+            "loss": float(p),
+            "lo": None if l_ is None else float(l_),
+            "hi": None if h_ is None else float(h_),
+        }
+        for ni, di, p, l_, h_ in zip(n, d, point, lo, hi, strict=True)
+    ]
