@@ -114,6 +114,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-scaling", description="Neural scaling laws for MLflow and Lightning."
@@ -135,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--budget", type=_positive_float, nargs="+", help="compute budgets in FLOPs")
     fit.add_argument("--format", choices=["table", "json"], default="table")
     fit.set_defaults(handler=_cmd_fit)
+
+    demo = sub.add_parser("demo", help="the main job: fit, allocate, predict (README command 1)")
+    demo.set_defaults(handler=_cmd_demo)
     return parser
 
 

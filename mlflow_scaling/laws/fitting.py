@@ -242,10 +242,9 @@ def _levenberg_marquardt(
     active = np.isfinite(f_best)
     stalls = np.zeros(phi.shape[0], dtype=int)
     it = 0
-    for it in range(1, max_iter + 1):
+    while it < max_iter and active.any():
+        it += 1
         idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
         f, grad, hess = _by_row_chunks(_gradient_hessian_rows, phi[idx], weights[idx], prob, delta)
         ev, vec = np.linalg.eigh(hess)
         scale = np.abs(ev).max(axis=1, keepdims=True) + 1e-300
