@@ -21,12 +21,17 @@ BNSL_ADDITION_CSV = "bnsl_4digit_addition.csv"
 
 
 def find_shared_data() -> Path | None:
-    """The shared data folder, or None when this machine does not have it."""
-    candidates = []
+    """The shared data folder, or None when this machine does not have it.
+
+    ``MLFLOW_SCALING_SHARED_DATA``, when set, is the only place looked at.
+    """
     if os.environ.get(ENV_SHARED_DATA):
-        candidates.append(Path(os.environ[ENV_SHARED_DATA]))
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
-    candidates.append(Path.cwd().resolve().parent / "shared" / "data")
+        candidates = [Path(os.environ[ENV_SHARED_DATA])]
+    else:
+        candidates = [
+            Path(__file__).resolve().parents[2] / "shared" / "data",
+            Path.cwd().resolve().parent / "shared" / "data",
+        ]
     for path in candidates:
         if (path / CHINCHILLA_CSV).is_file():
             return path

@@ -48,7 +48,8 @@ def epoch_grid() -> np.ndarray:
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
     """Huber loss of residuals ``r``: quadratic inside ±δ, linear outside."""
     abs_r = np.abs(r)
-    return np.where(abs_r <= delta, 0.5 * r * r, delta * (abs_r - 0.5 * delta))
+    m = np.minimum(abs_r, delta)
+    return 0.5 * m * m + delta * (abs_r - m)
 
 
 def chinchilla_objective(
@@ -169,7 +170,7 @@ def _gradient_hessian(phi: np.ndarray, prob: _Problem, weights: np.ndarray, delt
     r, w1, w2, w3 = _softmax_terms(phi, prob)
     inside = np.abs(r) <= delta
     psi = np.clip(r, -delta, delta) * weights
-    f = (weights * np.where(inside, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))).sum(axis=1)
+    f = (weights * huber(r, delta)).sum(axis=1)
     # g = ∂ log L̂ / ∂φ per point; ∂r/∂φ = −g.
     g = np.stack([w1, w2, w3, -prob.u * w1, -prob.v * w2], axis=2)
     grad = -np.einsum("sp,spi->si", psi, g)

@@ -1,0 +1,75 @@
+"""Our batched Chinchilla fitter against a plain per-start scipy fitter, on the same data.
+
+The reference is Epoch's way: scipy L-BFGS-B, one call per start, the objective written
+plainly (scipy's logsumexp, finite-difference gradients). Its time is measured on a random
+sample of starts and scaled to the full 4,500-start grid. Both run in this process; the ratio
+is printed, along with the time of 1,000 bootstrap refits.
+
+    python benchmarks/bench_fit.py [--sample 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+
+from mlflow_scaling.datasets import CHINCHILLA_CSV, find_shared_data, load_chinchilla
+from mlflow_scaling.laws import bootstrap_chinchilla, epoch_grid, fit_chinchilla
+
+
+def reference_objective(theta, log_n, log_d, log_loss, delta=1e-3):
+    a, b, e, alpha, beta = theta
+    pred = logsumexp([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)], axis=0)
+    r = log_loss - pred
+    return np.sum(np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=40, help="reference starts to time")
+    parser.add_argument("--data", type=Path, default=None, help="Chinchilla CSV")
+    args = parser.parse_args()
+    path = args.data or (find_shared_data() or Path("absent")) / CHINCHILLA_CSV
+    if not path.is_file():
+        print(f"bench_fit: skipped: {path} not found (../shared/data is not here)")
+        return 0
+    p = load_chinchilla(path)
+    grid = epoch_grid()
+
+    t0 = time.perf_counter()
+    fit = fit_chinchilla(p.n, p.d, p.loss)
+    ours = time.perf_counter() - t0
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(grid), size=args.sample, replace=False)
+    logs = (np.log(p.n), np.log(p.d), np.log(p.loss))
+    t0 = time.perf_counter()
+    results = [minimize(reference_objective, grid[i], args=logs, method="L-BFGS-B") for i in sample]
+    per_start = (time.perf_counter() - t0) / args.sample
+    reference = per_start * len(grid)
+    best_sampled = min(r.fun for r in results)
+
+    t0 = time.perf_counter()
+    boot = bootstrap_chinchilla(p.n, p.d, p.loss, n_boot=1000, fit=fit)
+    boot_time = time.perf_counter() - t0
+
+    print(f"data: {path} ({p.n.size} runs), grid of {len(grid)} starts")
+    print(f"ours:      {ours:8.2f} s  objective {fit.objective:.9e}  {fit.law}")
+    print(
+        f"reference: {reference:8.1f} s  (scaled from {args.sample} starts at "
+        f"{per_start * 1e3:.1f} ms each; best sampled objective {best_sampled:.9e})"
+    )
+    print(f"speed-up:  {reference / ours:8.0f}x")
+    lo, hi = boot.confidence_intervals()["alpha"]
+    print(f"bootstrap: 1000 refits in {boot_time:.2f} s (alpha 95% CI {lo:.4f} to {hi:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
