@@ -114,6 +114,94 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def format_phases_table(report: dict) -> str:
+    lines = [f"phase at the frontier: {report['phase']}   ({report['reason']})"]
+    if report.get("model"):
+        lines.append(f"model: {report['model']}")
+    if report["segments"]:
+        lines.append(f"{'segment':<12}{'x_min':>11}{'x_max':>11}{'slope':>9}{'drop/decade':>13}")
+        for s in report["segments"]:
+            lines.append(
+                f"{s['phase']:<12}{s['x_min']:>11.4g}{s['x_max']:>11.4g}{s['slope']:>9.4f}"
+                f"{s['drop_per_decade']:>12.1%}"
+            )
+    if report.get("breaks"):
+        lines.append("breaks at x = " + ", ".join(f"{b:.4g}" for b in report["breaks"]))
+    return "\n".join(lines)
+
+
+def _cmd_phases(args: argparse.Namespace) -> int:
+    from .laws.phases import detect_phases
+    from .tabular import numeric_column, read_csv
+
+    frame = read_csv(args.file)
+    x = numeric_column(frame, args.x_col, args.file, positive=True)
+    loss = numeric_column(frame, args.loss_col, args.file, positive=True)
+    try:
+        report = detect_phases(
+            x, loss, flat_drop_per_decade=args.flat_drop_per_decade, chance_loss=args.chance_loss
+        ).to_dict()
+    except ValueError as exc:
+        raise InputError(f"{args.file}: {exc}") from None
+    report["file"] = str(args.file)
+    print(json.dumps(report, indent=2) if args.format == "json" else format_phases_table(report))
+    return EXIT_OK
+
+
+def format_check_table(result: dict) -> str:
+    lines = [f"scaling check: {result['verdict'].upper()}   (phase at the frontier: "
+             f"{result['phase']})"]  # fmt: skip
+    lines.append(f"{'criterion':<20}{'value':>12}{'threshold':>12}  result")
+    for c in result["criteria"]:
+        outcome = {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]]
+        lines.append(
+            f"{c['name']:<20}{_fmt(c['value']):>12}{_fmt(c['threshold']):>12}  {outcome}"
+            + (f"   {c['detail']}" if c["detail"] else "")
+        )
+    pred = result.get("prediction")
+    if pred:
+        interval = f" ({_fmt(pred['lo'])}, {_fmt(pred['hi'])})" if pred["lo"] else ""
+        lines.append(
+            f"predicted loss at N={pred['N']:.3g}, D={pred['D']:.3g} ({pred['tokens']}): "
+            f"{pred['loss']:.4f}{interval}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .laws.check import PASS, scaling_check
+
+    points = read_points(
+        args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
+    )
+    try:
+        result = scaling_check(
+            points.n,
+            points.d,
+            points.loss,
+            target_params=args.target_params,
+            target_tokens=args.target_tokens,
+            min_sizes=args.min_sizes,
+            min_span_decades=args.min_span_decades,
+            max_backtest_error=args.max_backtest_error,
+            max_exponent_gap=args.max_exponent_gap,
+            max_extrapolation=args.max_extrapolation,
+            n_boot=args.bootstrap,
+        ).to_dict()
+    except ValueError as exc:
+        raise InputError(f"{args.file}: {exc}") from None
+    result["file"] = str(args.file)
+    print(json.dumps(result, indent=2) if args.format == "json" else format_check_table(result))
+    return EXIT_OK if result["verdict"] == PASS else EXIT_FAIL
+
+
+def _add_point_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-col", default="N", help="parameters column (default N)")
+    p.add_argument("--d-col", default="D", help="tokens column (default D)")
+    p.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
+    p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -129,10 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a scaling law to a CSV of runs (no MLflow needed)")
     fit.add_argument("file", help="CSV with one row per run")
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
-    fit.add_argument("--n-col", default="N", help="parameters column (default N)")
-    fit.add_argument("--d-col", default="D", help="tokens column (default D)")
-    fit.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
-    fit.add_argument("--loss-col", default="loss", help="loss column (default loss)")
+    _add_point_columns(fit)
     fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
     fit.add_argument(
         "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
@@ -141,6 +226,40 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--budget", type=_positive_float, nargs="+", help="compute budgets in FLOPs")
     fit.add_argument("--format", choices=["table", "json"], default="table")
     fit.set_defaults(handler=_cmd_fit)
+
+    phases = sub.add_parser("phases", help="cold start, scaling or plateau along one axis")
+    phases.add_argument("file", help="CSV with one row per run")
+    phases.add_argument("--x-col", default="N", help="the axis: N, D or C column (default N)")
+    phases.add_argument("--loss-col", default="loss")
+    phases.add_argument(
+        "--flat-drop-per-decade", type=_positive_float, default=0.02,
+        help="a segment is flat when loss falls less than this fraction per decade",
+    )  # fmt: skip
+    phases.add_argument(
+        "--chance-loss", type=_positive_float, default=None,
+        help="loss of a uniform guess (e.g. ln(vocab)); tells a cold start from a plateau",
+    )  # fmt: skip
+    phases.add_argument("--format", choices=["table", "json"], default="table")
+    phases.set_defaults(handler=_cmd_phases)
+
+    check = sub.add_parser(
+        "check", help="the scaling check before a big run (exit 0 pass, 1 fail, 2 bad input)"
+    )
+    check.add_argument("file", help="CSV with one row per run")
+    _add_point_columns(check)
+    check.add_argument("--target-params", type=_positive_float, required=True)
+    check.add_argument(
+        "--target-tokens", type=_positive_float, default=None,
+        help="tokens for the target (default: compute-optimal by the fitted law)",
+    )  # fmt: skip
+    check.add_argument("--min-sizes", type=_non_negative_int, default=4)
+    check.add_argument("--min-span-decades", type=_positive_float, default=1.0)
+    check.add_argument("--max-backtest-error", type=_positive_float, default=0.03)
+    check.add_argument("--max-exponent-gap", type=_positive_float, default=0.08)
+    check.add_argument("--max-extrapolation", type=_positive_float, default=10.0)
+    check.add_argument("--bootstrap", type=_non_negative_int, default=400)
+    check.add_argument("--format", choices=["table", "json"], default="table")
+    check.set_defaults(handler=_cmd_check)
 
     demo = sub.add_parser("demo", help="the main job: fit, allocate, predict (README command 1)")
     demo.set_defaults(handler=_cmd_demo)

@@ -23,31 +23,36 @@ from .allocation import FLOPS_PER_PARAM_TOKEN
 METHODS = ("parabola", "akima")
 
 
-def group_by_budget(flops: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
-    """Label runs that share a compute budget, tolerating scatter in the recorded FLOPs.
+def cluster_log_values(values: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
+    """Label values that are the same up to scatter (compute budgets, model sizes).
 
-    Each run climbs to a mode of a Gaussian kernel density of log10(C) (mean shift, kernel
-    width ``bandwidth_decades``); runs that reach the same mode share a budget. Exactly
-    planned budgets (1e18, 3e18, …) form one group each; budgets read off a figure, with a few
-    percent of scatter, still group by the budget they were meant to have. Labels are 0, 1, …
-    in increasing compute.
+    Each value climbs to a mode of a Gaussian kernel density of log10(value) (mean shift,
+    kernel width ``bandwidth_decades``); values that reach the same mode share a label. Exactly
+    planned values (1e18, 3e18, …) form one group each; values read off a figure, with a few
+    percent of scatter, still group by the value they were meant to have. Labels are 0, 1, …
+    in increasing order.
     """
-    logc = np.log10(np.asarray(flops, dtype=float)).ravel()
-    if logc.size == 0:
+    logv = np.log10(np.asarray(values, dtype=float)).ravel()
+    if logv.size == 0:
         return np.zeros(0, dtype=int)
-    modes = logc.copy()
+    modes = logv.copy()
     for _ in range(200):
-        k = np.exp(-0.5 * ((modes[:, None] - logc[None, :]) / bandwidth_decades) ** 2)
-        shifted = (k @ logc) / k.sum(axis=1)
+        k = np.exp(-0.5 * ((modes[:, None] - logv[None, :]) / bandwidth_decades) ** 2)
+        shifted = (k @ logv) / k.sum(axis=1)
         converged = np.max(np.abs(shifted - modes)) < 1e-6 * bandwidth_decades
         modes = shifted
         if converged:
             break
     order = np.argsort(modes)
     jumps = np.diff(modes[order]) > bandwidth_decades / 2
-    labels = np.empty(logc.size, dtype=int)
+    labels = np.empty(logv.size, dtype=int)
     labels[order] = np.concatenate([[0], np.cumsum(jumps)])
     return labels
+
+
+def group_by_budget(flops: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
+    """Label runs that share a compute budget (see :func:`cluster_log_values`)."""
+    return cluster_log_values(flops, bandwidth_decades)
 
 
 @dataclass(frozen=True)

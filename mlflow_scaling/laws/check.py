@@ -1,0 +1,247 @@
+"""The scaling check: do a family's small runs scale consistently enough to trust a big run?
+
+Before a team gets a large cluster, its small runs (up to a few billion parameters) should
+show clean scaling. :func:`scaling_check` measures five criteria, each with its value and
+threshold, and passes only when all that apply pass:
+
+``distinct_sizes``
+    model sizes (grouped up to ~2 % scatter) ≥ ``min_sizes`` (default 4);
+``size_span_decades``
+    log10(largest / smallest size) ≥ ``min_span_decades`` (default 1);
+``phase``
+    the compute frontier (the lowest loss reached at or below each compute level) is in the
+    ``scaling`` phase at its largest compute, not ``cold_start`` or ``plateau``
+    (:func:`detect_phases`);
+``backtest``
+    a Chinchilla fit without the largest size predicts that size's runs with a mean absolute
+    relative error ≤ ``max_backtest_error`` (default 3 %);
+``approaches_agree``
+    where the runs form isoFLOP profiles (≥ 3 budgets with ≥ 3 sizes each), the allocation
+    exponent a (N_opt ∝ C^a) of Approach 2 and of Approach 3 differ by at most
+    ``max_exponent_gap`` (default 0.08); where they do not, the criterion does not apply;
+``extrapolation``
+    target size / largest trained size ≤ ``max_extrapolation`` (default 10, one decade).
+
+It also predicts the loss at the target with a bootstrap prediction interval. Without
+``target_tokens`` the target is trained compute-optimally by the fitted law.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .allocation import FLOPS_PER_PARAM_TOKEN, allocation_exponents
+from .bootstrap import bootstrap_chinchilla
+from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+from .isoflop import cluster_log_values, fit_isoflop
+from .phases import PhaseReport, detect_phases
+
+PASS, FAIL = "pass", "fail"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One measured criterion. ``passed`` is None where the data does not allow it."""
+
+    name: str
+    value: float | str | None
+    threshold: float | str
+    passed: bool | None
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict, every criterion behind it, and the prediction at the target."""
+
+    verdict: str
+    phase: PhaseReport
+    criteria: tuple[Criterion, ...]
+    prediction: dict | None
+    fit: ChinchillaFit | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.passed is False]
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "phase": self.phase.phase,
+            "phases": self.phase.to_dict(),
+            "criteria": [c.to_dict() for c in self.criteria],
+            "prediction": self.prediction,
+            "params": None if self.fit is None else self.fit.law.to_dict(),
+            "settings": dict(self.settings),
+        }
+
+
+def compute_frontier(flops: ArrayLike, loss: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """The runs no cheaper run beats: sorted by compute, each loss below all before it."""
+    flops = np.asarray(flops, dtype=float).ravel()
+    loss = np.asarray(loss, dtype=float).ravel()
+    order = np.lexsort((loss, flops))
+    c, lo = flops[order], loss[order]
+    best_before = np.concatenate([[np.inf], np.minimum.accumulate(lo)[:-1]])
+    keep = lo < best_before
+    return c[keep], lo[keep]
+
+
+def _compute_optimal_tokens(fit: ChinchillaFit, n: float) -> float:
+    """D that makes a model of size ``n`` compute-optimal under the fitted law."""
+    law = fit.law
+    a, _ = allocation_exponents(law)
+    g = (law.alpha * law.A / (law.beta * law.B)) ** (1.0 / (law.alpha + law.beta))
+    base = (n / g) ** (1.0 / a)  # C / 6 at which N_opt = n
+    return float(base / n)
+
+
+def scaling_check(
+    n: ArrayLike,
+    d: ArrayLike,
+    loss: ArrayLike,
+    *,
+    target_params: float,
+    target_tokens: float | None = None,
+    groups: ArrayLike | None = None,
+    min_sizes: int = 4,
+    min_span_decades: float = 1.0,
+    max_backtest_error: float = 0.03,
+    max_exponent_gap: float = 0.08,
+    max_extrapolation: float = 10.0,
+    size_bandwidth_decades: float = 0.01,
+    n_boot: int = 400,
+    level: float = 0.95,
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    seed: int = 0,
+    phase_options: dict | None = None,
+) -> CheckResult:
+    """Run the scaling check on runs (N, D, loss); see the module docstring for criteria."""
+    n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
+    if not (n.size == d.size == loss.size):
+        raise ValueError(f"N, D and loss must have equal lengths ({n.size}, {d.size}, {loss.size})")
+    if not (np.isfinite(target_params) and target_params > 0):
+        raise ValueError(f"target params must be positive and finite, got {target_params!r}")
+    settings = {
+        "target_params": float(target_params),
+        "target_tokens": target_tokens,
+        "min_sizes": min_sizes,
+        "min_span_decades": min_span_decades,
+        "max_backtest_error": max_backtest_error,
+        "max_exponent_gap": max_exponent_gap,
+        "max_extrapolation": max_extrapolation,
+        "n_boot": n_boot,
+        "level": level,
+    }
+    flops = FLOPS_PER_PARAM_TOKEN * n * d
+    sizes = cluster_log_values(n, size_bandwidth_decades) if n.size else np.zeros(0, int)
+    n_sizes = int(np.unique(sizes).size)
+    span = float(np.log10(n.max() / n.min())) if n.size else 0.0
+    criteria = [
+        Criterion("distinct_sizes", n_sizes, min_sizes, n_sizes >= min_sizes),
+        Criterion("size_span_decades", span, min_span_decades, span >= min_span_decades),
+    ]
+
+    frontier_c, frontier_loss = compute_frontier(flops, loss)
+    phase = detect_phases(frontier_c, frontier_loss, **(phase_options or {}))
+    criteria.append(
+        Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
+    )
+
+    fit = None
+    try:
+        fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    except ValueError as exc:
+        fit_error = str(exc)
+    criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
+    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap))
+
+    ratio = float(target_params / n.max()) if n.size else float("inf")
+    criteria.append(
+        Criterion(
+            "extrapolation",
+            ratio,
+            max_extrapolation,
+            ratio <= max_extrapolation,
+            f"target {target_params:.3g} params / largest trained {n.max():.3g}"
+            if n.size
+            else "no runs",
+        )
+    )
+
+    prediction = None
+    if fit is not None:
+        tokens = target_tokens if target_tokens else _compute_optimal_tokens(fit, target_params)
+        prediction = {"N": float(target_params), "D": float(tokens), "level": level}
+        prediction["loss"] = float(fit.law.predict(target_params, tokens))
+        prediction["lo"] = prediction["hi"] = None
+        prediction["tokens"] = "given" if target_tokens else "compute_optimal"
+        if n_boot > 0:
+            boot = bootstrap_chinchilla(
+                n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit,
+                huber_delta=huber_delta,
+            )  # fmt: skip
+            _, lo, hi = boot.predict_interval(target_params, tokens, level=level)
+            prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+    else:
+        criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
+
+    verdict = PASS if all(c.passed is not False for c in criteria) else FAIL
+    return CheckResult(verdict, phase, tuple(criteria), prediction, fit, settings)
+
+
+def _backtest_criterion(n, d, loss, sizes, max_error, huber_delta) -> Criterion:
+    name = "backtest"
+    if sizes.size == 0 or np.unique(sizes).size < 2:
+        return Criterion(name, None, max_error, False, "needs at least 2 model sizes")
+    largest = sizes == sizes.max()
+    try:
+        fit = fit_chinchilla(n[~largest], d[~largest], loss[~largest], huber_delta=huber_delta)
+    except ValueError as exc:
+        return Criterion(name, None, max_error, False, f"fit without the largest size: {exc}")
+    predicted = fit.law.predict(n[largest], d[largest])
+    error = float(np.mean(np.abs(predicted - loss[largest]) / loss[largest]))
+    return Criterion(
+        name,
+        error,
+        max_error,
+        error <= max_error,
+        f"fitted on {int((~largest).sum())} runs, predicted {int(largest.sum())} runs of the "
+        f"largest size (~{np.exp(np.log(n[largest]).mean()):.3g} params)",
+    )
+
+
+def _approaches_criterion(n, flops, loss, fit, max_gap) -> Criterion:
+    name = "approaches_agree"
+    if fit is None:
+        return Criterion(name, None, max_gap, None, "no Approach 3 fit")
+    try:
+        iso = fit_isoflop(n, flops, loss)
+    except ValueError as exc:
+        return Criterion(name, None, max_gap, None, f"not applicable: {exc}")
+    if len(iso.profiles) < 3:
+        return Criterion(
+            name, None, max_gap, None, f"not applicable: {len(iso.profiles)} isoFLOP budgets (< 3)"
+        )
+    a3, _ = allocation_exponents(fit.law)
+    gap = abs(iso.a - a3)
+    return Criterion(
+        name,
+        float(gap),
+        max_gap,
+        bool(gap <= max_gap),
+        f"Approach 2 a = {iso.a:.3f} ({len(iso.profiles)} budgets), Approach 3 a = {a3:.3f}",
+    )
