@@ -100,6 +100,13 @@ def compute_frontier(flops: ArrayLike, loss: ArrayLike) -> tuple[np.ndarray, np.
     return c[keep], lo[keep]
 
 
+def _extrapolates(fit: ChinchillaFit) -> bool:
+    """Whether the law has a finite floor and loss falling in both N and D."""
+    law = fit.law
+    values = np.array([law.E, law.A, law.B, law.alpha, law.beta], dtype=float)
+    return bool(np.all(np.isfinite(values)) and law.alpha > 0 and law.beta > 0)
+
+
 def _compute_optimal_tokens(fit: ChinchillaFit, n: float) -> float:
     """D that makes a model of size ``n`` compute-optimal under the fitted law."""
     law = fit.law
@@ -161,11 +168,17 @@ def scaling_check(
         Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
     )
 
-    fit = None
+    fit, fit_error = None, ""
     try:
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
     except ValueError as exc:
         fit_error = str(exc)
+    if fit is not None and not _extrapolates(fit):
+        fit_error = (
+            f"the fitted exponents are not positive (alpha={fit.law.alpha:.4g}, "
+            f"beta={fit.law.beta:.4g}): these runs show no scaling to extrapolate"
+        )
+        fit = None
     criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
     criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap))
 
