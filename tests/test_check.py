@@ -7,7 +7,7 @@ from reference_data import chinchilla
 from test_cli_fit import run_cli
 
 from mlflow_scaling.laws import ChinchillaLaw, fit_chinchilla
-from mlflow_scaling.laws.check import compute_frontier, scaling_check
+from mlflow_scaling.laws.check import scaling_check
 
 LAW = ChinchillaLaw(E=1.9, A=400.0, B=1200.0, alpha=0.34, beta=0.32)
 
@@ -74,6 +74,17 @@ def test_cold_start_family_at_uniform_guess_fails():
     assert phase.passed is False and phase.value == "cold_start"
 
 
+def test_plateau_family_fails_on_phase():
+    law = ChinchillaLaw(E=2.0, A=1e4, B=3e4, alpha=0.8, beta=0.8)  # saturates within 2 decades
+    n, d, loss = grid_family(np.geomspace(1e5, 1e8, 7), law=law)
+    result = scaling_check(n, d, loss, target_params=5e8, n_boot=0)
+    assert result.verdict == "fail"
+    assert result.phase.phase == "plateau"
+    assert [c.name for c in result.failed] == ["phase"]
+    approaches = next(c for c in result.criteria if c.name == "approaches_agree")
+    assert approaches.passed is None and approaches.detail.startswith("not applicable")
+
+
 def test_one_size_is_a_clear_failure_not_a_crash():
     n = np.full(6, 1e8)
     d = np.geomspace(1e9, 1e10, 6)
@@ -92,11 +103,6 @@ def test_far_extrapolation_fails_that_criterion_only():
     extrapolation = next(c for c in result.criteria if c.name == "extrapolation")
     assert extrapolation.value == pytest.approx(100.0)
     assert result.prediction["lo"] is None  # no bootstrap, no interval
-
-
-def test_compute_frontier():
-    c, lo = compute_frontier([1, 2, 3, 4, 5], [5.0, 4.0, 4.5, 3.0, 3.5])
-    assert c.tolist() == [1, 2, 4] and lo.tolist() == [5.0, 4.0, 3.0]
 
 
 def test_check_cli_exit_codes(tmp_path, chinchilla_small):

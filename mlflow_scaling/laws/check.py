@@ -9,9 +9,9 @@ threshold, and passes only when all that apply pass:
 ``size_span_decades``
     log10(largest / smallest size) ≥ ``min_span_decades`` (default 1);
 ``phase``
-    the compute frontier (the lowest loss reached at or below each compute level) is in the
-    ``scaling`` phase at its largest compute, not ``cold_start`` or ``plateau``
-    (:func:`detect_phases`);
+    the compute frontier (the lower envelope of loss against compute, see
+    :func:`detect_phases` with ``reduce="envelope"``) is in the ``scaling`` phase at its
+    largest compute, not ``cold_start`` or ``plateau``;
 ``backtest``
     a Chinchilla fit without the largest size predicts that size's runs with a mean absolute
     relative error ≤ ``max_backtest_error`` (default 3 %);
@@ -89,17 +89,6 @@ class CheckResult:
         }
 
 
-def compute_frontier(flops: ArrayLike, loss: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """The runs no cheaper run beats: sorted by compute, each loss below all before it."""
-    flops = np.asarray(flops, dtype=float).ravel()
-    loss = np.asarray(loss, dtype=float).ravel()
-    order = np.lexsort((loss, flops))
-    c, lo = flops[order], loss[order]
-    best_before = np.concatenate([[np.inf], np.minimum.accumulate(lo)[:-1]])
-    keep = lo < best_before
-    return c[keep], lo[keep]
-
-
 def _extrapolates(fit: ChinchillaFit) -> bool:
     """Whether the law has a finite floor and loss falling in both N and D."""
     law = fit.law
@@ -162,8 +151,7 @@ def scaling_check(
         Criterion("size_span_decades", span, min_span_decades, span >= min_span_decades),
     ]
 
-    frontier_c, frontier_loss = compute_frontier(flops, loss)
-    phase = detect_phases(frontier_c, frontier_loss, **(phase_options or {}))
+    phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
     criteria.append(
         Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
     )

@@ -179,9 +179,12 @@ def fit_isoflop(
             )
         )
     if len(profiles) < 2:
+        first = (
+            f"; first: {excluded[0]['reason']} at C={excluded[0]['flops']:.3g}" if excluded else ""
+        )
         raise ValueError(
             f"isoFLOP fit needs at least 2 budgets with {min_runs}+ sizes and a minimum; "
-            f"got {len(profiles)} (excluded: {excluded})"
+            f"got {len(profiles)} ({len(excluded)} budgets excluded{first})"
         )
     logc = np.log([p.flops for p in profiles])
     logn_opt = np.log([p.n_opt for p in profiles])

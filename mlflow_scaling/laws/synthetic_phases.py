@@ -7,8 +7,9 @@ Four kinds, each drawn so that its phase holds with a margin under the default t
 - ``"plateau"``: a broken power law whose reducible part stops falling after a break:
   ``L = E + b x**-c0 (1 + (x/d)**(1/f))**(c0 f)``; it levels off at ``E + b d**-c0``, far
   above the irreducible ``E``, and the last >= 0.7 decade of data falls < 0.5 % per decade.
-- ``"cold_start"``: flat (loss falls < 1 % per decade) over the first 45-60 % of the range,
-  then a broken power law with a steepening break: ``L = b (1 + (x/d)**(1/f))**(-c1 f)``.
+- ``"cold_start"``: flat (loss falls < 1 % per decade) near the loss of a uniform guess, then
+  falling over the last 0.4-0.8 decade (a steepening break):
+  ``L = b (1 + (x/d)**(1/f))**(-c1 f)``.
 - ``"uniform_guess"``: every run at the loss of a uniform guess, ``log(vocab)``; its phase is
   ``cold_start``.
 
@@ -97,7 +98,7 @@ def sample_phase_family(
             ok = _drop_per_decade(_slope(x[-1:], fn))[0] >= 0.06 and fn(x[0]) < chance
         elif kind == "plateau":
             c0 = rng.uniform(0.15, 0.6)
-            f = rng.uniform(0.05, 0.4)
+            f = rng.uniform(0.05, 0.6)
             level = rng.uniform(0.3, 0.7) * chance  # where the curve levels off
             E = level * rng.uniform(0.0, 0.5)  # irreducible term, far below the level
             # Break at 35-65 % of the range.
@@ -116,18 +117,19 @@ def sample_phase_family(
             )
         elif kind == "cold_start":
             c1 = rng.uniform(0.3, 2.0)
-            f = rng.uniform(0.05, 0.4)
+            f = rng.uniform(0.05, 0.5)
             start_level = rng.uniform(0.85, 1.0) * chance
-            frac_flat = rng.uniform(0.45, 0.6)
-            log_d = lx0 + (frac_flat + 3 * f / (lx1 - lx0)) * (lx1 - lx0)
+            # The fall after the break covers the last 0.4-0.8 decade of the range.
+            log_d = lx1 - rng.uniform(0.4, 0.8) * _LN10
 
             def fn(z, b=start_level, c1=c1, log_d=log_d, f=f):
                 t = (np.log(z) - log_d) / f
                 return b * np.exp(-c1 * f * np.logaddexp(0.0, t))
 
-            flat = x[np.log(x) <= lx0 + frac_flat * (lx1 - lx0)]
+            flat = x[np.log(x) <= log_d - 2 * f]
             ok = (
-                _drop_per_decade(_slope(flat, fn)).max() < 0.01
+                flat.size >= 2
+                and _drop_per_decade(_slope(flat, fn)).max() < 0.01
                 and _drop_per_decade(_slope(x[-1:], fn))[0] > 0.3
             )
         else:  # uniform_guess
