@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from scipy.optimize import minimize
 from .chinchilla import ChinchillaLaw, log_predict
 
 DEFAULT_HUBER_DELTA = 1e-3
+# Successive halving of the starts: (fraction of all starts kept, batched steps) per stage.
+EXPLORE_SCHEDULE: tuple[tuple[float, int], ...] = ((1.0, 2), (0.25, 3), (0.0625, 6))
 
 
 def epoch_grid() -> np.ndarray:
@@ -303,23 +306,31 @@ def fit_chinchilla(
     huber_delta: float = DEFAULT_HUBER_DELTA,
     starts: ArrayLike | None = None,
     weights: ArrayLike | None = None,
-    explore_iter: int = 10,
+    explore: Sequence[tuple[float, int]] = EXPLORE_SCHEDULE,
     n_polish: int = 16,
     max_iter: int = 500,
 ) -> ChinchillaFit:
     """Fit L(N, D) = E + A/N^α + B/D^β by Epoch's method (see the module docstring).
 
-    ``starts`` are rows (a, b, e, α, β), default :func:`epoch_grid`. All starts take
-    ``explore_iter`` batched Levenberg–Marquardt steps together; the ``n_polish`` best distinct
-    ones are iterated to convergence; the best of those is polished by L-BFGS-B.
+    ``starts`` are rows (a, b, e, α, β), default :func:`epoch_grid`. Every start takes batched
+    Levenberg–Marquardt steps together with all others, in the stages of ``explore``: each
+    stage (fraction kept, steps) keeps that fraction of the starts, the best so far, and
+    steps them on (successive halving). The ``n_polish`` best distinct starts are then
+    iterated to convergence, and the best of those is polished by L-BFGS-B.
     ``weights`` multiply each point's Huber term (integer counts give a bootstrap resample).
     """
     n, d, loss, w = _validate_points(n, d, loss, weights)
     prob = _Problem.from_points(n, d, loss)
     theta0 = epoch_grid() if starts is None else np.atleast_2d(np.asarray(starts, dtype=float))
-    phi, f, it1, _ = _levenberg_marquardt(
-        prob.to_internal(theta0), prob, w, huber_delta, explore_iter
-    )
+    phi = prob.to_internal(theta0)
+    f = _by_row_chunks(_objective_rows, phi, np.broadcast_to(w, (phi.shape[0], w.size)), prob,
+                       huber_delta)  # fmt: skip
+    it1 = 0
+    for fraction, steps in explore:
+        keep = max(n_polish, int(np.ceil(fraction * theta0.shape[0])))
+        order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
+        phi, f, it, _ = _levenberg_marquardt(phi[order], prob, w, huber_delta, steps)
+        it1 += it
     best = _distinct(phi, f, n_polish)
     phi, f, it2, still_active = _levenberg_marquardt(phi[best], prob, w, huber_delta, max_iter)
     order = np.argsort(f)
