@@ -202,12 +202,6 @@ def _add_point_columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    return run_demo()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-scaling", description="Neural scaling laws for MLflow and Lightning."
@@ -261,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["table", "json"], default="table")
     check.set_defaults(handler=_cmd_check)
 
-    demo = sub.add_parser("demo", help="the main job: fit, allocate, predict (README command 1)")
-    demo.set_defaults(handler=_cmd_demo)
+    from .jobs.commands import register as register_job_commands
+
+    register_job_commands(sub)
     return parser
 
 

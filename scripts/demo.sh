@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# README command 1: set up, then run the main job (the demo) on MLflow's default sqlite store.
+# README command 1: set up, then run the main job (examples/demo.py) on MLflow's default store,
+# sqlite:///mlflow.db in the repository folder. Extra arguments go to the demo (e.g. --quick).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 cd "$root"
-exec "$root/.venv/bin/mlflow-scaling" demo "$@"
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+exec "$root/.venv/bin/python" examples/demo.py "$@"

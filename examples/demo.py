@@ -1,0 +1,173 @@
+"""The main job, end to end (README command 1).
+
+1. Trains a family of byte-level GPTs on the Python standard library (``train_family.py``),
+   4 sizes × 3 token budgets, each run logging N, D and C through ``ScalingLawCallback``.
+2. Imports the Chinchilla runs (``../shared/data``) as a second family, when they are here.
+3. Runs one refit pass: every family is fitted (Approaches 3, 2 and 1 where the runs allow),
+   its phase detected and the scaling check run; fits, plots and reports are posted to MLflow.
+4. Prints, per family: the law, the phase, the check, the compute-optimal allocation for a
+   ladder of budgets, how well the largest trained size is predicted from the smaller ones, and
+   where to look in the MLflow UI.
+
+    python examples/demo.py [--quick] [--tracking-uri sqlite:///mlflow.db]
+
+Re-running reuses finished runs and skips families whose runs did not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_family import train_family  # noqa: E402
+
+from mlflow_scaling.datasets import CHINCHILLA_CSV, find_shared_data, load_chinchilla  # noqa: E402
+
+EXPERIMENT = "scaling-demo"
+FAMILY = "stdlib-gpt"
+CHINCHILLA_FAMILY = "chinchilla"
+
+
+def import_chinchilla(client, experiment: str, echo=print) -> None:
+    from mlflow_scaling.tracking.importing import import_points
+
+    folder = find_shared_data()
+    if folder is None:
+        echo(
+            f"{CHINCHILLA_FAMILY}: skipped: {CHINCHILLA_CSV} not found (it lives in "
+            "../shared/data beside the repository; set MLFLOW_SCALING_SHARED_DATA to its folder)"
+        )
+        return
+    points = load_chinchilla(folder / CHINCHILLA_CSV)
+    result = import_points(
+        client, points, family=CHINCHILLA_FAMILY, experiment=experiment,
+        source=folder / CHINCHILLA_CSV, params_convention="total (Hoffmann et al. 2022)",
+    )  # fmt: skip
+    echo(
+        f"{CHINCHILLA_FAMILY}: imported {len(result.created)} runs from {CHINCHILLA_CSV} "
+        f"(Epoch's preprocessing), {result.skipped} already there"
+    )
+
+
+def load_fit_document(client, fit_run_id: str) -> dict:
+    from mlflow_scaling.tracking import schema
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(fit_run_id, schema.ARTIFACT_FIT_JSON, tmp)
+        return json.loads(Path(path).read_text())
+
+
+def describe_family(doc: dict, tracking_uri: str, echo=print) -> dict:
+    """Print what the refit found for one family; return the numbers the tests check."""
+    name = doc["family"]
+    echo(f"\n=== family {name!r}: {doc['n_members']} runs, {doc['n_excluded']} excluded ===")
+    for excluded in doc.get("excluded", []):
+        echo(f"  excluded {excluded.get('run_id')}: {excluded.get('reason')}")
+    fit = doc.get("approach3")
+    if not fit:
+        echo(f"  insufficient data: {doc.get('reason')}")
+        return {"family": name, "phase": doc.get("phase")}
+    p, ci = fit["params"], fit.get("ci", {})
+    echo("  law: L(N, D) = E + A/N^alpha + B/D^beta")
+    for key in ("E", "A", "B", "alpha", "beta"):
+        interval = f"  (95% {ci[key][0]:.4g} to {ci[key][1]:.4g})" if key in ci else ""
+        echo(f"    {key:<6}{p[key]:>12.5g}{interval}")
+    alloc = fit["allocation"]
+    echo(f"  allocation: N_opt ∝ C^{alloc['a']:.3f}, D_opt ∝ C^{alloc['b']:.3f}")
+    echo(f"  phase at the frontier: {doc['phase']} ({doc['phases'].get('reason', '')})")
+    check = doc["check"]
+    echo(f"  scaling check: {check['verdict']}")
+    for c in check.get("criteria", []):
+        mark = {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]]
+        value = (
+            c["value"] if isinstance(c["value"], str) or c["value"] is None else f"{c['value']:.4g}"
+        )
+        echo(f"    {mark:<5}{c['name']:<20}{value!s:>12}  (threshold {c['threshold']})")
+    backtest = next((c for c in check.get("criteria", []) if c["name"] == "backtest"), None)
+    held_out = None if backtest is None else backtest["value"]
+    if held_out is not None:
+        echo(f"  largest trained size predicted from the smaller ones: {held_out:.2%} mean error")
+    echo(f"  {'budget C':>10} {'N_opt':>10} {'D_opt':>10} {'D/N':>6} {'loss':>7}  95% interval")
+    for row in doc.get("budgets", []):
+        interval = f"{row['lo']:.4f}-{row['hi']:.4f}" if row.get("lo") is not None else "-"
+        echo(
+            f"  {row['flops']:>10.3g} {row['n_opt']:>10.3g} {row['d_opt']:>10.3g} "
+            f"{row['tokens_per_param']:>6.1f} {row['loss']:>7.4f}  {interval}"
+        )
+    echo(
+        f"  in the MLflow UI: experiment {doc['experiment_name']!r} → run {doc['fit_run_id']} "
+        "(tag scaling.role = fit) → Artifacts → scaling/ (fit.png, report.html, fit.json, "
+        "predictions.csv); metrics scaling.fit.* over refits"
+    )
+    return {
+        "family": name,
+        "phase": doc["phase"],
+        "check": check["verdict"],
+        "params": p,
+        "held_out_error": held_out,
+    }
+
+
+def run_demo(
+    *, tracking_uri: str, quick: bool, progress: bool = True, n_boot: int | None = None, echo=print
+) -> list[dict]:
+    from mlflow_scaling.jobs.analysis import RefitSettings
+    from mlflow_scaling.jobs.refit import refit_pass
+    from mlflow_scaling.tracking.connection import connect
+    from mlflow_scaling.tracking.fit_run import find_fit_runs
+
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    started = time.perf_counter()
+    echo(f"tracking store: {tracking_uri}")
+    client = connect(tracking_uri)
+    train_family(
+        tracking_uri=tracking_uri, experiment=EXPERIMENT, family=FAMILY, quick=quick,
+        progress=progress, echo=echo,
+    )  # fmt: skip
+    import_chinchilla(client, EXPERIMENT, echo)
+    settings = RefitSettings() if n_boot is None else RefitSettings(n_boot=n_boot)
+    outcomes = refit_pass(client, experiments=[EXPERIMENT], settings=settings)
+    results = []
+    for outcome in outcomes:
+        note = "" if outcome.message in ("", outcome.status) else f" ({outcome.message})"
+        echo(f"refit {outcome.family!r}: {outcome.status}{note}")
+        if outcome.status == "error":
+            continue
+        runs = find_fit_runs(client, outcome.experiment_id, outcome.family)
+        if runs:
+            doc = load_fit_document(client, runs[0].info.run_id)
+            results.append(describe_family(doc, tracking_uri, echo))
+    store = tracking_uri if "://" in tracking_uri else f"sqlite:///{tracking_uri}"
+    echo(f"\ndone in {time.perf_counter() - started:.0f} s. To look at it:")
+    echo(f"  mlflow ui --backend-store-uri {store}")
+    echo("    then open http://127.0.0.1:5000, experiment 'scaling-demo': member runs carry")
+    echo("    scaling.params/tokens/flops; the 'fit' runs carry the artifacts under scaling/")
+    echo(f"  mlflow server --app-name scaling --backend-store-uri {store}")
+    echo("    then open http://127.0.0.1:5000/scaling/ for every family on one page")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (~2 minutes)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap replicates")
+    args = parser.parse_args(argv)
+    run_demo(
+        tracking_uri=args.tracking_uri, quick=args.quick, progress=not args.no_progress,
+        n_boot=args.bootstrap,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
