@@ -122,3 +122,25 @@ def test_chinchilla_import_skips_without_shared_data(mlflow_server, monkeypatch,
     monkeypatch.setenv("MLFLOW_SCALING_SHARED_DATA", "/nonexistent/shared/data")
     import_chinchilla(MlflowClient(mlflow_server), "scaling-demo-absent")
     assert "chinchilla: skipped" in capsys.readouterr().out
+
+
+def test_import_csv_example(mlflow_server, tmp_path):
+    good = tmp_path / "history.csv"
+    good.write_text("N,C,loss\n1e7,1e17,3.1\n3e7,1e17,3.0\n1e8,1e18,2.7\n")
+    script = str(ROOT / "examples" / "import_csv.py")
+    args = ["--family", "history", "--experiment", "imports", "--tracking-uri", mlflow_server]
+    for expected in ("3 runs imported", "0 runs imported"):  # the second import adds nothing
+        out = subprocess.run([sys.executable, script, str(good), "--c-col", "C", *args],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert expected in out.stdout
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("imports")
+    runs = client.search_runs([exp.experiment_id], filter_string=schema.family_filter("history"))
+    tokens = sorted(r.data.metrics[schema.METRIC_TOKENS] for r in runs)
+    assert tokens == pytest.approx(sorted([1e17 / 6e7, 1e17 / 1.8e8, 1e18 / 6e8]))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("N,C,loss\n1e7,1e17,oops\n")
+    out = subprocess.run([sys.executable, script, str(bad), "--c-col", "C", *args],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 2 and "column 'loss', row 1" in out.stderr
