@@ -4,6 +4,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
 cd "$root"
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"  # small fits: BLAS threads only contend
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 set +e
