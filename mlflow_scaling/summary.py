@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike
 
 from .laws.allocation import allocation_exponents, compute_optimal
 from .laws.bootstrap import BootstrapFit, bootstrap_chinchilla
-from .laws.fitting import DEFAULT_HUBER_DELTA, fit_chinchilla
+from .laws.fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 
 
 def summarize_chinchilla(
@@ -26,9 +26,15 @@ def summarize_chinchilla(
     budgets: ArrayLike = (),
     targets: tuple[ArrayLike, ArrayLike] | None = None,
     seed: int = 0,
+    fit: ChinchillaFit | None = None,
 ) -> tuple[dict, BootstrapFit | None]:
-    """Fit, bootstrap (when ``n_boot`` > 0) and summarise. Returns (summary, bootstrap)."""
-    fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    """Fit, bootstrap (when ``n_boot`` > 0) and summarise. Returns (summary, bootstrap).
+
+    Pass ``fit`` to reuse a fit of the same points (the scaling check makes one) instead of
+    fitting again.
+    """
+    if fit is None:
+        fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
     a, b = allocation_exponents(fit.law)
     out = fit.to_dict()
     out["allocation"] = {"a": float(a), "b": float(b)}

@@ -28,6 +28,15 @@ ROLE_FIT = "fit"
 TAG_PHASE = "scaling.phase"
 TAG_CHECK = "scaling.check"
 TAG_INPUT_DIGEST = "scaling.input_digest"
+TAG_SETTINGS_DIGEST = "scaling.settings_digest"
+"""Digest of the fit settings (bootstrap count, budgets, check target); written with the input
+digest, last."""
+TAG_REFIT_NUMBER = "scaling.refit_number"
+"""How many refits wrote this fit run; the step of its metrics."""
+TAG_TARGET_PARAMS = "scaling.target_params"
+"""Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_FIT_ERROR = "scaling.fit_error"
+"""Set when the last refit of the family failed; the message names the cause."""
 
 PHASE_COLD_START = "cold_start"
 PHASE_SCALING = "scaling"
@@ -40,6 +49,10 @@ CHECK_FAIL = "fail"
 
 FIT_METRIC_PREFIX = "scaling.fit."
 FIT_METRIC_NAMES = ("E", "A", "B", "alpha", "beta", "a", "b")
+METRIC_FIT_POINTS = "scaling.fit_points"
+"""Member runs used by the refit (step = refit number)."""
+METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
+"""Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
 
 
 def fit_metric(name: str) -> str:
@@ -54,12 +67,27 @@ ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
+ARTIFACT_CURVES_JSON = "scaling/curves.json"
+"""Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
 
 # Environment ---------------------------------------------------------------------------------
 ENV_FAMILY = "MLFLOW_SCALING_FAMILY"
+"""Names the family of every run started in this environment (the run-context plugin)."""
+ENV_LOSS_METRIC = "MLFLOW_SCALING_LOSS_METRIC"
+"""Optional: the loss metric tag the plugin sets with the family."""
 
 
 def family_filter(family: str) -> str:
-    """A ``search_runs`` filter string selecting one family (dotted keys need backticks)."""
-    escaped = family.replace("'", "\\'")
-    return f"tags.`{TAG_FAMILY}` = '{escaped}'"
+    """A ``search_runs`` filter string selecting one family (dotted keys need backticks).
+
+    MLflow's filter parser has no escape for a quote inside a string value: a name with ``'``
+    is quoted with ``"``. A name holding both quote characters cannot be written exactly, so it
+    becomes a ``LIKE`` pattern with ``_`` for each ``'`` (and may match a few other names):
+    callers then compare the tag exactly.
+    """
+    key = f"tags.`{TAG_FAMILY}`"
+    if "'" not in family:
+        return f"{key} = '{family}'"
+    if '"' not in family:
+        return f'{key} = "{family}"'
+    return f"{key} LIKE '{family.replace(chr(39), '_')}'"

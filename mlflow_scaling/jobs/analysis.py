@@ -1,0 +1,230 @@
+"""What a refit computes for one family, without MLflow: the laws, phases, check, predictions.
+
+:func:`analyze_family` turns member points (and training curves, where there are some) into
+the science part of ``scaling/fit.json``:
+
+* ``approach3``: the Chinchilla law by Epoch's method with bootstrap intervals and the
+  compute-optimal allocation for a ladder of budgets (:func:`summarize_chinchilla`);
+* ``approach2``: isoFLOP profiles, where the runs form budgets of 3+ sizes;
+* ``approach1``: the envelope of training curves, where runs logged curves;
+* ``phases`` and ``check``: :func:`scaling_check` (its phase is that of the compute frontier).
+
+A family with too few usable runs, one model size or one token count is
+``insufficient_data``, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..laws.check import scaling_check
+from ..laws.envelope import training_curve_envelope
+from ..laws.fitting import DEFAULT_HUBER_DELTA
+from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
+from ..summary import summarize_chinchilla
+from ..tracking import schema
+from ..tracking.reading import Curve, MemberPoint
+
+ANALYSIS_VERSION = 1
+"""Bump when the analysis changes what it writes: every family is then fitted again."""
+
+DEFAULT_N_BOOT = 200
+DEFAULT_MIN_POINTS = 5
+DEFAULT_TARGET_FACTOR = 10.0
+"""Without a target, the scaling check predicts a model this many times the largest run."""
+EXTRAPOLATION_DECADES = 2
+SIZE_BANDWIDTH_DECADES = 0.01  # sizes within ~2 % count as one size (as the check does)
+
+STATUS_FITTED = "fitted"
+STATUS_INSUFFICIENT = schema.PHASE_INSUFFICIENT_DATA
+
+
+@dataclass(frozen=True)
+class RefitSettings:
+    """How a family is fitted. Part of the settings digest: changing one refits every family."""
+
+    n_boot: int = DEFAULT_N_BOOT
+    level: float = 0.95
+    seed: int = 0
+    huber_delta: float = DEFAULT_HUBER_DELTA
+    min_points: int = DEFAULT_MIN_POINTS
+    budgets: tuple[float, ...] = ()
+    target_params: float | None = None
+    curves: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_boot < 0:
+            raise ValueError(f"bootstrap count must be 0 or more, got {self.n_boot}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"interval level must lie in (0, 1), got {self.level}")
+        if self.min_points < 5:
+            raise ValueError(
+                f"min_points must be at least 5 (the law has 5 parameters), got {self.min_points}"
+            )
+        for b in self.budgets:
+            if not (math.isfinite(b) and b > 0):
+                raise ValueError(f"budgets must be positive and finite, got {b!r}")
+        if self.target_params is not None and not (
+            math.isfinite(self.target_params) and self.target_params > 0
+        ):
+            raise ValueError(f"target params must be positive and finite, got {self.target_params}")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["budgets"] = list(self.budgets)
+        return out
+
+
+def budget_ladder(flops: np.ndarray, extra_decades: int = EXTRAPOLATION_DECADES) -> np.ndarray:
+    """Half-decade budgets from below the smallest run to ``extra_decades`` past the largest."""
+    lo = math.floor(math.log10(float(flops.min())) * 2) / 2
+    hi = math.ceil(math.log10(float(flops.max())) * 2) / 2 + extra_decades
+    return 10.0 ** np.arange(lo, hi + 0.25, 0.5)
+
+
+def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_points: int) -> str:
+    """Why the points cannot carry a fit, or '' when they can."""
+    excluded = f" ({n_excluded} more excluded, see 'excluded')" if n_excluded else ""
+    if len(points) < min_points:
+        return f"{len(points)} usable runs{excluded}; at least {min_points} are needed"
+    n = np.array([p.n for p in points])
+    d = np.array([p.d for p in points])
+    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size
+    if sizes < 2:
+        return (
+            f"all {len(points)} usable runs have one model size (N ≈ {np.median(n):.3g}); "
+            "the law needs at least 2 sizes"
+        )
+    if np.unique(cluster_log_values(d, SIZE_BANDWIDTH_DECADES)).size < 2:
+        return (
+            f"all {len(points)} usable runs saw one token count (D ≈ {np.median(d):.3g}); "
+            "the law needs at least 2"
+        )
+    return ""
+
+
+def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray) -> dict:
+    try:
+        iso = fit_isoflop(n, c, loss)
+    except ValueError as exc:
+        return {"applicable": False, "reason": str(exc)}
+    out = {"applicable": True, **iso.to_dict()}
+    # Which runs make each profile (for the figure): the budget group with that mean compute.
+    labels = group_by_budget(c)
+    centres = {int(g): float(np.log(c[labels == g]).mean()) for g in np.unique(labels)}
+    for row, profile in zip(out["profiles"], iso.profiles, strict=True):
+        row["coefficients"] = list(profile.coefficients)
+        row["group"] = min(centres, key=lambda g: abs(centres[g] - math.log(profile.flops)))
+    out["budget_group"] = labels.tolist()
+    return out
+
+
+def _approach1(points: Sequence[MemberPoint], curves: Mapping[str, Curve]) -> dict:
+    usable = [p for p in points if p.run_id in curves]
+    if len(usable) < 2:
+        return {
+            "applicable": False,
+            "reason": f"{len(usable)} member runs logged a training curve (loss and FLOPs at "
+            "more than one step); the envelope needs curves of at least 2 sizes",
+        }
+    n = np.concatenate([np.full(curves[p.run_id].flops.size, p.n) for p in usable])
+    flops = np.concatenate([curves[p.run_id].flops for p in usable])
+    loss = np.concatenate([curves[p.run_id].loss for p in usable])
+    ids = np.concatenate([np.full(curves[p.run_id].flops.size, i) for i, p in enumerate(usable)])
+    try:
+        env = training_curve_envelope(n, flops, loss, ids)
+    except ValueError as exc:
+        return {"applicable": False, "reason": str(exc), "n_curves": len(usable)}
+    return {"applicable": True, "n_curves": len(usable), **env.to_dict()}
+
+
+def analyze_family(
+    points: Sequence[MemberPoint],
+    settings: RefitSettings,
+    *,
+    n_excluded: int = 0,
+    curves: Mapping[str, Curve] | None = None,
+    target_params: float | None = None,
+) -> dict:
+    """The science of one refit (module docstring), JSON-ready.
+
+    Keys: ``status`` (``fitted`` or ``insufficient_data``), ``reason``, ``phase``,
+    ``check_verdict``, ``approach3``, ``approach2``, ``approach1``, ``phases``, ``check``,
+    ``budgets`` (the ladder rows: loss, N_opt, D_opt with intervals) and ``metrics`` (the fit
+    run's ``scaling.fit.*`` values).
+    """
+    reason = insufficient_reason(points, n_excluded, settings.min_points)
+    if reason:
+        return {
+            "status": STATUS_INSUFFICIENT,
+            "reason": reason,
+            "phase": schema.PHASE_INSUFFICIENT_DATA,
+            "check_verdict": schema.CHECK_FAIL,
+            "approach3": None,
+            "approach2": {"applicable": False, "reason": reason},
+            "approach1": {"applicable": False, "reason": reason},
+            "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
+            "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
+            "budgets": [],
+            "metrics": {},
+        }
+    n = np.array([p.n for p in points])
+    d = np.array([p.d for p in points])
+    c = np.array([p.c for p in points])
+    loss = np.array([p.loss for p in points])
+    target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
+    check = scaling_check(
+        n,
+        d,
+        loss,
+        target_params=target,
+        n_boot=0,
+        level=settings.level,
+        huber_delta=settings.huber_delta,
+        seed=settings.seed,
+    )
+    budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
+    try:
+        summary, boot = summarize_chinchilla(
+            n,
+            d,
+            loss,
+            huber_delta=settings.huber_delta,
+            n_boot=settings.n_boot,
+            level=settings.level,
+            budgets=budgets,
+            seed=settings.seed,
+            fit=check.fit,
+        )
+    except ValueError as exc:  # e.g. exponents with alpha + beta <= 0: no allocation exists
+        summary, boot = {"error": str(exc)}, None
+    check_doc = check.to_dict()
+    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
+    prediction = check_doc.get("prediction")
+    if prediction and boot is not None:
+        _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
+        prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+        prediction["interval"] = f"bootstrap prediction interval ({boot.n_boot} replicates)"
+    summary["extrapolates"] = check.fit is not None
+    metrics = {}
+    if "params" in summary:
+        metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
+        metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
+        metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
+    return {
+        "status": STATUS_FITTED,
+        "reason": None,
+        "phase": check.phase.phase,
+        "check_verdict": check.verdict,
+        "approach3": summary,
+        "approach2": _approach2(n, c, loss),
+        "approach1": _approach1(points, curves or {}),
+        "phases": check.phase.to_dict(),
+        "check": check_doc,
+        "budgets": summary.get("budgets", []),
+        "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(v)},
+    }

@@ -1,0 +1,519 @@
+"""One refit pass: read every family, fit the changed ones, post the fits back to MLflow.
+
+A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two places at once:
+
+1. one paged search reads the families of the experiments (members and fit runs together);
+   runs that cannot be points are listed with a reason;
+2. a family whose input and settings digests equal the tags on its fit run is skipped
+   (unless ``force``);
+3. otherwise the family is analysed (:func:`analyze_family`: Approaches 3, 2 and 1, phases,
+   scaling check, bootstrap intervals) and written to its fit run (:mod:`..tracking.fit_run`):
+   metrics with step = refit number, the ``scaling.phase`` and ``scaling.check`` tags, the
+   artifacts ``scaling/fit.json``, ``fit.png``, ``report.html``, ``predictions.csv`` (and
+   ``curves.json`` when training curves were read), the digests last.
+
+An error in one family is recorded in its outcome (and on its fit run) and the pass goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..tabular import InputError
+from ..tracking import schema
+from ..tracking.digest import input_digest, settings_digest
+from ..tracking.fit_run import (
+    delete_duplicates,
+    ensure_fit_run,
+    find_fit_runs,
+    is_active,
+    mark_error,
+    refit_number_of,
+    write_fit,
+)
+from ..tracking.reading import (
+    Curve,
+    CurveCache,
+    Family,
+    may_have_curve,
+    read_curves,
+    read_families,
+    resolve_experiments,
+)
+from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+log = logging.getLogger(__name__)
+
+FIT_DOC_SCHEMA = "mlflow-scaling/fit"
+FIT_DOC_VERSION = 1
+STATUS_SKIPPED = "skipped"
+STATUS_ERROR = "error"
+MAX_WRITE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class FamilyOutcome:
+    """What a pass did with one family.
+
+    ``status``: ``fitted``, ``insufficient_data`` (a fit run saying why was written),
+    ``skipped`` (nothing changed since the last fit) or ``error`` (``message`` says why).
+    """
+
+    experiment_id: str
+    experiment: str
+    family: str
+    status: str
+    fit_run_id: str | None = None
+    refit_number: int | None = None
+    phase: str | None = None
+    check: str | None = None
+    n_members: int = 0
+    n_excluded: int = 0
+    curves_fetched: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _finite_json(value: Any) -> Any:
+    """NaN and infinities become None, so fit.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(v) for v in value]
+    return value
+
+
+def target_params_of(run: Run | None) -> float | None:
+    """The check target people set on the fit run (tag ``scaling.target_params``), if any."""
+    if run is None:
+        return None
+    text = run.data.tags.get(schema.TAG_TARGET_PARAMS, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(
+            f"fit run {run.info.run_id}: tag {schema.TAG_TARGET_PARAMS} = {text!r} is not a "
+            "positive number"
+        )
+    return value
+
+
+def _settings_doc(settings: RefitSettings, target: float | None) -> dict:
+    doc = settings.to_dict()
+    if target is not None:  # the family's own target (a tag on its fit run) wins
+        doc["target_params"] = target
+        doc["target_params_from"] = f"tag {schema.TAG_TARGET_PARAMS}"
+    doc["analysis_version"] = ANALYSIS_VERSION
+    return doc
+
+
+def _load_curve_cache(client: MlflowClient, run: Run | None, cache: CurveCache) -> None:
+    """Add the curves stored on the fit run (``scaling/curves.json``) to ``cache``."""
+    if run is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
+        try:
+            path = client.download_artifacts(run.info.run_id, schema.ARTIFACT_CURVES_JSON, tmp)
+            cache.update_from_doc(json.loads(Path(path).read_text()))
+        except Exception as exc:  # absent on a first fit, or unreadable: read histories again
+            log.debug("no usable %s on %s: %s", schema.ARTIFACT_CURVES_JSON, run.info.run_id, exc)
+
+
+def build_fit_document(
+    family: Family,
+    analysis: dict,
+    *,
+    fit_run_id: str,
+    refit_number: int,
+    digest: str,
+    settings_doc: dict,
+    settings_hash: str,
+) -> dict:
+    """``scaling/fit.json``: the analysis plus what it was made from."""
+    loss_metrics = sorted({p.loss_metric for p in family.members})
+    doc = {
+        "schema": FIT_DOC_SCHEMA,
+        "version": FIT_DOC_VERSION,
+        "family": family.name,
+        "experiment_id": family.experiment.experiment_id,
+        "experiment_name": family.experiment.name,
+        "fit_run_id": fit_run_id,
+        "refit_number": refit_number,
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "input_digest": digest,
+        "settings_digest": settings_hash,
+        "settings": settings_doc,
+        "loss_metric": ", ".join(loss_metrics) or schema.DEFAULT_LOSS_METRIC,
+        "n_members": len(family.members),
+        "n_excluded": len(family.excluded),
+        "member_run_ids": [p.run_id for p in family.members],
+        "members": [p.to_dict() for p in family.members],
+        "excluded": [e.to_dict() for e in family.excluded],
+    }
+    doc.update({k: v for k, v in analysis.items() if k != "metrics"})
+    return _finite_json(json.loads(json.dumps(doc, default=_json_default)))
+
+
+def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
+    from ..report.html import report_html
+    from ..report.predictions import predictions_csv
+
+    (folder / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
+    (folder / "fit.png").write_bytes(png)
+    (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
+    (folder / "predictions.csv").write_text(predictions_csv(doc))
+    if curves_doc is not None:
+        (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
+
+
+@dataclass
+class FitPlan:
+    """A family that needs a fit, with everything read from MLflow for it."""
+
+    family: Family
+    digest: str
+    target: float | None
+    settings: RefitSettings
+    settings_doc: dict
+    settings_hash: str
+    curves: dict[str, Curve]
+    curves_doc: dict | None
+    curves_fetched: int
+    started: float
+
+    def base(self) -> dict[str, Any]:
+        return {
+            "experiment_id": self.family.experiment.experiment_id,
+            "experiment": self.family.experiment.name,
+            "family": self.family.name,
+            "n_members": len(self.family.members),
+            "n_excluded": len(self.family.excluded),
+        }
+
+    def job(self) -> tuple:
+        """The arguments of :func:`analyze_job` (picklable: no MLflow objects)."""
+        fam = self.family
+        light = Family(fam.experiment, fam.name, list(fam.members), list(fam.excluded), [])
+        return (light, self.settings, self.curves, self.target)
+
+
+def analyze_job(
+    family: Family, settings: RefitSettings, curves: dict[str, Curve], target: float | None
+) -> tuple[dict, bytes]:
+    """The analysis of one family and its figure (runs in a worker process when asked)."""
+    from ..report.figures import fit_figure_png
+
+    analysis = analyze_family(
+        family.members,
+        settings,
+        n_excluded=len(family.excluded),
+        curves=curves,
+        target_params=target,
+    )
+    preview = build_fit_document(
+        family, analysis, fit_run_id="", refit_number=0, digest="", settings_doc={},
+        settings_hash="",
+    )  # fmt: skip
+    return analysis, fit_figure_png(preview)
+
+
+def plan_family(
+    client: MlflowClient,
+    family: Family,
+    settings: RefitSettings,
+    *,
+    force: bool = False,
+    curve_cache: CurveCache | None = None,
+) -> FamilyOutcome | FitPlan:
+    """Skip the family (an outcome) when its digests match, else gather what a fit needs."""
+    start = time.monotonic()
+    digest = input_digest(family)
+    current = family.fit_run
+    target = target_params_of(current)
+    settings_doc = _settings_doc(settings, target)
+    settings_hash = settings_digest(settings_doc)
+    if (
+        current is not None
+        and not force
+        and current.data.tags.get(schema.TAG_INPUT_DIGEST) == digest
+        and current.data.tags.get(schema.TAG_SETTINGS_DIGEST) == settings_hash
+    ):
+        delete_duplicates(client, family.fit_runs)
+        tags = current.data.tags
+        return FamilyOutcome(
+            experiment_id=family.experiment.experiment_id,
+            experiment=family.experiment.name,
+            family=family.name,
+            n_members=len(family.members),
+            n_excluded=len(family.excluded),
+            status=STATUS_SKIPPED,
+            fit_run_id=current.info.run_id,
+            refit_number=refit_number_of(current),
+            phase=tags.get(schema.TAG_PHASE),
+            check=tags.get(schema.TAG_CHECK),
+            seconds=time.monotonic() - start,
+            message="unchanged since the last fit (same input and settings digests)",
+        )
+    cache = curve_cache if curve_cache is not None else CurveCache()
+    curves: dict[str, Curve] = {}
+    fetched = 0
+    curve_ids = [p.run_id for p in family.members if may_have_curve(p)]
+    if settings.curves and curve_ids:
+        if any(r not in cache for r in curve_ids):
+            _load_curve_cache(client, current, cache)
+        curves, fetched = read_curves(client, family.members, cache)
+    return FitPlan(
+        family=family,
+        digest=digest,
+        target=target,
+        settings=settings,
+        settings_doc=settings_doc,
+        settings_hash=settings_hash,
+        curves=curves,
+        curves_doc=cache.to_doc(curve_ids) if curve_ids and settings.curves else None,
+        curves_fetched=fetched,
+        started=start,
+    )
+
+
+def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes) -> FamilyOutcome:
+    """Write one analysed family to its fit run (found or created; see :mod:`fit_run`)."""
+    family = plan.family
+    known: Sequence[Run] = family.fit_runs
+    for _attempt in range(MAX_WRITE_ATTEMPTS):
+        run = ensure_fit_run(client, family.experiment, family.name, known)
+        run_id = run.info.run_id
+        refit_number = refit_number_of(run) + 1
+        doc = build_fit_document(
+            family,
+            analysis,
+            fit_run_id=run_id,
+            refit_number=refit_number,
+            digest=plan.digest,
+            settings_doc=plan.settings_doc,
+            settings_hash=plan.settings_hash,
+        )
+        metrics = dict(analysis["metrics"])
+        metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
+        metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+        tags = {
+            schema.TAG_PHASE: analysis["phase"],
+            schema.TAG_CHECK: analysis["check_verdict"],
+            schema.TAG_REFIT_NUMBER: str(refit_number),
+        }
+        try:
+            with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
+                folder = Path(tmp)
+                _write_artifacts(folder, doc, png, plan.curves_doc)
+                write_fit(
+                    client,
+                    run,
+                    step=refit_number,
+                    metrics=metrics,
+                    tags=tags,
+                    artifacts_dir=folder,
+                    final_tags={
+                        schema.TAG_SETTINGS_DIGEST: plan.settings_hash,
+                        schema.TAG_INPUT_DIGEST: plan.digest,
+                    },
+                )
+        except Exception:
+            if is_active(client, run_id):
+                raise
+            # Another pass deleted this run as a duplicate: write to the one that counts.
+            known = find_fit_runs(client, family.experiment.experiment_id, family.name)
+            continue
+        known = find_fit_runs(client, family.experiment.experiment_id, family.name)
+        if known and known[0].info.run_id == run_id:
+            delete_duplicates(client, known)
+            return FamilyOutcome(
+                **plan.base(),
+                status=analysis["status"],
+                fit_run_id=run_id,
+                refit_number=refit_number,
+                phase=analysis["phase"],
+                check=analysis["check_verdict"],
+                curves_fetched=plan.curves_fetched,
+                seconds=time.monotonic() - plan.started,
+                message=analysis["reason"]
+                or ("fitted" if analysis["status"] == STATUS_FITTED else ""),
+            )
+        # An older fit run appeared (a concurrent pass created it): ours goes, write there.
+    raise RuntimeError(
+        f"family {family.name!r}: fit runs kept changing under {MAX_WRITE_ATTEMPTS} attempts "
+        "to write (are many passes running at once?)"
+    )
+
+
+def refit_family(
+    client: MlflowClient,
+    family: Family,
+    settings: RefitSettings,
+    *,
+    force: bool = False,
+    curve_cache: CurveCache | None = None,
+) -> FamilyOutcome:
+    """Fit one family and write its fit run, or skip it when nothing changed."""
+    plan = plan_family(client, family, settings, force=force, curve_cache=curve_cache)
+    if isinstance(plan, FamilyOutcome):
+        return plan
+    analysis, png = analyze_job(*plan.job())
+    return write_family(client, plan, analysis, png)
+
+
+def _error_outcome(client: MlflowClient, family: Family, exc: BaseException, start: float):
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    message = f"{type(exc).__name__}: {detail}"
+    log.error("family %r in experiment %r: %s\n%s", family.name, family.experiment.name,
+              message, "".join(traceback.format_exception(exc)))  # fmt: skip
+    run = family.fit_run
+    if run is not None:
+        mark_error(client, run.info.run_id, message)
+    return FamilyOutcome(
+        experiment_id=family.experiment.experiment_id,
+        experiment=family.experiment.name,
+        family=family.name,
+        status=STATUS_ERROR,
+        fit_run_id=None if run is None else run.info.run_id,
+        n_members=len(family.members),
+        n_excluded=len(family.excluded),
+        seconds=time.monotonic() - start,
+        message=message,
+    )
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pass between families."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def refit_pass(
+    client: MlflowClient,
+    *,
+    experiments: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    force: bool = False,
+    settings: RefitSettings | None = None,
+    curve_cache: CurveCache | None = None,
+    on_outcome: Callable[[FamilyOutcome], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    workers: int = 1,
+) -> list[FamilyOutcome]:
+    """One pass over the families of ``experiments`` (all active ones by default).
+
+    ``families`` restricts the pass to those names; one that has no run in any of the
+    experiments is an :class:`InputError`. Errors within a family become its outcome.
+    ``should_stop`` is asked before each family; when it says yes the pass ends early (the
+    families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
+    once in worker processes (the writes stay in this process, in family order).
+
+    Outcomes come in two groups: the families skipped or failed while reading, then the
+    fitted ones, each group in family order.
+    """
+    settings = settings or RefitSettings()
+    exps = resolve_experiments(client, experiments)
+    found = [f for f in read_families(client, exps, families) if f.n_runs or f.fit_runs]
+    if families:
+        missing = sorted(set(families) - {f.name for f in found})
+        if missing:
+            where = ", ".join(repr(e.name) for e in exps) or "(no experiments)"
+            raise InputError(
+                f"no runs with {schema.TAG_FAMILY} = {', '.join(map(repr, missing))} in "
+                f"experiment(s) {where} at {client.tracking_uri}"
+            )
+    outcomes: list[FamilyOutcome] = []
+
+    def emit(outcome: FamilyOutcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    def stopping() -> bool:
+        return should_stop is not None and should_stop()
+
+    plans: list[FitPlan] = []
+    for family in found:
+        if stopping():
+            log.info("stopping the pass before family %r", family.name)
+            return outcomes
+        start = time.monotonic()
+        try:
+            plan = plan_family(client, family, settings, force=force, curve_cache=curve_cache)
+        except Exception as exc:
+            emit(_error_outcome(client, family, exc, start))
+            continue
+        if isinstance(plan, FamilyOutcome):
+            emit(plan)
+        else:
+            plans.append(plan)
+    if not plans:
+        return outcomes
+
+    pool = None
+    if workers > 1 and len(plans) > 1:
+        import multiprocessing
+
+        pool = ProcessPoolExecutor(
+            min(workers, len(plans)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_sigint,
+        )
+    try:
+        futures = [pool.submit(analyze_job, *p.job()) for p in plans] if pool else []
+        for i, plan in enumerate(plans):
+            if stopping():
+                log.info("stopping the pass before family %r", plan.family.name)
+                break
+            plan.started = time.monotonic()  # seconds: this family's analysis and writes
+            try:
+                if pool is not None:
+                    analysis, png = futures[i].result()
+                else:
+                    analysis, png = analyze_job(*plan.job())
+                emit(write_family(client, plan, analysis, png))
+            except Exception as exc:
+                emit(_error_outcome(client, plan.family, exc, plan.started))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return outcomes

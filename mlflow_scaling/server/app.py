@@ -1,0 +1,205 @@
+"""``mlflow server --app-name scaling``: scaling pages served by the MLflow server itself.
+
+MLflow loads an app named with ``--app-name`` from the ``mlflow.app`` entry-point group; a
+plain function there is a factory that uvicorn calls (``--factory``). The factories here add
+the scaling routes to MLflow's **Flask** app (``mlflow.server.app``) and then wrap it the way
+MLflow does for its own default app: under uvicorn, in the FastAPI app of
+``mlflow.server.fastapi_app.create_fastapi_app``; under gunicorn or waitress, the Flask app as
+it is. Routes must go on the Flask app: the FastAPI wrapper mounts Flask at ``/``, so a route
+added to the wrapper afterwards never sees a request (Flask answers 404 first).
+
+Entry points (``pyproject.toml``):
+
+* ``scaling`` -> :func:`create_app`: MLflow plus the scaling pages.
+* ``scaling-auth`` -> :func:`create_app_with_auth`: MLflow's ``basic-auth`` app (users,
+  permissions) with the scaling pages behind the same login (see :mod:`.auth`).
+
+Routes (under ``--static-prefix`` when one is set):
+
+* ``/scaling/``: every family of every experiment in one table;
+* ``/scaling/family/<experiment id or name>/<family>`` (or ``...?name=<family>``): one family;
+* ``/scaling/artifact/<run id>/scaling/<file>``: a fit run's ``fit.png``, ``fit.json``,
+  ``predictions.csv`` or ``report.html`` (the report sandboxed: it cannot script this origin).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
+
+from ..tracking import schema
+from . import data
+from .data import AccessCheck, TrackingSource, allow_all
+from .pages import Links, render_family, render_index, render_message
+
+log = logging.getLogger(__name__)
+
+BLUEPRINT = "mlflow_scaling"
+STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"  # mlflow.server.handlers.STATIC_PREFIX_ENV_VAR
+
+PAGE_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+REPORT_CSP = "sandbox allow-scripts; default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"  # noqa: E501
+"""The HTML report runs in an opaque origin: its scripts work, MLflow's API is out of reach."""
+
+SourceFactory = Callable[[], TrackingSource]
+AccessFactory = Callable[[], AccessCheck]
+
+
+class AnyTextConverter(PathConverter):
+    """Like ``path`` but also accepts a leading slash (family names are free text)."""
+
+    regex = ".+"
+    part_isolating = False  # Werkzeug would infer True: the regex has no "/"
+
+
+def static_prefix() -> str:
+    return os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
+
+
+_store_source: TrackingSource | None = None
+
+
+def server_source() -> TrackingSource:
+    """The server's own store (one per worker process, created on first use)."""
+    global _store_source
+    if _store_source is None:
+        _store_source = data.StoreSource()
+    return _store_source
+
+
+def make_blueprint(
+    source: SourceFactory = server_source, access: AccessFactory = lambda: allow_all
+) -> Blueprint:
+    """The scaling routes; ``source`` gives the tracking reader, ``access`` the read check."""
+    bp = Blueprint(BLUEPRINT, __name__)
+    links = Links(static_prefix())
+
+    def html(body: str, status: int = 200) -> Response:
+        resp = Response(body, status=status, mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = PAGE_CSP
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Referrer-Policy"] = "same-origin"
+        return resp
+
+    def not_found(what: str) -> Response:
+        return html(render_message("Not found", what, links), 404)
+
+    def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
+        def wrapper(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return view(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception as exc:  # the page says what failed; the log has the traceback
+                log.exception("scaling page %s failed", request.path)
+                first = (str(exc).strip().splitlines() or [""])[0][:500]
+                return html(render_message("Error", f"{type(exc).__name__}: {first}", links), 500)
+
+        wrapper.__name__ = view.__name__
+        return wrapper
+
+    @bp.route("/", methods=["GET"])
+    @guarded
+    def index() -> Response:
+        families = data.list_families(source(), access())
+        return html(render_index(families, links))
+
+    def show_family(experiment: str, family: str) -> Response:
+        src, can_read = source(), access()
+        exp = data.find_experiment(src, experiment)
+        if exp is None or not can_read(exp.experiment_id):
+            return not_found(f"No experiment {experiment!r} (or you may not read it).")
+        detail = data.family_detail(src, exp, family)
+        if detail is None:
+            return not_found(f"Experiment {exp.name!r} has no runs of family {family!r}.")
+        return html(render_family(detail, links))
+
+    @bp.route("/family/<experiment>/<anytext:family>", methods=["GET"], merge_slashes=False)
+    @guarded
+    def family(experiment: str, family: str) -> Response:
+        return show_family(experiment, family)
+
+    @bp.route("/family/<experiment>", methods=["GET"])
+    @guarded
+    def family_by_query(experiment: str) -> Response:
+        name = request.args.get("name")
+        if not name:
+            return not_found("Name the family: /scaling/family/<experiment>/<family>.")
+        return show_family(experiment, name)
+
+    @bp.route("/artifact/<run_id>/<path:path>", methods=["GET"])
+    @guarded
+    def artifact(run_id: str, path: str) -> Response:
+        if not data.is_served_artifact(path):
+            return not_found(f"Only {', '.join(data.SERVED_ARTIFACTS)} are served here.")
+        src = source()
+        try:
+            run = src.get_run(run_id)
+        except Exception:
+            return not_found(f"No run {run_id!r}.")
+        if (
+            run.info.lifecycle_stage != "active"
+            or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_FIT
+            or not access()(run.info.experiment_id)
+        ):
+            return not_found(f"No fit run {run_id!r} (or you may not read it).")
+        content = src.read_artifact(run, path)
+        if content is None:
+            return not_found(f"The fit run has no {path}.")
+        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        resp = Response(content, mimetype=mimetype)
+        resp.headers["Cache-Control"] = "no-store"
+        if mimetype == "text/html":
+            resp.headers["Content-Security-Policy"] = REPORT_CSP
+        return resp
+
+    return bp
+
+
+def register_routes(
+    app: Flask,
+    source: SourceFactory = server_source,
+    access: AccessFactory = lambda: allow_all,
+) -> Flask:
+    """Add the scaling routes to ``app`` (MLflow's Flask app) once; returns ``app``."""
+    if BLUEPRINT in app.blueprints:
+        return app
+    app.url_map.converters.setdefault("anytext", AnyTextConverter)
+    app.register_blueprint(make_blueprint(source, access), url_prefix=f"{static_prefix()}/scaling")
+    return app
+
+
+def wrap_for_server(app: Flask) -> Any:
+    """What ``mlflow server`` expects: the FastAPI wrapper under uvicorn, else the Flask app."""
+    from mlflow.environment_variables import _MLFLOW_SGI_NAME
+
+    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+        from mlflow.server.fastapi_app import create_fastapi_app
+
+        return create_fastapi_app(app)
+    return app
+
+
+def create_app() -> Any:
+    """Entry point ``scaling``: MLflow's server app with the scaling pages."""
+    from mlflow.server import app as flask_app
+
+    register_routes(flask_app)
+    return wrap_for_server(flask_app)
+
+
+def create_app_with_auth() -> Any:
+    """Entry point ``scaling-auth``: MLflow's ``basic-auth`` app with the scaling pages."""
+    from .auth import create_app_with_auth as build
+
+    return build()
