@@ -36,7 +36,7 @@ from lightning_callbacks import ScalingLawCallback  # noqa: E402
 TAG_SHAPE = "demo.shape"
 SEQ_LEN = 64
 BATCH = 16
-VALIDATION_WINDOWS = 256
+VALIDATION_WINDOWS = 1024
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Shape:
 
 # (n_layer, d_model): non-embedding parameters 12.8k, 56.6k, 100k, 336k (1.4 decades).
 FULL_SIZES = ((1, 32), (2, 48), (2, 64), (3, 96))
-FULL_STEPS = (200, 400, 800)
+FULL_STEPS = (400, 1000, 2500)
 # Quick: 3.3k to 56.6k non-embedding parameters (1.2 decades), a third of the steps.
 QUICK_SIZES = ((1, 16), (1, 32), (2, 32), (2, 48))
 QUICK_STEPS = (60, 120, 240)

@@ -1,0 +1,293 @@
+"""Parameter counts of a model and token counts of a batch.
+
+Parameters: every distinct parameter tensor counts once (shared/tied tensors are not counted
+twice), trainable or frozen. Embedding parameters are the weights of ``nn.Embedding`` and
+``nn.EmbeddingBag`` modules (token and position tables). A linear output head whose weight *is*
+the token embedding's (a tied head) is that same tensor, so it counts once, as embedding, and
+is absent from the non-embedding count (the nanoGPT / Hugging Face convention).
+
+Tokens: three counts per batch, each either a Python ``int`` (known from shapes, free) or a
+0-dim integer tensor on the batch's device (from a mask; summed later without a host sync):
+
+* ``total``: every position of the input, padding included;
+* ``non_padding``: positions whose ``attention_mask`` is non-zero (``total`` without a mask);
+* ``loss``: positions whose label is not ``ignore_index`` (``non_padding`` without labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .errors import TokenCountError
+
+Count = int | Tensor
+"""A token count: a Python int, or a 0-dim integer tensor that may live on an accelerator."""
+
+PARAMS_CONVENTION = (
+    "non_embedding = all distinct parameters (trainable and frozen) minus nn.Embedding and "
+    "nn.EmbeddingBag weights (token and position tables); a head tied to the token embedding "
+    "is that embedding tensor and counts once, as embedding"
+)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameter counts of a model; ``tied_head`` is the size of a head tied to an embedding."""
+
+    total: int
+    embedding: int
+    tied_head: int = 0
+
+    @property
+    def non_embedding(self) -> int:
+        return self.total - self.embedding
+
+
+def count_parameters(model: nn.Module) -> ParamCounts:
+    """Total, embedding and tied-head parameter counts of ``model`` (see the module docstring).
+
+    Under sharding strategies whose parameters are ``DTensor``s the global shape is used; other
+    sharding schemes (flattened shards) would report this rank's shard only.
+    """
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():  # yields each shared tensor once
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += _numel(p)
+
+    embedding_ids: set[int] = set()
+    embedding = 0
+    for module in model.modules():
+        if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+            w = module.weight
+            if id(w) not in embedding_ids:
+                embedding_ids.add(id(w))
+                embedding += _numel(w)
+
+    tied_head = 0
+    tied_ids: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and id(module.weight) in embedding_ids:
+            if id(module.weight) not in tied_ids:
+                tied_ids.add(id(module.weight))
+                tied_head += _numel(module.weight)
+    return ParamCounts(total=total, embedding=embedding, tied_head=tied_head)
+
+
+def _numel(p: Tensor) -> int:
+    # ``numel`` of a DTensor is its global size; of a plain tensor, its size.
+    return int(torch.Size(p.shape).numel())
+
+
+class TokenCounts(NamedTuple):
+    """Token counts of one batch (see the module docstring for the meaning of each)."""
+
+    total: Count
+    non_padding: Count
+    loss: Count
+
+
+TokenCounter = Callable[[Any], "TokenCounts | Count"]
+"""A user function from a batch to its :class:`TokenCounts` (or to one count used for all three)."""
+
+_INPUT_KEYS = ("input_ids", "tokens", "idx")
+_MASK_KEYS = ("attention_mask",)
+_LABEL_KEYS = ("labels", "targets", "target")
+
+
+def default_token_counts(batch: Any, ignore_index: int = -100) -> TokenCounts:
+    """Token counts of ``batch`` without any user function.
+
+    Understood layouts:
+
+    * a mapping with ``input_ids`` (or ``tokens``/``idx``), optional ``attention_mask`` and
+      optional ``labels`` (or ``targets``/``target``), like Hugging Face batches;
+    * a tuple or list ``(input_ids, labels, ...)`` of integer tensors, like ``TensorDataset``;
+    * a single integer tensor of token ids;
+    * for inputs that are not token ids (a floating point tensor first), each sample counts as
+      one token (``total = non_padding = loss = batch size``).
+    """
+    return count_batch(batch, ignore_index)[0]
+
+
+def count_batch(batch: Any, ignore_index: int = -100) -> tuple[TokenCounts, int | None]:
+    """:func:`default_token_counts` and :func:`sequence_length` of ``batch`` in one pass."""
+    inputs, mask, labels = _locate(batch)
+    if inputs is not None:
+        seq_len = int(inputs.shape[-1]) if inputs.dim() >= 2 and _is_token_ids(inputs) else None
+        return _counts(inputs, mask, labels, ignore_index), seq_len
+    if isinstance(batch, Mapping):
+        raise TokenCountError(
+            f"cannot count tokens of a batch mapping with keys {sorted(map(str, batch))}: "
+            f"none of {list(_INPUT_KEYS)} is a tensor; pass token_counter=... to "
+            "ScalingLawCallback"
+        )
+    raise TokenCountError(
+        f"cannot count tokens of a batch of type {type(batch).__name__}; the default counter "
+        "understands mappings with 'input_ids', tuples (input_ids, labels) and tensors. Pass "
+        "token_counter=... to ScalingLawCallback"
+    )
+
+
+def _locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(inputs, attention_mask, labels)`` of a batch; ``inputs`` is None when not found.
+
+    Plain tuples, lists and dicts take the fast paths: this runs on every training batch."""
+    kind = type(batch)
+    if (
+        kind is tuple
+        or kind is list
+        or (not isinstance(batch, Mapping | Tensor | str | bytes) and isinstance(batch, Sequence))
+    ):
+        if not batch:
+            return None, None, None
+        first = batch[0]
+        if isinstance(first, Tensor):
+            second = batch[1] if len(batch) > 1 else None
+            labels = second if isinstance(second, Tensor) and _is_token_ids(second) else None
+            return first, None, labels
+        if isinstance(first, Mapping) and len(batch) == 2 and isinstance(batch[1], Tensor):
+            return _locate(first)  # (features, target) with a mapping of features
+        return None, None, None
+    if kind is dict or isinstance(batch, Mapping):
+        return (
+            _first_key(batch, _INPUT_KEYS),
+            _first_key(batch, _MASK_KEYS),
+            _first_key(batch, _LABEL_KEYS),
+        )
+    if isinstance(batch, Tensor):
+        return batch, None, None
+    return None, None, None
+
+
+def _first_key(batch: Mapping[Any, Any], keys: Sequence[str]) -> Tensor | None:
+    for key in keys:
+        value = batch.get(key)
+        if isinstance(value, Tensor):
+            return value
+    return None
+
+
+def _is_token_ids(t: Tensor) -> bool:
+    return not (t.is_floating_point() or t.is_complex()) and t.dtype != torch.bool
+
+
+def _counts(
+    inputs: Tensor, mask: Tensor | None, labels: Tensor | None, ignore_index: int
+) -> TokenCounts:
+    if not _is_token_ids(inputs):  # features, not token ids: one sample counts as one token
+        n = int(inputs.shape[0]) if inputs.dim() > 0 else 1
+        return TokenCounts(n, n, n)
+    total = inputs.numel()
+    # count_nonzero: one kernel, and the cheapest reduction to dispatch after a training step
+    non_padding: Count = torch.count_nonzero(mask) if mask is not None else total
+    loss: Count = torch.count_nonzero(labels != ignore_index) if labels is not None else non_padding
+    return TokenCounts(total, non_padding, loss)
+
+
+def as_token_counts(value: Any, source: str) -> TokenCounts:
+    """Normalise what a user token counter returned; ``source`` names it in errors."""
+    if isinstance(value, TokenCounts):
+        return value
+    if isinstance(value, tuple) and len(value) == 3:
+        return TokenCounts(*(_check_count(v, source) for v in value))
+    if isinstance(value, Mapping):
+        try:
+            return TokenCounts(
+                *(_check_count(value[k], source) for k in ("total", "non_padding", "loss"))
+            )
+        except KeyError as err:
+            raise TypeError(
+                f"{source} returned a mapping without key {err.args[0]!r}; expected keys "
+                "'total', 'non_padding' and 'loss'"
+            ) from None
+    count = _check_count(value, source)
+    return TokenCounts(count, count, count)
+
+
+def _check_count(value: Any, source: str) -> Count:
+    if isinstance(value, bool):
+        raise TypeError(f"{source} returned a bool ({value!r}) where a token count was expected")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return value.reshape(())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(
+        f"{source} returned {value!r} (type {type(value).__name__}); expected an int, a 0-dim "
+        "tensor, a TokenCounts, a 3-tuple or a mapping with total/non_padding/loss"
+    )
+
+
+def sequence_length(batch: Any) -> int | None:
+    """Length of the sequences in ``batch`` (the last dimension of its token ids), if any."""
+    inputs = _locate(batch)[0]
+    if inputs is not None and inputs.dim() >= 2 and _is_token_ids(inputs):
+        return int(inputs.shape[-1])
+    return None
+
+
+_FOLD_AT = 256
+
+
+class PendingCounts:
+    """Token and FLOP counts since the last synchronisation, kept where they were produced.
+
+    Host-known counts are added as Python numbers; device counts are kept as tensors and summed
+    on the device, so adding never copies to the host. :meth:`drain` returns the four sums
+    ``[total, non_padding, loss, flops]`` with a single device-to-host copy, and resets.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._host = [0, 0, 0]
+        self._host_flops = 0.0
+        self._device: list[list[Tensor]] = [[], [], []]
+        self._device_flops: dict[float, list[Tensor]] = {}
+
+    def add(self, counts: TokenCounts, flops_per_token: float) -> None:
+        for i, count in enumerate(counts):
+            if isinstance(count, Tensor):
+                _append(self._device[i], count)
+            else:
+                self._host[i] += count
+        non_padding = counts.non_padding
+        if isinstance(non_padding, Tensor):
+            _append(self._device_flops.setdefault(flops_per_token, []), non_padding)
+        else:
+            self._host_flops += non_padding * flops_per_token
+
+    def drain(self) -> list[float]:
+        groups = [g for g in self._device if g] + [g for g in self._device_flops.values() if g]
+        device_sums: list[int] = []
+        if groups:
+            sums = torch.stack([torch.stack(g).sum() for g in groups])
+            device_sums = [int(v) for v in sums.tolist()]  # the one device-to-host copy
+        it = iter(device_sums)
+        out = [
+            float(h + (next(it) if g else 0)) for h, g in zip(self._host, self._device, strict=True)
+        ]
+        flops = self._host_flops
+        for fpt, g in self._device_flops.items():
+            if g:
+                flops += fpt * next(it)
+        out.append(flops)
+        self._reset()
+        return out
+
+
+def _append(group: list[Tensor], count: Tensor) -> None:
+    if count.dtype != torch.int64:
+        count = count.to(torch.int64)
+    group.append(count if count.dim() == 0 else count.reshape(()))
+    if len(group) >= _FOLD_AT:  # bound memory: fold into one tensor, still on the device
+        group[:] = [torch.stack(group).sum()]
