@@ -10,6 +10,8 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from .argtypes import non_negative_int as _non_negative_int
+from .argtypes import positive_float as _positive_float
 from .laws.fitting import DEFAULT_HUBER_DELTA
 from .summary import summarize_chinchilla
 from .tabular import InputError, read_points
@@ -92,26 +94,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     else:
         print(format_fit_table(summary))
     return EXIT_OK
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def format_phases_table(report: dict) -> str:
