@@ -283,7 +283,7 @@ def fit_figure(doc: dict[str, Any]):
 
     # A fixed layout: constrained layout would cost about half of the drawing time.
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    fig.subplots_adjust(left=0.055, right=0.985, bottom=0.1, top=0.88, wspace=0.22)
+    fig.subplots_adjust(left=0.055, right=0.985, bottom=0.1, top=0.88, wspace=0.36)
     ax1, ax2 = fig.subplots(1, 2)
     members = doc.get("members") or []
     cmap = matplotlib.colormaps["viridis"]
