@@ -58,3 +58,12 @@ def test_rows_and_batched_laws():
 def test_bad_budget_is_named(bad):
     with pytest.raises(ValueError, match="compute budgets must be positive"):
         compute_optimal(EPOCH_LAW, [1e20, bad])
+
+
+@pytest.mark.parametrize("size", [1e8, 7e10, 1e12])
+def test_budget_for_size_inverts_the_allocation(size):
+    from mlflow_scaling.laws.allocation import budget_for_size
+
+    assert compute_optimal(EPOCH_LAW, budget_for_size(EPOCH_LAW, size)).n_opt[0] == pytest.approx(
+        size, rel=1e-9
+    )

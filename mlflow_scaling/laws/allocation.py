@@ -52,6 +52,19 @@ def allocation_exponents(law: ChinchillaLaw) -> tuple[float, float]:
     return law.beta / total, law.alpha / total
 
 
+def _split_constant(law: ChinchillaLaw):
+    """G = (αA / (βB))^(1/(α+β)), so that N_opt = G·(C/k)^a and D_opt = (C/k)^b / G."""
+    return (law.alpha * law.A / (law.beta * law.B)) ** (1.0 / (law.alpha + law.beta))
+
+
+def budget_for_size(
+    law: ChinchillaLaw, n: ArrayLike, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN
+) -> np.ndarray:
+    """The compute budget C at which a model of size ``n`` is compute-optimal (N_opt(C) = n)."""
+    a, _ = allocation_exponents(law)
+    return flops_per_param_token * (np.asarray(n, dtype=float) / _split_constant(law)) ** (1 / a)
+
+
 def compute_optimal(
     law: ChinchillaLaw, flops: ArrayLike, flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN
 ) -> Allocation:
@@ -64,7 +77,7 @@ def compute_optimal(
     if np.any(~np.isfinite(c)) or np.any(c <= 0):
         raise ValueError(f"compute budgets must be positive and finite, got {c.tolist()}")
     a, b = allocation_exponents(law)
-    g = (law.alpha * law.A / (law.beta * law.B)) ** (1.0 / (law.alpha + law.beta))
+    g = _split_constant(law)
     base = c / flops_per_param_token
     n_opt = g * base**a
     d_opt = base**b / g

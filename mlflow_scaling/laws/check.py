@@ -33,7 +33,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .allocation import FLOPS_PER_PARAM_TOKEN, allocation_exponents
+from .allocation import (
+    FLOPS_PER_PARAM_TOKEN,
+    allocation_exponents,
+    budget_for_size,
+    tokens_for_budget,
+)
 from .bootstrap import bootstrap_chinchilla
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import cluster_log_values, fit_isoflop
@@ -94,15 +99,6 @@ def _extrapolates(fit: ChinchillaFit) -> bool:
     law = fit.law
     values = np.array([law.E, law.A, law.B, law.alpha, law.beta], dtype=float)
     return bool(np.all(np.isfinite(values)) and law.alpha > 0 and law.beta > 0)
-
-
-def _compute_optimal_tokens(fit: ChinchillaFit, n: float) -> float:
-    """D that makes a model of size ``n`` compute-optimal under the fitted law."""
-    law = fit.law
-    a, _ = allocation_exponents(law)
-    g = (law.alpha * law.A / (law.beta * law.B)) ** (1.0 / (law.alpha + law.beta))
-    base = (n / g) ** (1.0 / a)  # C / 6 at which N_opt = n
-    return float(base / n)
 
 
 def scaling_check(
@@ -185,7 +181,11 @@ def scaling_check(
 
     prediction = None
     if fit is not None:
-        tokens = target_tokens if target_tokens else _compute_optimal_tokens(fit, target_params)
+        if target_tokens:
+            tokens = target_tokens
+        else:  # trained compute-optimally by the fitted law
+            budget = budget_for_size(fit.law, target_params)
+            tokens = float(tokens_for_budget(target_params, budget))
         prediction = {"N": float(target_params), "D": float(tokens), "level": level}
         prediction["loss"] = float(fit.law.predict(target_params, tokens))
         prediction["lo"] = prediction["hi"] = None

@@ -49,10 +49,13 @@ def epoch_grid() -> np.ndarray:
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss of residuals ``r``: quadratic inside ±δ, linear outside."""
+    """Huber loss: ``r**2 / 2`` for ``|r| <= delta``, ``delta * (|r| - delta / 2)`` beyond.
+
+    ``delta = inf`` gives plain least squares (``r**2 / 2``).
+    """
     abs_r = np.abs(r)
-    m = np.minimum(abs_r, delta)
-    return 0.5 * m * m + delta * (abs_r - m)
+    clipped = np.minimum(abs_r, delta)
+    return clipped * (abs_r - 0.5 * clipped)
 
 
 def chinchilla_objective(

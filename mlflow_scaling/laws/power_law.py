@@ -18,6 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import least_squares, minimize
 
+from .fitting import huber
+
 __all__ = ["SaturatingPowerLaw", "fit_saturating_power_law", "huber"]
 
 ALPHA_MAX = 10.0
@@ -55,16 +57,6 @@ class SaturatingPowerLaw:
 
     def to_dict(self) -> dict[str, float]:
         return {"E": float(self.E), "A": float(self.A), "alpha": float(self.alpha)}
-
-
-def huber(residual: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss: ``r**2 / 2`` for ``|r| <= delta``, ``delta * (|r| - delta / 2)`` beyond.
-
-    ``delta = inf`` gives plain least squares (``r**2 / 2``).
-    """
-    abs_r = np.abs(residual)
-    clipped = np.minimum(abs_r, delta)
-    return clipped * (abs_r - 0.5 * clipped)
 
 
 def _validated(
