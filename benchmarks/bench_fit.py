@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from mlflow_scaling.datasets import CHINCHILLA_CSV, find_shared_data, load_chinchilla
+from mlflow_scaling.datasets import load_chinchilla
 from mlflow_scaling.laws import bootstrap_chinchilla, epoch_grid, fit_chinchilla
 
 
@@ -33,13 +33,11 @@ def reference_objective(theta, log_n, log_d, log_loss, delta=1e-3):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=40, help="reference starts to time")
-    parser.add_argument("--data", type=Path, default=None, help="Chinchilla CSV")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="Chinchilla CSV (default: the bundled copy)"
+    )
     args = parser.parse_args()
-    path = args.data or (find_shared_data() or Path("absent")) / CHINCHILLA_CSV
-    if not path.is_file():
-        print(f"bench_fit: skipped: {path} not found (../shared/data is not here)")
-        return 0
-    p = load_chinchilla(path)
+    p = load_chinchilla(args.data)
     grid = epoch_grid()
 
     times = []
@@ -65,7 +63,9 @@ def main() -> int:
         boot_times.append(time.perf_counter() - t0)
     boot_time = float(np.median(boot_times))
 
-    print(f"data: {path} ({p.n.size} runs), grid of {len(grid)} starts")
+    print(
+        f"data: {args.data or 'bundled Chinchilla'} ({p.n.size} runs), grid of {len(grid)} starts"
+    )
     print(f"ours:      {ours:8.2f} s (median of 3)  objective {fit.objective:.9e}  {fit.law}")
     print(
         f"reference: {reference:8.1f} s  (scaled from {args.sample} starts at "

@@ -2,7 +2,7 @@
 
 1. Trains a family of byte-level GPTs on the Python standard library (``train_family.py``),
    4 sizes × 3 token budgets, each run logging N, D and C through ``ScalingLawCallback``.
-2. Imports the Chinchilla runs (``../shared/data``) as a second family, when they are here.
+2. Imports the Chinchilla runs (bundled: ``mlflow_scaling.datasets``) as a second family.
 3. Runs one refit pass: every family is fitted (Approaches 3, 2 and 1 where the runs allow),
    its phase detected and the scaling check run; fits, plots and reports are posted to MLflow.
 4. Prints, per family: the law, the phase, the check, the compute-optimal allocation for a
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from train_family import train_family  # noqa: E402
 
-from mlflow_scaling.datasets import CHINCHILLA_CSV, find_shared_data, load_chinchilla  # noqa: E402
+from mlflow_scaling.datasets import CHINCHILLA_CSV, data_path, load_chinchilla  # noqa: E402
 
 EXPERIMENT = "scaling-demo"
 FAMILY = "stdlib-gpt"
@@ -38,21 +38,14 @@ CHINCHILLA_FAMILY = "chinchilla"
 def import_chinchilla(client, experiment: str, echo=print) -> None:
     from mlflow_scaling.tracking.importing import import_points
 
-    folder = find_shared_data()
-    if folder is None:
-        echo(
-            f"{CHINCHILLA_FAMILY}: skipped: {CHINCHILLA_CSV} not found (it lives in "
-            "../shared/data beside the repository; set MLFLOW_SCALING_SHARED_DATA to its folder)"
-        )
-        return
-    points = load_chinchilla(folder / CHINCHILLA_CSV)
+    points = load_chinchilla()
     result = import_points(
         client, points, family=CHINCHILLA_FAMILY, experiment=experiment,
-        source=folder / CHINCHILLA_CSV, params_convention="total (Hoffmann et al. 2022)",
+        source=data_path(CHINCHILLA_CSV), params_convention="total (Hoffmann et al. 2022)",
     )  # fmt: skip
     echo(
         f"{CHINCHILLA_FAMILY}: imported {len(result.created)} runs from {CHINCHILLA_CSV} "
-        f"(Epoch's preprocessing), {result.skipped} already there"
+        f"(bundled; Epoch's preprocessing), {result.skipped} already there"
     )
 
 

@@ -1,17 +1,13 @@
-"""The shared reference data, for tests: skip clearly where this machine has none."""
+"""The reference data bundled with the package (``mlflow_scaling.datasets``), for tests."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-import pytest
+from mlflow_scaling.datasets import BNSL_ADDITION_CSV, CHINCHILLA_CSV, data_path, load_chinchilla
 
-from mlflow_scaling.datasets import BNSL_ADDITION_CSV, CHINCHILLA_CSV, load_chinchilla
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-# Epoch AI's optimum on the Chinchilla runs (their notebook; shared/data/README.md).
+# Epoch AI's optimum on the Chinchilla runs (their notebook; see mlflow_scaling.datasets).
 EPOCH = {"E": 1.8172, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}
 EPOCH_OBJECTIVE = 1.018274e-3
 # Besiroglu et al. 2024, Table 1: 95 % bootstrap intervals.
@@ -25,27 +21,19 @@ EPOCH_CI = {
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 
-def shared_file(name: str) -> Path:
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"reference data {path} is absent (../shared/data is not on this machine)")
-    return path
-
-
 @cache
 def _chinchilla():
-    return load_chinchilla(SHARED_DATA / CHINCHILLA_CSV)
+    return load_chinchilla()
 
 
 def chinchilla():
     """Epoch's preprocessing of the Chinchilla runs: 240 runs as (n, d, loss)."""
-    shared_file(CHINCHILLA_CSV)
     return _chinchilla()
 
 
 def chinchilla_csv() -> Path:
-    return shared_file(CHINCHILLA_CSV)
+    return data_path(CHINCHILLA_CSV)
 
 
 def bnsl_csv() -> Path:
-    return shared_file(BNSL_ADDITION_CSV)
+    return data_path(BNSL_ADDITION_CSV)

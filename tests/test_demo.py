@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from reference_data import SHARED_DATA
 
 from mlflow_scaling.tracking import schema
 
@@ -34,7 +33,7 @@ def run_demo(uri: str, *extra: str, env_extra: dict | None = None):
 
 @pytest.fixture(scope="module")
 def demo_run(mlflow_server):
-    out = run_demo(mlflow_server, env_extra={"MLFLOW_SCALING_SHARED_DATA": str(SHARED_DATA)})
+    out = run_demo(mlflow_server)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return mlflow_server, out.stdout
 
@@ -108,20 +107,11 @@ def test_demo_prints_the_findings(demo_run):
 
 def test_rerun_reuses_finished_runs(demo_run):
     uri, _ = demo_run
-    out = run_demo(uri, env_extra={"MLFLOW_SCALING_SHARED_DATA": str(SHARED_DATA)})
+    out = run_demo(uri)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "reusing 12 finished runs" in out.stdout and "trained 0 runs" in out.stdout
     assert "imported 0 runs" in out.stdout and "240 already there" in out.stdout
     assert "refit 'stdlib-gpt': skipped" in out.stdout
-
-
-def test_chinchilla_import_skips_without_shared_data(mlflow_server, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "examples"))
-    from demo import import_chinchilla
-
-    monkeypatch.setenv("MLFLOW_SCALING_SHARED_DATA", "/nonexistent/shared/data")
-    import_chinchilla(MlflowClient(mlflow_server), "scaling-demo-absent")
-    assert "chinchilla: skipped" in capsys.readouterr().out
 
 
 def test_import_csv_example(mlflow_server, tmp_path):
