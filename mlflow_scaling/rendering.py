@@ -1,0 +1,30 @@
+"""The one HTML renderer: Jinja2 templates in ``mlflow_scaling/templates`` with autoescape on.
+
+The scaling pages (``server/pages.py``) and the self-contained ``report.html``
+(``report/html.py``) render through :func:`render`, so every value is escaped by the template
+engine rather than by habit at each call site. Templates receive plain data (dicts, lists,
+strings, numbers); formatting helpers are registered as filters here, once.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+@cache
+def environment() -> Environment:
+    """The shared Jinja2 environment (created once per process)."""
+    return Environment(
+        loader=PackageLoader("mlflow_scaling", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(template: str, **context) -> str:
+    """Render ``template`` (a file name under ``mlflow_scaling/templates``) with ``context``."""
+    return environment().get_template(template).render(**context)
