@@ -17,10 +17,8 @@ Re-running reuses finished runs and skips families whose runs did not change.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,11 +48,14 @@ def import_chinchilla(client, experiment: str, echo=print) -> None:
 
 
 def load_fit_document(client, fit_run_id: str) -> dict:
+    """The published ``fit.json`` of the fit run (see mlflow_scaling.tracking.published)."""
     from mlflow_scaling.tracking import schema
+    from mlflow_scaling.tracking.published import read_published_json
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(fit_run_id, schema.ARTIFACT_FIT_JSON, tmp)
-        return json.loads(Path(path).read_text())
+    doc = read_published_json(client, client.get_run(fit_run_id), schema.ARTIFACT_FIT_JSON)
+    if doc is None:
+        raise RuntimeError(f"fit run {fit_run_id} has no published fit.json")
+    return doc
 
 
 def describe_family(doc: dict, tracking_uri: str, echo=print) -> dict:
@@ -96,8 +97,8 @@ def describe_family(doc: dict, tracking_uri: str, echo=print) -> dict:
         )
     echo(
         f"  in the MLflow UI: experiment {doc['experiment_name']!r} → run {doc['fit_run_id']} "
-        "(tag scaling.role = fit) → Artifacts → scaling/ (fit.png, report.html, fit.json, "
-        "predictions.csv); metrics scaling.fit.* over refits"
+        "(tag scaling.role = fit) → Artifacts → the folder in its tag scaling.published_path "
+        "(fit.png, report.html, fit.json, predictions.csv); metrics scaling.fit.* over refits"
     )
     return {
         "family": name,
@@ -142,7 +143,8 @@ def run_demo(
     echo(f"\ndone in {time.perf_counter() - started:.0f} s. To look at it:")
     echo(f"  mlflow ui --backend-store-uri {store}")
     echo("    then open http://127.0.0.1:5000, experiment 'scaling-demo': member runs carry")
-    echo("    scaling.params/tokens/flops; the 'fit' runs carry the artifacts under scaling/")
+    echo("    scaling.params/tokens/flops; the 'fit' runs carry the artifacts under the folder")
+    echo("    named by their tag scaling.published_path (scaling/fits/<refit>-<token>/)")
     echo(f"  mlflow server --app-name scaling --backend-store-uri {store}")
     echo("    then open http://127.0.0.1:5000/scaling/ for every family on one page")
     return results

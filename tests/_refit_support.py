@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.published import read_published_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -133,10 +134,11 @@ def fit_runs(client: MlflowClient, experiment_id: str, family: str | None = None
     return [r for r in runs if family is None or r.data.tags.get(schema.TAG_FAMILY) == family]
 
 
-def read_artifact(client: MlflowClient, run_id: str, path: str, tmp: Path) -> bytes:
-    dst = tmp / uuid.uuid4().hex
-    dst.mkdir(parents=True)
-    return Path(client.download_artifacts(run_id, path, str(dst))).read_bytes()
+def read_artifact(client: MlflowClient, run_id: str, path: str, tmp: Path | None = None) -> bytes:
+    """The published fit's file ``path`` (``scaling/fit.json``, ...) of the fit run."""
+    content = read_published_artifact(client, client.get_run(run_id), path)
+    assert content is not None, f"fit run {run_id} has no published {path}"
+    return content
 
 
 def fit_json(client: MlflowClient, run_id: str, tmp: Path) -> dict:

@@ -6,13 +6,19 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    runs that cannot be points are listed with a reason;
 2. a family whose input and settings digests equal the tags on its fit run is skipped
    (unless ``force``);
+   The digests compared are those of the fit run's *published* record
+   (:mod:`..tracking.published`), and a fit run whose last refit failed is never skipped;
 3. otherwise the family is analysed (:func:`analyze_family`: Approaches 3, 2 and 1, phases,
-   scaling check, bootstrap intervals) and written to its fit run (:mod:`..tracking.fit_run`):
-   metrics with step = refit number, the ``scaling.phase`` and ``scaling.check`` tags, the
-   artifacts ``scaling/fit.json``, ``fit.png``, ``report.html``, ``predictions.csv`` (and
-   ``curves.json`` when training curves were read), the digests last.
+   scaling check, bootstrap intervals) and written to its fit run by the publishing protocol
+   of :mod:`..tracking.fit_run`: a refit number of its own, the artifacts ``fit.json``,
+   ``fit.png``, ``report.html``, ``predictions.csv`` (and ``curves.json`` when training
+   curves were read) in a folder of its own, then the record that publishes them with their
+   digests, metrics at step = refit number and the mirror tags.
 
-An error in one family is recorded in its outcome (and on its fit run) and the pass goes on.
+An error in one family is recorded in its outcome (and on its fit run) and the pass goes on,
+except when the tracking server stops answering: then the pass stops writing at once and
+raises :class:`~..tracking.connection.TrackingUnavailable` naming the URI (the CLI exits 2).
+Families written before stay consistent (the protocol never publishes half a write).
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -34,16 +39,19 @@ import numpy as np
 
 from ..tabular import InputError
 from ..tracking import schema
+from ..tracking.connection import TrackingUnavailable, check_reachable
 from ..tracking.digest import input_digest, settings_digest
 from ..tracking.fit_run import (
+    StepHook,
     delete_duplicates,
     ensure_fit_run,
     find_fit_runs,
     is_active,
     mark_error,
-    refit_number_of,
+    sync_mirrors,
     write_fit,
 )
+from ..tracking.published import PublishedFit, published_fit, read_published_json
 from ..tracking.reading import (
     Curve,
     CurveCache,
@@ -149,12 +157,13 @@ def _load_curve_cache(client: MlflowClient, run: Run | None, cache: CurveCache) 
     """Add the curves stored on the fit run (``scaling/curves.json``) to ``cache``."""
     if run is None:
         return
-    with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
-        try:
-            path = client.download_artifacts(run.info.run_id, schema.ARTIFACT_CURVES_JSON, tmp)
-            cache.update_from_doc(json.loads(Path(path).read_text()))
-        except Exception as exc:  # absent on a first fit, or unreadable: read histories again
-            log.debug("no usable %s on %s: %s", schema.ARTIFACT_CURVES_JSON, run.info.run_id, exc)
+    try:
+        doc = read_published_json(client, run, schema.ARTIFACT_CURVES_JSON)
+    except ValueError as exc:  # unreadable: read the histories again
+        log.debug("no usable %s on %s: %s", schema.ARTIFACT_CURVES_JSON, run.info.run_id, exc)
+        return
+    if doc is not None:  # absent on a first fit
+        cache.update_from_doc(doc)
 
 
 def build_fit_document(
@@ -270,14 +279,17 @@ def plan_family(
     target = target_params_of(current)
     settings_doc = _settings_doc(settings, target)
     settings_hash = settings_digest(settings_doc)
+    published = published_fit(current)
     if (
         current is not None
+        and published is not None
         and not force
-        and current.data.tags.get(schema.TAG_INPUT_DIGEST) == digest
-        and current.data.tags.get(schema.TAG_SETTINGS_DIGEST) == settings_hash
+        and published.input_digest == digest
+        and published.settings_digest == settings_hash
+        and not current.data.tags.get(schema.TAG_FIT_ERROR)
     ):
         delete_duplicates(client, family.fit_runs)
-        tags = current.data.tags
+        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 4
         return FamilyOutcome(
             experiment_id=family.experiment.experiment_id,
             experiment=family.experiment.name,
@@ -286,9 +298,9 @@ def plan_family(
             n_excluded=len(family.excluded),
             status=STATUS_SKIPPED,
             fit_run_id=current.info.run_id,
-            refit_number=refit_number_of(current),
-            phase=tags.get(schema.TAG_PHASE),
-            check=tags.get(schema.TAG_CHECK),
+            refit_number=published.number,
+            phase=published.phase,
+            check=published.check,
             seconds=time.monotonic() - start,
             message="unchanged since the last fit (same input and settings digests)",
         )
@@ -314,49 +326,51 @@ def plan_family(
     )
 
 
-def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes) -> FamilyOutcome:
+def write_family(
+    client: MlflowClient,
+    plan: FitPlan,
+    analysis: dict,
+    png: bytes,
+    on_step: StepHook | None = None,
+) -> FamilyOutcome:
     """Write one analysed family to its fit run (found or created; see :mod:`fit_run`)."""
     family = plan.family
     known: Sequence[Run] = family.fit_runs
+    metrics = dict(analysis["metrics"])
+    metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
+    metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+    record = PublishedFit(
+        number=0,
+        path="",
+        input_digest=plan.digest,
+        settings_digest=plan.settings_hash,
+        phase=analysis["phase"],
+        check=analysis["check_verdict"],
+        status=analysis["status"],
+        metrics=metrics,
+    )
     for _attempt in range(MAX_WRITE_ATTEMPTS):
         run = ensure_fit_run(client, family.experiment, family.name, known)
         run_id = run.info.run_id
-        refit_number = refit_number_of(run) + 1
-        doc = build_fit_document(
-            family,
-            analysis,
-            fit_run_id=run_id,
-            refit_number=refit_number,
-            digest=plan.digest,
-            settings_doc=plan.settings_doc,
-            settings_hash=plan.settings_hash,
-        )
-        metrics = dict(analysis["metrics"])
-        metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
-        metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
-        tags = {
-            schema.TAG_PHASE: analysis["phase"],
-            schema.TAG_CHECK: analysis["check_verdict"],
-            schema.TAG_REFIT_NUMBER: str(refit_number),
-        }
+
+        def make_artifacts(refit_number: int, folder: Path, run_id: str = run_id) -> None:
+            doc = build_fit_document(
+                family,
+                analysis,
+                fit_run_id=run_id,
+                refit_number=refit_number,
+                digest=plan.digest,
+                settings_doc=plan.settings_doc,
+                settings_hash=plan.settings_hash,
+            )
+            _write_artifacts(folder, doc, png, plan.curves_doc)
+
         try:
-            with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
-                folder = Path(tmp)
-                _write_artifacts(folder, doc, png, plan.curves_doc)
-                write_fit(
-                    client,
-                    run,
-                    step=refit_number,
-                    metrics=metrics,
-                    tags=tags,
-                    artifacts_dir=folder,
-                    final_tags={
-                        schema.TAG_SETTINGS_DIGEST: plan.settings_hash,
-                        schema.TAG_INPUT_DIGEST: plan.digest,
-                    },
-                )
+            published = write_fit(
+                client, run, make_artifacts=make_artifacts, record=record, on_step=on_step
+            )
         except Exception:
-            if is_active(client, run_id):
+            if is_active(client, run_id):  # raises itself when the store cannot tell
                 raise
             # Another pass deleted this run as a duplicate: write to the one that counts.
             known = find_fit_runs(client, family.experiment.experiment_id, family.name)
@@ -368,7 +382,7 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
                 **plan.base(),
                 status=analysis["status"],
                 fit_run_id=run_id,
-                refit_number=refit_number,
+                refit_number=published.number,
                 phase=analysis["phase"],
                 check=analysis["check_verdict"],
                 curves_fetched=plan.curves_fetched,
@@ -420,6 +434,13 @@ def _error_outcome(client: MlflowClient, family: Family, exc: BaseException, sta
     )
 
 
+def _stop_if_unreachable(client: MlflowClient, exc: BaseException) -> None:
+    """Re-raise a lost tracking server as :class:`TrackingUnavailable`: the pass stops."""
+    if isinstance(exc, TrackingUnavailable):
+        raise exc
+    check_reachable(client.tracking_uri)
+
+
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the parent, which stops the pass between families."""
     import signal
@@ -438,6 +459,7 @@ def refit_pass(
     on_outcome: Callable[[FamilyOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
+    on_step: StepHook | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -448,7 +470,9 @@ def refit_pass(
     once in worker processes (the writes stay in this process, in family order).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
-    fitted ones, each group in family order.
+    fitted ones, each group in family order. A tracking server that stops answering ends the
+    pass with :class:`TrackingUnavailable` (nothing more is written). ``on_step`` is handed to
+    :func:`~..tracking.fit_run.write_fit` (tests use it to interleave passes).
     """
     settings = settings or RefitSettings()
     exps = resolve_experiments(client, experiments)
@@ -480,6 +504,7 @@ def refit_pass(
         try:
             plan = plan_family(client, family, settings, force=force, curve_cache=curve_cache)
         except Exception as exc:
+            _stop_if_unreachable(client, exc)
             emit(_error_outcome(client, family, exc, start))
             continue
         if isinstance(plan, FamilyOutcome):
@@ -510,8 +535,9 @@ def refit_pass(
                     analysis, png = futures[i].result()
                 else:
                     analysis, png = analyze_job(*plan.job())
-                emit(write_family(client, plan, analysis, png))
+                emit(write_family(client, plan, analysis, png, on_step=on_step))
             except Exception as exc:
+                _stop_if_unreachable(client, exc)
                 emit(_error_outcome(client, plan.family, exc, plan.started))
     finally:
         if pool is not None:

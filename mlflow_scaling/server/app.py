@@ -153,7 +153,7 @@ def make_blueprint(
             or not access()(run.info.experiment_id)
         ):
             return not_found(f"No fit run {run_id!r} (or you may not read it).")
-        content = src.read_artifact(run, path)
+        content = data.read_fit_artifact(src, run, path)
         if content is None:
             return not_found(f"The fit run has no {path}.")
         mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"

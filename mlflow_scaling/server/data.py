@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..tracking import schema
+from ..tracking.published import artifact_name, published_artifact_path, published_fit
 from ..tracking.reading import (
     ExcludedRun,
     ExperimentRef,
@@ -240,6 +241,24 @@ def is_served_artifact(path: str) -> bool:
     return posixpath.normpath(path) == path and path in SERVED_ARTIFACTS
 
 
+def fit_artifacts(source: TrackingSource, run: Run) -> set[str]:
+    """Logical names (``scaling/fit.json``, ...) of the files of the run's published fit."""
+    fit = published_fit(run)
+    if fit is None:
+        return set()
+    try:
+        found = source.list_artifacts(run, fit.path)
+    except Exception:
+        return set()
+    return {f"{schema.ARTIFACT_DIR}/{artifact_name(p)}" for p in found}
+
+
+def read_fit_artifact(source: TrackingSource, run: Run, name: str) -> bytes | None:
+    """The bytes of the published fit's file ``name`` (a logical name), or None."""
+    path = published_artifact_path(run, name)
+    return None if path is None else source.read_artifact(run, path)
+
+
 # --- what a page shows -----------------------------------------------------------------------
 
 
@@ -304,13 +323,6 @@ class FamilyDetail:
     artifacts: set[str] = field(default_factory=set)
 
 
-def _refit_number(tags: Mapping[str, str]) -> int | None:
-    try:
-        return int(tags.get(schema.TAG_REFIT_NUMBER, ""))
-    except ValueError:
-        return None
-
-
 def _refit_time(run: Run) -> int | None:
     stamps = [
         int(m.timestamp)
@@ -337,18 +349,21 @@ def summarize(family: Family) -> FamilySummary:
     run = family.fit_run
     if run is None:
         return out
-    tags, metrics = run.data.tags, run.data.metrics
+    tags = run.data.tags
     out.fit_run_id = run.info.run_id
-    for name in schema.FIT_METRIC_NAMES:
-        value = metrics.get(schema.fit_metric(name))
-        if value is not None and math.isfinite(value):
-            out.fit[name] = float(value)
-    out.phase = tags.get(schema.TAG_PHASE) or None
-    out.check = tags.get(schema.TAG_CHECK) or None
-    out.refit_number = _refit_number(tags)
     out.refitted_ms = _refit_time(run)
     out.fit_error = tags.get(schema.TAG_FIT_ERROR) or None
-    out.digest = tags.get(schema.TAG_INPUT_DIGEST)
+    fit = published_fit(run)  # the record, not the mirror tags (see tracking.fit_run)
+    if fit is None:
+        return out
+    for name in schema.FIT_METRIC_NAMES:
+        value = fit.metrics.get(schema.fit_metric(name))
+        if value is not None and math.isfinite(value):
+            out.fit[name] = float(value)
+    out.phase = fit.phase or None
+    out.check = fit.check or None
+    out.refit_number = fit.number
+    out.digest = fit.input_digest
     return out
 
 
@@ -408,10 +423,7 @@ def family_detail(
         return detail
     detail.fit_tags = dict(run.data.tags)
     detail.fit_metrics = dict(run.data.metrics)
-    try:
-        detail.artifacts = source.list_artifacts(run, schema.ARTIFACT_DIR)
-    except Exception:
-        detail.artifacts = set()
+    detail.artifacts = fit_artifacts(source, run)
     detail.doc, detail.doc_problem = _read_doc(source, run, detail.artifacts)
     detail.predictions, detail.predictions_truncated = _read_predictions(
         source, run, detail.artifacts
@@ -427,8 +439,8 @@ def _read_doc(
     source: TrackingSource, run: Run, artifacts: set[str]
 ) -> tuple[dict[str, Any] | None, str | None]:
     if schema.ARTIFACT_FIT_JSON not in artifacts:
-        return None, f"the fit run has no {schema.ARTIFACT_FIT_JSON} (yet)"
-    raw = source.read_artifact(run, schema.ARTIFACT_FIT_JSON)
+        return None, f"the fit run has no published {schema.ARTIFACT_FIT_JSON} (yet)"
+    raw = read_fit_artifact(source, run, schema.ARTIFACT_FIT_JSON)
     if raw is None:
         return None, f"{schema.ARTIFACT_FIT_JSON} could not be read"
     try:
@@ -445,7 +457,7 @@ def _read_predictions(
 ) -> tuple[tuple[list[str], list[list[str]]] | None, bool]:
     if schema.ARTIFACT_PREDICTIONS_CSV not in artifacts:
         return None, False
-    raw = source.read_artifact(run, schema.ARTIFACT_PREDICTIONS_CSV)
+    raw = read_fit_artifact(source, run, schema.ARTIFACT_PREDICTIONS_CSV)
     if raw is None:
         return None, False
     try:

@@ -51,6 +51,12 @@ def probe_http(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         ) from None
 
 
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`TrackingUnavailable` when the HTTP tracking server at ``uri`` is gone."""
+    if uri.startswith(("http://", "https://")):
+        probe_http(uri, timeout_s)
+
+
 def connect(tracking_uri: str | None = None) -> MlflowClient:
     """An :class:`MlflowClient` for the resolved URI, after checking that the store answers."""
     uri = resolve_tracking_uri(tracking_uri)

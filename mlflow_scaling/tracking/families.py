@@ -23,7 +23,7 @@ import numpy as np
 from ..laws.isoflop import cluster_log_values
 from . import schema
 from .digest import input_digest
-from .fit_run import refit_number_of
+from .published import published_fit
 from .reading import (
     ExperimentRef,
     Family,
@@ -143,17 +143,16 @@ def describe_family(family: Family) -> FamilyInfo:
     last_fit = None
     run = family.fit_run
     if run is not None:
-        tags = run.data.tags
-        digest = tags.get(schema.TAG_INPUT_DIGEST) or None
+        fit = published_fit(run)  # the published record, not the mirror tags
         last_fit = {
             "fit_run_id": run.info.run_id,
-            "refit_number": refit_number_of(run),
-            "phase": tags.get(schema.TAG_PHASE),
-            "check": tags.get(schema.TAG_CHECK),
+            "refit_number": 0 if fit is None else fit.number,
+            "phase": None if fit is None else fit.phase,
+            "check": None if fit is None else fit.check,
             "status": run.info.status,
             "finished_at": _iso_ms(run.info.end_time),
-            "up_to_date": None if digest is None else digest == input_digest(family),
-            "error": tags.get(schema.TAG_FIT_ERROR),
+            "up_to_date": None if fit is None else fit.input_digest == input_digest(family),
+            "error": run.data.tags.get(schema.TAG_FIT_ERROR) or None,
         }
     n = [p.n for p in members]
     sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size if members else 0

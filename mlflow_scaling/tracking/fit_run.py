@@ -1,26 +1,55 @@
-"""The fit run of a family: found by its tags, created once, written in a crash-safe order.
+"""The fit run of a family: found by its tags, created once, written so that no interleaving
+of passes can publish a fit that does not match its own digests.
 
-Each family has one fit run per experiment, tagged ``scaling.role = fit`` and
+**Which run.** Each family has one fit run per experiment, tagged ``scaling.role = fit`` and
 ``scaling.family``. Two refit passes may start together and both find none; then both create
 one. The rule that settles it: of all active fit runs of a family, the oldest (start time,
 then run id) is *the* fit run, and every other one is deleted by whoever sees it. The oldest
 is the oldest in every view that contains it, so it is never deleted, and every pass ends by
 checking that it wrote to it (writing again if a run older than its own appeared meanwhile).
 
-Writing order: metrics and tags (with the digests blanked), then the artifacts, then the
-status (FINISHED, with the end time of this refit), and the digests last. A pass that dies
-midway leaves blank digests, so the next pass fits again.
+**Publishing protocol.** MLflow has no lock and no compare-and-swap on tags, but a param can
+never change: logging ``key = other value`` fails (the SQL stores enforce it with the params
+table's primary key). A write of one refit goes:
+
+1. *claim* a refit number: n = 1 + the highest number claimed or published so far; log the
+   param ``scaling.refit_claim.<n>`` = a token unique to this write, then read the run back
+   (verify after write). If the param holds another token, another writer has n: take the next.
+   So every write has its own number, and the metrics' steps never collide.
+2. *artifacts*: ``fit.json`` (which names n, the member runs and the input digest),
+   ``fit.png``, ``report.html``, ``predictions.csv``, ``curves.json`` go to the folder
+   ``scaling/fits/<n>-<token>/``, which no other write touches: passes with other inputs or
+   settings never mix files.
+3. *publish*: one ``log_batch`` with the param ``scaling.published.<n>`` (a JSON record naming
+   the folder, the input and settings digests, phase, check and fitted values), the metrics
+   at step n, the mirror tags and an empty ``scaling.fit_error``; then the run is read back
+   and the record verified.
+4. *mirror*: the published fit is the record with the highest n. Tags cannot be swapped
+   atomically, so a slow writer may overwrite a newer writer's mirror tags; every writer
+   (and every pass that skips the family) re-reads the run and rewrites the mirrors from the
+   highest record until they agree.
+
+Readers never look at the mirrors to find files: :mod:`.published` reads the record. A pass
+that dies before step 3 leaves the published fit as it was (its claim is a gap in the
+numbers); one that dies between 3 and 4 leaves mirrors that the next pass repairs. Whatever
+the interleaving, the published ``fit.json`` lists exactly the members its digest covers; a
+later pass skips the family only when that digest equals the inputs it reads now (and no
+refit error is recorded since), otherwise it refits. An error marks ``scaling.fit_error``,
+which forbids the next skip.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schema
+from .published import PublishedFit, numbered_params, published_fit
 from .reading import ExperimentRef, fit_run_order, search_all_runs
 
 if TYPE_CHECKING:
@@ -32,6 +61,13 @@ log = logging.getLogger(__name__)
 RUN_NAME_PREFIX = "scaling fit: "
 MAX_RUN_NAME = 250
 MAX_TAG_VALUE = 5000
+MAX_CLAIM_ATTEMPTS = 20
+MIRROR_ROUNDS = 4
+IS_ACTIVE_ATTEMPTS = 3
+
+StepHook = Callable[[str, int], None]
+"""Called after each step of a write with the step's name and the refit number (tests use
+it to drive two writers through a chosen interleaving)."""
 
 
 def fit_run_filter(family: str) -> str:
@@ -47,7 +83,7 @@ def find_fit_runs(client: MlflowClient, experiment_id: str, family: str) -> list
     runs = search_all_runs(client, [experiment_id], fit_run_filter(family))
     # The server matches the family filter; compare exactly here as well (LIKE-free, but a
     # store could fold case or trailing spaces).
-    runs = [r for r in runs if r.data.tags.get(schema.TAG_FAMILY, "").strip() == family]
+    runs = [r for r in runs if r.data.tags.get(schema.TAG_FAMILY) == family]
     return sorted(runs, key=fit_run_order)
 
 
@@ -90,45 +126,128 @@ def ensure_fit_run(
 
 
 def refit_number_of(run: Run) -> int:
-    """How many refits wrote ``run`` so far (0 for a new run or an unreadable tag)."""
-    try:
-        return max(0, int(run.data.tags.get(schema.TAG_REFIT_NUMBER, "0")))
+    """The number of the run's published fit (0 when nothing is published)."""
+    fit = published_fit(run)
+    return 0 if fit is None else fit.number
+
+
+def _highest_taken(run: Run) -> int:
+    """The highest refit number claimed or published on ``run`` (or in a legacy tag)."""
+    params = run.data.params
+    numbers = [0]
+    numbers += numbered_params(params, schema.PARAM_REFIT_CLAIM_PREFIX)
+    numbers += numbered_params(params, schema.PARAM_PUBLISHED_PREFIX)
+    try:  # fit runs written before the protocol kept only this tag
+        numbers.append(int(run.data.tags.get(schema.TAG_REFIT_NUMBER, "0")))
     except ValueError:
-        return 0
+        pass
+    return max(numbers)
+
+
+def claim_refit_number(client: MlflowClient, run: Run, token: str) -> int:
+    """Take the next free refit number on ``run`` for the write ``token`` (step 1)."""
+    from mlflow.exceptions import MlflowException
+
+    run_id = run.info.run_id
+    n = _highest_taken(run) + 1
+    for _ in range(MAX_CLAIM_ATTEMPTS):
+        key = f"{schema.PARAM_REFIT_CLAIM_PREFIX}{n}"
+        try:
+            client.log_param(run_id, key, token)
+        except MlflowException as exc:
+            if exc.error_code != "INVALID_PARAMETER_VALUE":  # not "taken": a real error
+                raise
+        run = client.get_run(run_id)
+        if run.data.params.get(key) == token:
+            return n
+        n = max(n, _highest_taken(run)) + 1
+    raise RuntimeError(
+        f"fit run {run_id}: no free refit number after {MAX_CLAIM_ATTEMPTS} claims "
+        "(are many passes writing this family at once?)"
+    )
 
 
 def write_fit(
     client: MlflowClient,
     run: Run,
     *,
-    step: int,
-    metrics: Mapping[str, float],
-    tags: Mapping[str, str],
-    artifacts_dir: Path,
-    final_tags: Mapping[str, str],
-) -> None:
-    """Write one refit to ``run`` in the crash-safe order (module docstring)."""
-    from mlflow.entities import Metric, RunTag
+    make_artifacts: Callable[[int, Path], None],
+    record: PublishedFit,
+    on_step: StepHook | None = None,
+) -> PublishedFit:
+    """Write one refit to ``run`` by the publishing protocol (module docstring).
+
+    ``make_artifacts(n, folder)`` writes the files of refit ``n`` into ``folder``; ``record``
+    carries everything of the published record but the number and folder, which are filled
+    in here. Returns the record as published.
+    """
+    from mlflow.entities import Metric, Param, RunTag
 
     run_id = run.info.run_id
+    token = uuid.uuid4().hex[:12]
+    step = (lambda name, n: None) if on_step is None else on_step
+    n = claim_refit_number(client, run, token)
+    step("claimed", n)
+    folder = f"{schema.ARTIFACT_FITS_DIR}/{n}-{token}"
+    with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
+        make_artifacts(n, Path(tmp))
+        client.log_artifacts(run_id, tmp, artifact_path=folder)
+    step("artifacts", n)
+    published = PublishedFit(**{**record.__dict__, "number": n, "path": folder})
+    key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
     now = int(time.time() * 1000)
-    # Blank digests first: if this pass dies before the end, the next one fits again.
-    pending = {k: "" for k in final_tags}
     client.log_batch(
         run_id,
-        metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
-        tags=[RunTag(k, str(v)[:MAX_TAG_VALUE]) for k, v in {**tags, **pending}.items()],
+        params=[Param(key, value)],
+        metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
+        tags=[
+            *(RunTag(k, v) for k, v in published.mirror_tags().items()),
+            RunTag(schema.TAG_FIT_ERROR, ""),
+        ],
     )
-    if schema.TAG_FIT_ERROR in run.data.tags and schema.TAG_FIT_ERROR not in tags:
-        _quietly(client.delete_tag, run_id, schema.TAG_FIT_ERROR)
-    client.log_artifacts(run_id, str(artifacts_dir), artifact_path=schema.ARTIFACT_DIR)
+    if client.get_run(run_id).data.params.get(key) != value:
+        raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
+    step("published", n)
     client.set_terminated(run_id, "FINISHED")
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in final_tags.items()])
+    sync_mirrors(client, run_id)
+    step("mirrored", n)
+    return published
+
+
+def mirrors_agree(run: Run, fit: PublishedFit) -> bool:
+    tags = run.data.tags
+    return all(tags.get(k) == v for k, v in fit.mirror_tags().items())
+
+
+def sync_mirrors(client: MlflowClient, run_id: str, run: Run | None = None) -> None:
+    """Make the mirror tags (and latest metrics) repeat the published fit (step 4).
+
+    Reads the run (unless ``run`` is given, as fresh as the caller's view), compares and writes
+    only when they differ, then reads again; a few rounds settle any interleaving of writers.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    for _ in range(MIRROR_ROUNDS):
+        run = run if run is not None else client.get_run(run_id)
+        fit = published_fit(run)
+        if fit is None or mirrors_agree(run, fit):
+            return
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, fit.number) for k, v in fit.metrics.items()],
+            tags=[RunTag(k, v) for k, v in fit.mirror_tags().items()],
+        )
+        run = None
+    log.warning("fit run %s: mirror tags still changing after %d rounds", run_id, MIRROR_ROUNDS)
 
 
 def mark_error(client: MlflowClient, run_id: str, message: str) -> None:
-    """Best effort: say on the fit run that the last refit failed, and why."""
-    _quietly(client.set_tag, run_id, schema.TAG_FIT_ERROR, message[:MAX_TAG_VALUE])
+    """Best effort: say on the fit run that the last refit failed, and why.
+
+    The error tag also stops the next pass from skipping the family, whatever the digests say.
+    """
+    _quietly(client.set_tag, run_id, schema.TAG_FIT_ERROR, message[:MAX_TAG_VALUE] or "error")
     _quietly(client.set_terminated, run_id, "FAILED")
 
 
@@ -140,7 +259,25 @@ def _quietly(fn: Callable, *args) -> None:
 
 
 def is_active(client: MlflowClient, run_id: str) -> bool:
-    try:
-        return client.get_run(run_id).info.lifecycle_stage == "active"
-    except Exception:
-        return False
+    """Whether the run still exists and is not deleted.
+
+    Only the store's own answer counts: a deleted run (lifecycle ``deleted``) or one that no
+    longer exists (``RESOURCE_DOES_NOT_EXIST``) is not active. Any other failure (the network,
+    a 5xx the client's retries did not get past) is retried, then raised, never taken for a
+    deletion.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(IS_ACTIVE_ATTEMPTS):
+        try:
+            return client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            if attempt == IS_ACTIVE_ATTEMPTS - 1:
+                raise
+        except Exception:
+            if attempt == IS_ACTIVE_ATTEMPTS - 1:
+                raise
+        time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")

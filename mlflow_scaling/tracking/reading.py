@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -175,8 +176,13 @@ def is_fit_run(run: Run) -> bool:
 
 
 def family_of(run: Run) -> str | None:
-    value = run.data.tags.get(schema.TAG_FAMILY, "").strip()
-    return value or None
+    """The run's family name, exactly as tagged (spaces kept); None when absent or blank.
+
+    Names are compared exactly everywhere (the refit's ``--family``, the pages, the members
+    link), so ``" spaced "`` and ``"spaced"`` are two families.
+    """
+    value = run.data.tags.get(schema.TAG_FAMILY, "")
+    return value if value.strip() else None
 
 
 def read_families(
@@ -242,11 +248,22 @@ def _latest_steps(run: Run) -> dict[str, int]:
     return {m.key: int(m.step or 0) for m in objs}
 
 
+FLOAT_LIMIT = sys.float_info.max
+"""MLflow's SQL stores keep ``inf`` as the largest double (1.797e308) and ``-inf`` as its
+negative: a value at that limit was infinite when logged."""
+
+
 def _check_value(name: str, value: float | None, missing: str) -> str | None:
     if value is None:
         return missing
     if not math.isfinite(value):
         return f"{name} is {value} (must be finite)"
+    if abs(value) >= FLOAT_LIMIT:
+        sign = "-" if value < 0 else ""
+        return (
+            f"{name} is {value:.4g}, the float limit: {sign}inf as the store keeps it "
+            "(must be finite)"
+        )
     if value <= 0:
         return f"{name} = {value:g} (must be positive)"
     return None

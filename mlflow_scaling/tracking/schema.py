@@ -36,7 +36,18 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
 TAG_FIT_ERROR = "scaling.fit_error"
-"""Set when the last refit of the family failed; the message names the cause."""
+"""Set when the last refit of the family failed; the message names the cause. A fit run with a
+non-empty error is never skipped by the next pass."""
+TAG_PUBLISHED_PATH = "scaling.published_path"
+"""Mirror: the artifact folder of the published fit (``scaling/fits/<n>-<token>``)."""
+PARAM_REFIT_CLAIM_PREFIX = "scaling.refit_claim."
+"""Param ``scaling.refit_claim.<n>`` = a writer's token: refit number n is taken (params cannot
+change, so exactly one writer holds each number)."""
+PARAM_PUBLISHED_PREFIX = "scaling.published."
+"""Param ``scaling.published.<n>`` = JSON record of refit n (artifact folder, digests, phase,
+check, metrics). The published fit of a fit run is the record with the highest n; the tags
+``scaling.phase``, ``scaling.check``, ``scaling.refit_number``, the digests and
+``scaling.published_path`` mirror it."""
 
 PHASE_COLD_START = "cold_start"
 PHASE_SCALING = "scaling"
@@ -63,6 +74,10 @@ def fit_metric(name: str) -> str:
 
 
 ARTIFACT_DIR = "scaling"
+ARTIFACT_FITS_DIR = "scaling/fits"
+"""Each refit writes its files under its own folder ``scaling/fits/<n>-<token>/``; the names
+below are the files' logical names, found in the published folder with
+:func:`mlflow_scaling.tracking.published.published_artifact_path`."""
 ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
@@ -81,13 +96,18 @@ def family_filter(family: str) -> str:
     """A ``search_runs`` filter string selecting one family (dotted keys need backticks).
 
     MLflow's filter parser has no escape for a quote inside a string value: a name with ``'``
-    is quoted with ``"``. A name holding both quote characters cannot be written exactly, so it
-    becomes a ``LIKE`` pattern with ``_`` for each ``'`` (and may match a few other names):
-    callers then compare the tag exactly.
+    is quoted with ``"``. A name holding both quote characters, or a backslash, cannot be
+    written exactly, so it becomes a ``LIKE`` pattern with ``_`` for each ``'`` and ``\\`` (and
+    may match a few other names): callers then compare the tag exactly. Names are exact: no
+    trimming of spaces anywhere.
     """
     key = f"tags.`{TAG_FAMILY}`"
-    if "'" not in family:
-        return f"{key} = '{family}'"
-    if '"' not in family:
-        return f'{key} = "{family}"'
-    return f"{key} LIKE '{family.replace(chr(39), '_')}'"
+    if "\\" not in family:
+        if "'" not in family:
+            return f"{key} = '{family}'"
+        if '"' not in family:
+            return f'{key} = "{family}"'
+    # MLflow's parser reads a backslash before a quote as an escape (a name ending in "\\"
+    # swallows its closing quote); a LIKE pattern with "_" in place of each backslash and
+    # quote avoids both.
+    return f"{key} LIKE '{family.replace(chr(92), '_').replace(chr(39), '_')}'"

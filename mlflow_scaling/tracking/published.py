@@ -1,0 +1,160 @@
+"""The published fit of a fit run, and where its files are: the one way to read a fit.
+
+A refit writes its files under a folder of its own (``scaling/fits/<n>-<token>/``) and then
+publishes them with the param ``scaling.published.<n>``: a JSON record naming the folder, the
+input and settings digests the files were made from, the phase, the check verdict and the
+fitted values. Params never change once written, so a record and the files it names always
+belong together. The published fit is the record with the highest ``n``
+(:mod:`.fit_run` explains how writers get distinct numbers).
+
+Everything that reads a fit (the refit job's skip test and curve cache, the pages, the demo,
+the CLI) goes through :func:`published_fit` and :func:`published_artifact_path` /
+:func:`read_published_artifact`; no reader builds an artifact path by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import schema
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+
+@dataclass(frozen=True)
+class PublishedFit:
+    """One published refit of a fit run (the param ``scaling.published.<number>``)."""
+
+    number: int
+    path: str
+    input_digest: str
+    settings_digest: str
+    phase: str | None = None
+    check: str | None = None
+    status: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_param(self) -> str:
+        """The record as the param value (compact JSON, well under MLflow's 6000 characters)."""
+        doc = {
+            "path": self.path,
+            "input_digest": self.input_digest,
+            "settings_digest": self.settings_digest,
+            "phase": self.phase,
+            "check": self.check,
+            "status": self.status,
+            "metrics": {k: v for k, v in self.metrics.items() if math.isfinite(v)},
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_param(cls, number: int, value: str) -> PublishedFit | None:
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("path"), str):
+            return None
+        metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+        return cls(
+            number=number,
+            path=doc["path"],
+            input_digest=str(doc.get("input_digest") or ""),
+            settings_digest=str(doc.get("settings_digest") or ""),
+            phase=doc.get("phase"),
+            check=doc.get("check"),
+            status=doc.get("status"),
+            metrics={
+                str(k): float(v)
+                for k, v in metrics.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            },
+        )
+
+    def mirror_tags(self) -> dict[str, str]:
+        """The tags that repeat this record for the MLflow UI and searches."""
+        return {
+            schema.TAG_PHASE: self.phase or "",
+            schema.TAG_CHECK: self.check or "",
+            schema.TAG_REFIT_NUMBER: str(self.number),
+            schema.TAG_INPUT_DIGEST: self.input_digest,
+            schema.TAG_SETTINGS_DIGEST: self.settings_digest,
+            schema.TAG_PUBLISHED_PATH: self.path,
+        }
+
+
+def numbered_params(params: dict[str, str], prefix: str) -> dict[int, str]:
+    """``{n: value}`` of the params named ``<prefix><n>``."""
+    out = {}
+    for key, value in params.items():
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            out[int(key[len(prefix) :])] = value
+    return out
+
+
+def published_fits(run: Run) -> list[PublishedFit]:
+    """Every readable record of the run, oldest refit first."""
+    found = numbered_params(run.data.params, schema.PARAM_PUBLISHED_PREFIX)
+    fits = [PublishedFit.from_param(n, v) for n, v in sorted(found.items())]
+    return [f for f in fits if f is not None]
+
+
+def published_fit(run: Run | None) -> PublishedFit | None:
+    """The run's published fit (the record with the highest number), or None."""
+    if run is None:
+        return None
+    fits = published_fits(run)
+    return fits[-1] if fits else None
+
+
+def artifact_name(name: str) -> str:
+    """``fit.json`` for ``fit.json`` or ``scaling/fit.json`` (:mod:`.schema`'s names)."""
+    return posixpath.basename(name)
+
+
+def published_artifact_path(run: Run | None, name: str) -> str | None:
+    """Where the published fit's file ``name`` (``fit.json`` or ``scaling/fit.json``) is."""
+    fit = published_fit(run)
+    if fit is None:
+        return None
+    return f"{fit.path}/{artifact_name(name)}"
+
+
+def read_published_artifact(client: MlflowClient, run: Run | None, name: str) -> bytes | None:
+    """The bytes of the published fit's file ``name``, or None when there is no such file."""
+    path = published_artifact_path(run, name)
+    if path is None or run is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
+        try:
+            local = client.download_artifacts(run.info.run_id, path, tmp)
+        except Exception as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        return Path(local).read_bytes()
+
+
+def read_published_json(client: MlflowClient, run: Run | None, name: str) -> Any:
+    """:func:`read_published_artifact` parsed as JSON (None when absent)."""
+    raw = read_published_artifact(client, run, name)
+    return None if raw is None else json.loads(raw.decode("utf-8"))
+
+
+def _is_missing(exc: BaseException) -> bool:
+    """Whether a download failed because the file is not there (not the server or network)."""
+    code = getattr(exc, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    if isinstance(exc, FileNotFoundError):
+        return True
+    text = str(exc)
+    return "404" in text or "No such file" in text or "does not exist" in text
