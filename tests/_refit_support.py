@@ -26,6 +26,7 @@ from mlflow_scaling.tracking.published import read_published_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # Epoch's fit of the Chinchilla runs, used as the true law of synthetic families.
 TRUE_LAW = {"E": 1.82, "A": 478.0, "B": 2143.0, "alpha": 0.347, "beta": 0.367}

@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.published import artifact_name, published_fit
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = (
@@ -72,9 +73,10 @@ def test_fit_run_has_all_artifacts(demo_run, tmp_path):
     uri, _ = demo_run
     client = MlflowClient(uri)
     fit = _fit_run(client, "stdlib-gpt")
-    folder = Path(client.download_artifacts(fit.info.run_id, schema.ARTIFACT_DIR, str(tmp_path)))
+    published = published_fit(fit)
+    folder = Path(client.download_artifacts(fit.info.run_id, published.path, str(tmp_path)))
     for artifact in ARTIFACTS:
-        assert (tmp_path / artifact).is_file(), artifact
+        assert (folder / artifact_name(artifact)).is_file(), artifact
     png = (folder / "fit.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     width, height = struct.unpack(">II", png[16:24])
