@@ -39,4 +39,28 @@ def test_fit_figure_axes_scales_and_legend():
     assert any("fitted law" in t for t in labels)  # the law
     assert any("compute-optimal" in t for t in labels)
     assert any("bootstrap band" in t for t in labels)  # the extrapolation's uncertainty
-    assert "synthetic" in fig._suptitle.get_text()
+    assert "synthetic" in fig.get_suptitle()
+
+
+def test_missing_exponent_is_labelled_not_fatal():
+    """Approach 2 without an exponent (seen with an inf loss in a family) used to raise
+    TypeError in the label and fail the whole family."""
+    doc = fit_document()
+    assert doc["approach2"]["applicable"] is True
+    doc["approach2"]["a"] = None
+    problems: list[str] = []
+    fig = fit_figure(doc, problems)
+    assert problems == []
+    assert fig.axes[1].get_title().endswith("N_opt ∝ C^n/a")
+
+
+def test_a_panel_that_cannot_be_drawn_is_reported():
+    doc = fit_document()
+    doc["approach2"]["profiles"] = "not a list of profiles"
+    problems: list[str] = []
+    fig = fit_figure(doc, problems)
+    assert len(problems) == 1 and problems[0].startswith("allocation panel unavailable: ")
+    assert "1 panel(s) unavailable" in fig.get_suptitle()
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert any(t.startswith("allocation panel unavailable") for t in texts)
+    assert fig.axes[0].get_legend() is not None  # the other panel is drawn as usual

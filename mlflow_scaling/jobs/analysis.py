@@ -107,6 +107,14 @@ def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_poin
     return ""
 
 
+def _part(name: str, compute, *args) -> dict:
+    """One approach of the analysis; a failure is reported in its place, never fatal."""
+    try:
+        return compute(*args)
+    except Exception as exc:
+        return {"applicable": False, "reason": f"{name} failed: {type(exc).__name__}: {exc}"}
+
+
 def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray) -> dict:
     try:
         iso = fit_isoflop(n, c, loss)
@@ -221,8 +229,8 @@ def analyze_family(
         "phase": check.phase.phase,
         "check_verdict": check.verdict,
         "approach3": summary,
-        "approach2": _approach2(n, c, loss),
-        "approach1": _approach1(points, curves or {}),
+        "approach2": _part("Approach 2", _approach2, n, c, loss),
+        "approach1": _part("Approach 1", _approach1, points, curves or {}),
         "phases": check.phase.to_dict(),
         "check": check_doc,
         "budgets": summary.get("budgets", []),

@@ -79,8 +79,8 @@ def _mlflow_errors(uri_of: Any):
     return guard()
 
 
-def _connect(args: argparse.Namespace):
-    from ..tracking.connection import connect, resolve_tracking_uri
+def _connect(args: argparse.Namespace, *, must_exist: bool = False):
+    from ..tracking.connection import bound_request_retries, connect, resolve_tracking_uri
 
     # MLflow prints "View run ... at URL" on set_terminated; keep our stdout to our own output.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -88,8 +88,9 @@ def _connect(args: argparse.Namespace):
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    bound_request_retries()  # a server that dies mid-pass is noticed in seconds, not minutes
     args.resolved_uri = resolve_tracking_uri(args.tracking_uri)
-    return connect(args.resolved_uri)
+    return connect(args.resolved_uri, must_exist=must_exist)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -234,7 +235,7 @@ def _cmd_families(args: argparse.Namespace) -> int:
     from ..tracking.reading import resolve_experiments
 
     with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args)
+        client = _connect(args, must_exist=True)
         exps = resolve_experiments(client, args.experiment)
         if args.suggest or args.assign:
             scale = list(args.scale_params or DEFAULT_SCALE_PARAMS) + list(
@@ -309,7 +310,7 @@ def _cmd_refit(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args)
+        client = _connect(args, must_exist=True)
         outcomes = _run_pass(args, client, echo=lambda s: print(s, flush=True))
     elapsed = time.monotonic() - start
     if args.format == "json":

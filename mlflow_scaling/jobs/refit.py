@@ -202,12 +202,20 @@ def build_fit_document(
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
+    from ..rendering import render
     from ..report.html import report_html
     from ..report.predictions import predictions_csv
 
+    try:
+        report = report_html(doc, png)
+    except Exception as exc:  # the report is one part: say it failed, keep the fit
+        message = f"report.html unavailable: {type(exc).__name__}: {exc}"
+        log.warning("family %r: %s", doc.get("family"), message)
+        doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
+        report = render("report_unavailable.html", family=doc.get("family"), message=message)
     (folder / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
     (folder / "fit.png").write_bytes(png)
-    (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
+    (folder / "report.html").write_text(report, encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
     if curves_doc is not None:
         (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
@@ -261,7 +269,11 @@ def analyze_job(
         family, analysis, fit_run_id="", refit_number=0, digest="", settings_doc={},
         settings_hash="",
     )  # fmt: skip
-    return analysis, fit_figure_png(preview)
+    problems: list[str] = []
+    png = fit_figure_png(preview, problems)
+    if problems:  # reported in fit.json (and on the figure), never fatal to the family
+        analysis["unavailable"] = [*analysis.get("unavailable", []), *problems]
+    return analysis, png
 
 
 def plan_family(

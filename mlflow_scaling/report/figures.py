@@ -6,12 +6,15 @@ extrapolation with the bootstrap band; the training-curve envelope (Approach 1) 
 one. Right: the isoFLOP profiles (Approach 2) when the runs form them, else the law's
 compute-optimal size N_opt(C) with its band.
 
-Matplotlib runs on the Agg backend; nothing here opens a window.
+Matplotlib runs on the Agg backend; nothing here opens a window. A panel that cannot be
+drawn from the document (a value missing or of the wrong kind) says so in its place and in the
+``problems`` list; it never takes the other panel or the fit down with it.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import matplotlib
@@ -22,6 +25,13 @@ from ..laws.chinchilla import ChinchillaLaw
 FIGSIZE = (13.0, 5.2)
 DPI = 110
 MAX_SIZE_CURVES = 10
+
+log = logging.getLogger(__name__)
+
+
+def _exponent(value: object) -> str:
+    """An exponent for a label: three decimals, or ``n/a`` when there is none."""
+    return f"{value:.3f}" if isinstance(value, int | float) else "n/a"
 
 
 def _plain(text: object) -> str:
@@ -174,8 +184,9 @@ def _allocation_panel(ax, doc: dict[str, Any], cmap, norm) -> None:
         groups = np.asarray(a2.get("budget_group") or [], int)
         profiles = a2["profiles"]
         budget_cmap = matplotlib.colormaps["plasma"]
+        exponent = _exponent(a2.get("a"))
         ax.set_title(
-            f"isoFLOP profiles (Approach 2, {a2['method']}): N_opt ∝ C^{a2['a']:.3f}", fontsize=10
+            f"isoFLOP profiles (Approach 2, {a2.get('method')}): N_opt ∝ C^{exponent}", fontsize=10
         )
         for i, prof in enumerate(profiles):
             colour = budget_cmap(0.1 + 0.8 * i / max(len(profiles) - 1, 1))
@@ -276,8 +287,25 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines[:6])
 
 
-def fit_figure(doc: dict[str, Any]):
-    """The two-panel figure of a fit document (a matplotlib Figure, Agg canvas)."""
+def _draw_panel(draw, ax, doc, cmap, norm, what: str, problems: list[str]) -> None:
+    try:
+        draw(ax, doc, cmap, norm)
+    except Exception as exc:  # one panel failing is reported, not fatal
+        message = f"{what} unavailable: {type(exc).__name__}: {exc}"
+        log.warning("fit.png of family %r: %s", doc.get("family"), message)
+        problems.append(message)
+        ax.clear()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, _plain(_wrap(message, 60)), ha="center", va="center",
+                transform=ax.transAxes, fontsize=9, color="dimgray")  # fmt: skip
+
+
+def fit_figure(doc: dict[str, Any], problems: list[str] | None = None):
+    """The two-panel figure of a fit document (a matplotlib Figure, Agg canvas).
+
+    A panel that fails is replaced by a line saying why, also appended to ``problems``.
+    """
+    problems = [] if problems is None else problems
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
@@ -290,8 +318,8 @@ def fit_figure(doc: dict[str, Any]):
     ns = [m["N"] for m in members] or [1.0, 10.0]
     lo, hi = min(ns), max(ns)
     norm = LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 10)
-    _loss_panel(ax1, doc, cmap, norm)
-    _allocation_panel(ax2, doc, cmap, norm)
+    _draw_panel(_loss_panel, ax1, doc, cmap, norm, "loss panel", problems)
+    _draw_panel(_allocation_panel, ax2, doc, cmap, norm, "allocation panel", problems)
     if members:
         from matplotlib.cm import ScalarMappable
 
@@ -306,13 +334,15 @@ def fit_figure(doc: dict[str, Any]):
     headline = f"family {doc.get('family', '')}: {status}"
     if doc.get("phase"):
         headline += f", phase {doc['phase']}, check {doc.get('check_verdict', '')}"
+    if problems:
+        headline += f" ({len(problems)} panel(s) unavailable)"
     fig.suptitle(_plain(headline), fontsize=11)
     return fig
 
 
-def fit_figure_png(doc: dict[str, Any]) -> bytes:
-    """``fit_figure(doc)`` as PNG bytes."""
-    fig = fit_figure(doc)
+def fit_figure_png(doc: dict[str, Any], problems: list[str] | None = None) -> bytes:
+    """``fit_figure(doc, problems)`` as PNG bytes."""
+    fig = fit_figure(doc, problems)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
