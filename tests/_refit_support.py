@@ -142,7 +142,8 @@ def read_artifact(client: MlflowClient, run_id: str, path: str, tmp: Path | None
     return content
 
 
-def fit_json(client: MlflowClient, run_id: str, tmp: Path) -> dict:
+def fit_json(client: MlflowClient, run_id: str, tmp: Path | None = None) -> dict:
+    """The published ``fit.json`` of the fit run."""
     return json.loads(read_artifact(client, run_id, schema.ARTIFACT_FIT_JSON, tmp))
 
 
