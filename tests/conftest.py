@@ -199,3 +199,44 @@ def mlflow_tracking(mlflow_server: str) -> Iterator[str]:
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: back to default
+
+
+# --- skips: listed at the end, and fatal under CI=true (tests/_ci.py) ---------------------------
+
+_skipped: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _skipped.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def _forbidden_skips() -> list[tuple[str, str]]:
+    from _ci import allowed_skip
+
+    return [(nodeid, reason) for nodeid, reason in _skipped if not allowed_skip(nodeid)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from _ci import IN_CI
+
+    if IN_CI and _forbidden_skips() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    from _ci import ALLOWED_SKIPS, IN_CI
+
+    if not _skipped:
+        return
+    terminalreporter.section(f"{len(_skipped)} skipped test(s), with reasons")
+    for nodeid, reason in _skipped:
+        terminalreporter.write_line(f"SKIPPED {nodeid}: {reason}")
+    forbidden = _forbidden_skips()
+    if IN_CI and forbidden:
+        allowed = ", ".join(ALLOWED_SKIPS)
+        terminalreporter.write_line(
+            f"CI=true: {len(forbidden)} skip(s) outside {allowed}; the run fails", red=True
+        )

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 from _chromium import Chromium, find_chromium
+from _ci import skip_or_fail
 from _server_support import SIZES, TRUE_LAW, MlflowCliServer, log_family, start_cli_server
 
 from mlflow_scaling.tracking import schema
@@ -324,7 +325,7 @@ def test_pages_are_read_only(site: Site) -> None:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     binary = find_chromium()
     if binary is None:
-        pytest.skip(
+        skip_or_fail(
             "headless Chromium not found (Debian package 'chromium'; scripts/ci_chromium.sh "
             "installs it, or set CHROMIUM=/path/to/binary)"
         )
@@ -367,7 +368,7 @@ def test_pages_in_chromium(site: Site, browser: Chromium, tmp_path: Path, which:
 @pytest.fixture(scope="module")
 def auth_server(site: Site) -> MlflowCliServer:
     if not _auth_available():
-        pytest.skip("MLflow's basic-auth app needs Flask-WTF: pip install 'mlflow[auth]'")
+        skip_or_fail("MLflow's basic-auth app needs Flask-WTF: pip install 'mlflow[auth]'")
     if "error" in site.auth:
         raise site.auth["error"]
     if "server" not in site.auth:
