@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..compat import metric_steps
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.connection import TrackingUnavailable, check_reachable
@@ -235,6 +236,7 @@ class FitPlan:
     curves_doc: dict | None
     curves_fetched: int
     started: float
+    approach1_off: str | None = None
 
     def base(self) -> dict[str, Any]:
         return {
@@ -249,11 +251,15 @@ class FitPlan:
         """The arguments of :func:`analyze_job` (picklable: no MLflow objects)."""
         fam = self.family
         light = Family(fam.experiment, fam.name, list(fam.members), list(fam.excluded), [])
-        return (light, self.settings, self.curves, self.target)
+        return (light, self.settings, self.curves, self.target, self.approach1_off)
 
 
 def analyze_job(
-    family: Family, settings: RefitSettings, curves: dict[str, Curve], target: float | None
+    family: Family,
+    settings: RefitSettings,
+    curves: dict[str, Curve],
+    target: float | None,
+    approach1_off: str | None = None,
 ) -> tuple[dict, bytes]:
     """The analysis of one family and its figure (runs in a worker process when asked)."""
     from ..report.figures import fit_figure_png
@@ -265,6 +271,8 @@ def analyze_job(
         curves=curves,
         target_params=target,
     )
+    if approach1_off and analysis.get("status") == STATUS_FITTED:
+        analysis["approach1"] = {"applicable": False, "reason": approach1_off}
     preview = build_fit_document(
         family, analysis, fit_run_id="", refit_number=0, digest="", settings_doc={},
         settings_hash="",
@@ -320,7 +328,8 @@ def plan_family(
     curves: dict[str, Curve] = {}
     fetched = 0
     curve_ids = [p.run_id for p in family.members if may_have_curve(p)]
-    if settings.curves and curve_ids:
+    approach1_off = None if metric_steps.available() else metric_steps.UNAVAILABLE
+    if settings.curves and curve_ids and approach1_off is None:
         if any(r not in cache for r in curve_ids):
             _load_curve_cache(client, current, cache)
         curves, fetched = read_curves(client, family.members, cache)
@@ -335,6 +344,7 @@ def plan_family(
         curves_doc=cache.to_doc(curve_ids) if curve_ids and settings.curves else None,
         curves_fetched=fetched,
         started=start,
+        approach1_off=approach1_off if settings.curves else None,
     )
 
 

@@ -34,6 +34,7 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
+from ..compat import server_app
 from ..tracking import schema
 from . import data
 from .data import AccessCheck, TrackingSource, allow_all
@@ -42,7 +43,7 @@ from .pages import Links, render_family, render_index, render_message
 log = logging.getLogger(__name__)
 
 BLUEPRINT = "mlflow_scaling"
-STATIC_PREFIX_ENV = "_MLFLOW_STATIC_PREFIX"  # mlflow.server.handlers.STATIC_PREFIX_ENV_VAR
+STATIC_PREFIX_ENV = server_app.STATIC_PREFIX_ENV  # mlflow.server.handlers.STATIC_PREFIX_ENV_VAR
 
 PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -181,9 +182,7 @@ def register_routes(
 
 def wrap_for_server(app: Flask) -> Any:
     """What ``mlflow server`` expects: the FastAPI wrapper under uvicorn, else the Flask app."""
-    from mlflow.environment_variables import _MLFLOW_SGI_NAME
-
-    if _MLFLOW_SGI_NAME.get() == "uvicorn":
+    if server_app.sgi_name() == "uvicorn":
         from mlflow.server.fastapi_app import create_fastapi_app
 
         return create_fastapi_app(app)

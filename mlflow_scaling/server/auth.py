@@ -55,6 +55,8 @@ def experiment_access() -> AccessCheck:
     """Read check for the person behind the current request (admins read everything)."""
     from mlflow.server import auth
 
+    from ..compat import auth_permissions
+
     username = _username()
     if auth.store.get_user(username).is_admin:
         return allow_all
@@ -63,7 +65,7 @@ def experiment_access() -> AccessCheck:
     def can_read(experiment_id: str) -> bool:
         if experiment_id not in answers:
             try:
-                permission = auth._get_experiment_permission(experiment_id, username)
+                permission = auth_permissions.experiment_permission(experiment_id, username)
                 answers[experiment_id] = bool(permission.can_read)
             except Exception as exc:  # unknown to auth, or auth changed: deny
                 log.debug("no read permission on experiment %s for %s: %s",
@@ -96,14 +98,17 @@ def compose(flask_app: Flask) -> Any:
     """Scaling routes plus MLflow's basic-auth on ``flask_app``; returns the server's app."""
     from mlflow.server import auth
 
+    from ..compat import auth_permissions
+
     already = BLUEPRINT in flask_app.blueprints
     register_routes(flask_app, access=experiment_access)
     if already:
         log.warning("scaling routes were registered without auth; they stay open")
     server_app = auth.create_app(flask_app)
+    auth_gate = auth_permissions.before_request_gate()
     funcs = flask_app.before_request_funcs.setdefault(None, [])
     for i, func in enumerate(funcs):
-        if func is auth._before_request:
+        if func is auth_gate:
             funcs[i] = _gate_for_scaling(func)
             break
     else:

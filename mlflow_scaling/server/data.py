@@ -96,10 +96,10 @@ class StoreSource:
     tracking_uri = "the MLflow server's own store"
 
     def __init__(self) -> None:
-        from mlflow.server import handlers
+        from ..compat import server_artifacts
 
-        self._handlers = handlers
-        self._store = handlers._get_tracking_store()
+        self._artifacts = server_artifacts
+        self._store = server_artifacts.tracking_store()
 
     def search_runs(
         self,
@@ -153,14 +153,7 @@ class StoreSource:
 
     def _repo_and_path(self, run: Run, path: str) -> tuple[Any, str]:
         # The same resolution as MLflow's /get-artifact handler.
-        h = self._handlers
-        if h._is_servable_proxied_run_artifact_root(run.info.artifact_uri):
-            repo = h._get_artifact_repo_mlflow_artifacts()
-            full = h._get_proxied_run_artifact_destination_path(
-                proxied_artifact_root=run.info.artifact_uri, relative_path=path
-            )
-            return repo, h._get_workspace_scoped_repo_path_if_enabled(full)
-        return h._get_artifact_repo(run), path
+        return self._artifacts.artifact_repo_and_path(run, path)
 
     def list_artifacts(self, run: Run, path: str) -> set[str]:
         repo, full = self._repo_and_path(run, path)
@@ -324,9 +317,11 @@ class FamilyDetail:
 
 
 def _refit_time(run: Run) -> int | None:
+    from ..compat import metric_steps
+
     stamps = [
         int(m.timestamp)
-        for m in getattr(run.data, "_metric_objs", None) or []
+        for m in metric_steps.latest(run) or []
         if m.key.startswith(schema.FIT_METRIC_PREFIX) and m.timestamp
     ]
     if run.info.end_time:

@@ -243,9 +243,10 @@ def fit_run_order(run: Run) -> tuple[int, str]:
 
 def _latest_steps(run: Run) -> dict[str, int]:
     # ``search_runs`` returns each metric's latest value with its step; the step is only on the
-    # Metric objects (RunData keeps them), not in the ``metrics`` dict.
-    objs = getattr(run.data, "_metric_objs", None) or []
-    return {m.key: int(m.step or 0) for m in objs}
+    # Metric objects (a private attribute: see compat.metric_steps), not in ``metrics``.
+    from ..compat import metric_steps
+
+    return {m.key: int(m.step or 0) for m in metric_steps.latest(run) or []}
 
 
 FLOAT_LIMIT = sys.float_info.max
