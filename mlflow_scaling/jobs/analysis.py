@@ -226,7 +226,8 @@ def analyze_family(
     if prediction and boot is not None:
         _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
         prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-        prediction["interval"] = f"bootstrap prediction interval ({boot.n_boot} replicates)"
+        prediction["interval"] = boot.interval_method()
+        prediction["uncertainty"] = boot.uncertainty_dict()
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span
