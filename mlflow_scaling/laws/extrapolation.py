@@ -128,7 +128,7 @@ def calibrate_extrapolation(
     *,
     fit: ChinchillaFit,
     axis: ComputeAxis | None = None,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     max_holdouts: int = 3,
     min_train_sizes: int = 3,
 ) -> ExtrapolationCalibration:
