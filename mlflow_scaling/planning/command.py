@@ -48,7 +48,9 @@ def _shape(args: argparse.Namespace, n: float, *, non_embedding: bool) -> tuple[
         return derive_shape(n, seq_len=args.seq_len, vocab=args.vocab, non_embedding=non_embedding)
     missing = [k for k, v in given.items() if v is None]
     if missing:
-        raise InputError(f"give --layers, --d-model and --heads together (missing {', '.join(missing)})")
+        raise InputError(
+            f"give --layers, --d-model and --heads together (missing {', '.join(missing)})"
+        )
     if args.d_model % args.heads:
         raise InputError(f"--d-model {args.d_model} is not divisible by --heads {args.heads}")
     return Shape(args.layers, args.d_model, args.heads, args.seq_len, args.vocab), "given"
@@ -210,7 +212,7 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    help="model-state bytes as the ZeRO paper counts them (default) or as "
                    "DeepSpeed's estimators do")  # fmt: skip
     p.add_argument("--dropout", action="store_true",
-                   help="count dropout masks (Korthikanti et al.'s 34 + 5·a·s/h per layer)")  # fmt: skip
+                   help="count dropout masks (34 + 5·a·s/h per layer)")  # fmt: skip
     p.add_argument("--gpus-per-node", type=_positive_int, default=8)
     p.add_argument("--layers", type=_positive_int, default=None)
     p.add_argument("--d-model", type=_positive_int, default=None)
@@ -238,7 +240,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=positive_float, default=None, metavar="C",
                    help="training FLOPs instead of tokens")  # fmt: skip
     p.add_argument("--ignore-check", action="store_true",
-                   help="plan even when the family's scaling check did not pass (recorded)")  # fmt: skip
+                   help="plan even when the family's check did not pass (recorded)")  # fmt: skip
     add_plan_options(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(handler=_cmd_plan)

@@ -130,8 +130,8 @@ def family_target(
                                          "tokens_source": "given (--target-tokens)"})  # fmt: skip
     if budget is not None:
         d = budget / fpt_of(n).value
-        return Target(n, d, {"params_source": n_source,
-                             "tokens_source": f"--budget {budget:g} FLOPs / FLOPs per token"})  # fmt: skip
+        why = f"--budget {budget:g} FLOPs / FLOPs per token"
+        return Target(n, d, {"params_source": n_source, "tokens_source": why})
     if target_params is None or math.isclose(n, float(prediction.get("N") or 0), rel_tol=1e-9):
         if prediction.get("D"):
             return Target(n, float(prediction["D"]), {
@@ -152,9 +152,7 @@ def family_target(
 # --- from MLflow ----------------------------------------------------------------------------
 
 
-def read_fit_doc(
-    client: MlflowClient, experiment: ExperimentRef, family: str
-) -> tuple[dict, str]:
+def read_fit_doc(client: MlflowClient, experiment: ExperimentRef, family: str) -> tuple[dict, str]:
     """The family's latest ``scaling/fit.json`` and its fit run id."""
     from ..tracking.fit_run import find_fit_runs
 
@@ -179,9 +177,7 @@ def read_fit_doc(
     return doc, run_id
 
 
-def measured_mfu(
-    client: MlflowClient, experiment_id: str, family: str
-) -> tuple[float | None, str]:
+def measured_mfu(client: MlflowClient, experiment_id: str, family: str) -> tuple[float | None, str]:
     """The median ``scaling.throughput.mfu`` of the family's largest runs that logged one."""
     from ..tracking.reading import is_fit_run, search_all_runs
 

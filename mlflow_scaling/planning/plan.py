@@ -163,7 +163,10 @@ def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
         no_offload = [g for (s, _, _), g in min_gpus.items() if g and s != "zero3_offload"]
         anything = [g for g in min_gpus.values() if g]
         if no_offload:
-            k, k_source = min(no_offload), "the fewest GPUs at which a strategy without offload fits"
+            k, k_source = (
+                min(no_offload),
+                "the fewest GPUs at which a strategy without offload fits",
+            )
         elif anything:
             k, k_source = min(anything), "the fewest GPUs at which any strategy fits (offload)"
         else:
@@ -248,7 +251,9 @@ def format_plan(plan: dict) -> str:
     lines = []
     check = plan["check"]
     if check.get("verdict") is not None:
-        state = check["verdict"].upper() + (" (ignored: --ignore-check)" if check["ignored"] else "")
+        state = check["verdict"].upper() + (
+            " (ignored: --ignore-check)" if check["ignored"] else ""
+        )
         lines.append(f"scaling check: {state}")
     lines += [
         f"target: N = {t['params']:.4g} parameters, D = {t['tokens']:.4g} tokens",
