@@ -14,6 +14,7 @@ import math
 import re
 
 import pytest
+from _refit_support import call_cli
 
 from mlflow_scaling.planning.memory import (
     FIXED_OVERHEAD_BYTES,
@@ -22,7 +23,6 @@ from mlflow_scaling.planning.memory import (
     model_state_terms,
     state_bytes,
 )
-from tests._refit_support import call_cli
 
 LLAMA2_7B = ["--params", "6.74e9", "--tokens", "2e12", "--gpu", "a100-80gb", "--mfu", "0.39"]
 LLAMA2_7B_SHAPE = ["--layers", "32", "--d-model", "4096", "--heads", "32", "--seq-len", "4096"]

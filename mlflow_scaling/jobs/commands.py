@@ -147,6 +147,15 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-curves", action="store_true", help="skip Approach 1 (do not read metric histories)"
     )
+    from ..planning.command import known_gpu
+
+    p.add_argument(
+        "--plan-gpu",
+        type=known_gpu,
+        default=None,
+        metavar="NAME",
+        help="write scaling/plan.json for every family: its check target on this GPU",
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -157,6 +166,7 @@ def _settings(args: argparse.Namespace):
         budgets=tuple(sorted(args.budget or ())),
         target_params=args.target_params,
         curves=not args.no_curves,
+        plan_gpu=args.plan_gpu,
     )
 
 

@@ -72,7 +72,9 @@ def _mfu_default(args, measured: tuple[float | None, str] | None) -> tuple[float
     return DEFAULT_MFU, f"default {DEFAULT_MFU:.2f} ({why})"
 
 
-def _inputs(args, n_memory, tokens, shape, shape_source, fpt, mfu, sources) -> PlanInputs:
+def _inputs(
+    args, n_memory, tokens, shape, shape_source, fpt, mfu, sources, target_params=None
+) -> PlanInputs:
     if args.precision == "fp32" and args.gpu_peak_flops is None:
         raise InputError(
             "--precision fp32 needs --gpu-peak-flops: the GPU table holds dense bf16 peaks"
@@ -84,7 +86,7 @@ def _inputs(args, n_memory, tokens, shape, shape_source, fpt, mfu, sources) -> P
             gpus=args.gpus, precision=args.precision, optimizer=args.optimizer,
             global_batch_tokens=args.global_batch_tokens, gpu_hour_price=args.gpu_hour_price,
             accounting=args.accounting, dropout=args.dropout, gpus_per_node=args.gpus_per_node,
-            target_sources=sources,
+            target_sources=sources, target_params=target_params,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -136,8 +138,11 @@ def plan_from_doc(
     shape, shape_source = _shape(args, target.params, non_embedding=True)
     n_memory = target.params + shape.embedding_params
     fpt = family_flops_per_token(doc, target.params)
-    sources = {**target.sources, "params_memory": n_memory,
-               "params_memory_source": "N + vocab·d_model (the embedding, tied head)"}  # fmt: skip
+    sources = {
+        **target.sources,
+        "params_in_memory_source": "N + vocab·d_model (N without the embedding, as the "
+        "callback counts it by default; the head tied to it)",
+    }
     summary = check_summary(doc)
     check = {
         "verdict": summary["verdict"],
@@ -147,7 +152,7 @@ def plan_from_doc(
         "source": f"fit run {summary['fit_run_id']}, refit #{summary['refit_number']}",
     }
     inputs = _inputs(args, n_memory, target.tokens, shape, shape_source, fpt,
-                     _mfu_default(args, measured), sources)  # fmt: skip
+                     _mfu_default(args, measured), sources, target.params)  # fmt: skip
     plan = build_plan(inputs, check=check)
     plan["family"] = {"name": doc.get("family"), "experiment": doc.get("experiment_name")}
     return plan
@@ -244,3 +249,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_plan_options(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(handler=_cmd_plan)
+
+
+# --- the refit job's plans -------------------------------------------------------------------
+
+
+def known_gpu(text: str) -> str:
+    """argparse type: a GPU name from the table."""
+    name = text.strip().lower()
+    if name not in ACCELERATORS:
+        raise argparse.ArgumentTypeError(
+            f"unknown GPU {text!r}; expected one of {', '.join(ACCELERATORS)}"
+        )
+    return name
+
+
+def plan_gpu_setting(run) -> dict:
+    """``{"plan_gpu": NAME, ...}`` from a fit run's ``scaling.plan_gpu`` tag, or {}."""
+    from ..tracking import schema
+
+    text = "" if run is None else run.data.tags.get(schema.TAG_PLAN_GPU, "").strip()
+    if not text:
+        return {}
+    try:
+        name = known_gpu(text)
+    except argparse.ArgumentTypeError as exc:
+        raise InputError(f"fit run {run.info.run_id}: tag {schema.TAG_PLAN_GPU}: {exc}") from None
+    return {"plan_gpu": name, "plan_gpu_from": f"tag {schema.TAG_PLAN_GPU}"}
+
+
+def plan_args(**overrides) -> argparse.Namespace:
+    """The ``plan`` options at their defaults (what the refit job plans with)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_plan_options(parser)
+    args = parser.parse_args([])
+    for key, value in {"target_params": None, "target_tokens": None, "budget": None,
+                       **overrides}.items():  # fmt: skip
+        setattr(args, key, value)
+    return args
+
+
+def refit_plan(client, doc: dict, gpu: str) -> dict:
+    """The plan a refit writes to ``scaling/plan.json`` (whatever the check said: the plan
+    records the verdict), or ``{"error": ...}`` when the family cannot be planned yet."""
+    from .family import measured_mfu
+
+    try:
+        measured = measured_mfu(client, doc["experiment_id"], doc["family"])
+        return plan_from_doc(doc, plan_args(gpu=gpu), measured, ignore_check=True)
+    except (InputError, ValueError) as exc:
+        return {"error": str(exc), "gpu": gpu}

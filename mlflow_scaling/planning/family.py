@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..laws.allocation import budget_for_size, tokens_for_budget
+import numpy as np
+
+from ..laws.allocation import tokens_at_optimum
 from ..laws.chinchilla import ChinchillaLaw
 from ..tabular import InputError
 from ..tracking import schema
@@ -76,23 +78,28 @@ def family_law(doc: dict) -> ChinchillaLaw | None:
         return None
 
 
-def family_flops_per_token(doc: dict, n: float) -> FlopsPerToken:
-    """FLOPs per token at N on the family's compute axis, rebuilt from its member runs."""
-    import numpy as np
-
+def family_axis(doc: dict):
+    """The family's compute axis: as its fit recorded it, else rebuilt from its member runs."""
     from ..laws.compute_axis import ComputeAxis
 
+    if doc.get("compute_axis"):
+        return ComputeAxis.from_dict(doc["compute_axis"]), "recorded in its fit"
     members = doc.get("members") or []
-    if members:
-        axis = ComputeAxis.from_runs(
-            np.array([m["N"] for m in members], float),
-            np.array([m["C"] for m in members], float),
-            np.array([m["D"] for m in members], float),
-        )
-    else:
-        axis = ComputeAxis.six_nd()
+    if not members:
+        return ComputeAxis.six_nd(), "no member runs: 6ND"
+    axis = ComputeAxis.from_runs(
+        np.array([m["N"] for m in members], float),
+        np.array([m["C"] for m in members], float),
+        np.array([m["D"] for m in members], float),
+    )
+    return axis, "rebuilt from its member runs"
+
+
+def family_flops_per_token(doc: dict, n: float) -> FlopsPerToken:
+    """FLOPs per token at N on the family's compute axis (the axis of its fits)."""
+    axis, where = family_axis(doc)
     value = float(np.asarray(axis.flops_per_token(n)).ravel()[0])
-    return FlopsPerToken(value, f"the family's compute axis ({axis.kind}, from its member runs)")
+    return FlopsPerToken(value, f"the family's compute axis ({axis.kind}, {where})")
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def family_target(
             f"family {doc.get('family')!r} has no fitted law to choose tokens for N = {n:g}; "
             "give --target-tokens or --budget"
         )
-    d = float(tokens_for_budget(n, budget_for_size(law, n)))
+    d = float(np.asarray(tokens_at_optimum(law, n, family_axis(doc)[0])).ravel()[0])
     return Target(n, d, {"params_source": n_source,
                          "tokens_source": "compute-optimal by the family's law"})  # fmt: skip
 

@@ -67,6 +67,8 @@ class PlanInputs:
     dropout: bool = False
     gpus_per_node: int = 8
     target_sources: dict = field(default_factory=dict)
+    target_params: float | None = None
+    """N as the family counts it (default ``n_params``, the parameters held in memory)."""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -201,7 +203,12 @@ def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
     return {
         "schema": PLAN_SCHEMA,
         "version": PLAN_VERSION,
-        "target": {"params": inp.n_params, "tokens": inp.tokens, **inp.target_sources},
+        "target": {
+            "params": inp.target_params or inp.n_params,
+            "tokens": inp.tokens,
+            "params_in_memory": inp.n_params,
+            **inp.target_sources,
+        },
         "shape": {**inp.shape.to_dict(), "source": inp.shape_source},
         "flops": inp.flops,
         "flops_per_token": inp.flops_per_token.value,
