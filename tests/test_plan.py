@@ -207,3 +207,19 @@ def test_a_gpu_outside_the_table_with_memory_and_peak():
                  "--gpu-memory", "3.2e10", "--gpu-peak-flops", "1e14")  # fmt: skip
     assert plan["gpu"] == {"name": "mychip", "memory_bytes": 32_000_000_000,
                            "peak_flops": 1e14, "source": "given"}  # fmt: skip
+
+
+def test_json_has_the_documented_keys():
+    plan = _plan("--params", "1.3e9", "--tokens", "2.6e10")
+    assert {"flops", "gpu_hours", "days", "mfu", "gpu", "check", "strategies"} <= set(plan)
+    assert set(plan["mfu"]) == {"value", "source"}
+    assert {"name", "memory_bytes", "peak_flops"} <= set(plan["gpu"])
+    assert {"verdict", "criteria"} <= set(plan["check"])
+    first = [(r["name"], r["activation_checkpointing"], r["flash_attention"])
+             for r in plan["strategies"][:4]]  # fmt: skip
+    assert first == [("ddp", False, False), ("ddp", False, True), ("ddp", True, False),
+                     ("ddp", True, True)]  # fmt: skip
+    for row in plan["strategies"]:
+        assert {"name", "activation_checkpointing", "flash_attention", "memory_per_gpu", "fits",
+                "max_micro_batch", "grad_accum", "min_gpus"} <= set(row)  # fmt: skip
+        assert set(row["memory_per_gpu"]) == {"model_states", "activations", "buffers", "total"}

@@ -42,6 +42,13 @@ PLAN_VERSION = 1
 DEFAULT_MFU = 0.40
 DEFAULT_GLOBAL_BATCH_TOKENS = 4 * 2**20
 """About 4M tokens per optimizer step, as Llama 2 used."""
+STANDALONE_CHECK = {
+    "verdict": None,
+    "criteria": [],
+    "failing": [],
+    "ignored": False,
+    "source": "standalone: no family",
+}
 RECOMPUTE_FACTOR = 4.0 / 3.0
 """Full checkpointing runs each layer's forward twice: 8·N FLOPs per token instead of 6·N."""
 
@@ -229,8 +236,7 @@ def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
         "global_batch_sequences": inp.global_sequences,
         "bytes_per_param": per_param.to_dict(),
         "allowances": {"fixed_bytes": FIXED_OVERHEAD_BYTES, "fragmentation": FRAGMENTATION},
-        "check": check
-        or {"verdict": None, "criteria": [], "ignored": False, "source": "standalone: no family"},
+        "check": check or dict(STANDALONE_CHECK),
         "recommended": None if not fitting else _label(fitting[0]),
         "strategies": rows,
     }
