@@ -223,3 +223,59 @@ def test_json_has_the_documented_keys():
         assert {"name", "activation_checkpointing", "flash_attention", "memory_per_gpu", "fits",
                 "max_micro_batch", "grad_accum", "min_gpus"} <= set(row)  # fmt: skip
         assert set(row["memory_per_gpu"]) == {"model_states", "activations", "buffers", "total"}
+
+
+def _doc(verdict="pass") -> dict:
+    sizes = (1e7, 3e7, 1e8, 3e8)
+    return {
+        "family": "<b>fam</b>",
+        "experiment_name": "exp",
+        "experiment_id": "1",
+        "fit_run_id": "r1",
+        "refit_number": 2,
+        "check": {
+            "verdict": verdict,
+            "criteria": [
+                {
+                    "name": "backtest",
+                    "value": 0.01,
+                    "threshold": 0.03,
+                    "passed": verdict == "pass",
+                    "detail": "",
+                }
+            ],  # fmt: skip
+            "prediction": {"N": 3e9, "D": 6e10, "tokens": "compute_optimal"},
+        },
+        "members": [{"N": n, "D": 20 * n, "C": 6 * n * 20 * n} for n in sizes],
+    }
+
+
+@pytest.mark.parametrize("total", [False, True], ids=["non-embedding", "total"])
+def test_family_n_convention_decides_the_parameters_in_memory(total):
+    from mlflow_scaling.planning.command import plan_args, plan_from_doc
+    from mlflow_scaling.planning.family import RunFacts
+
+    facts = RunFacts(0.3, "measured: test", n_counts_embedding=total)
+    plan = plan_from_doc(_doc(), plan_args(gpu="h200"), facts, ignore_check=False)
+    shape = plan["shape"]
+    embedding = shape["vocab"] * shape["d_model"]
+    assert plan["target"]["params"] == 3e9 and plan["target"]["tokens"] == 6e10
+    assert plan["target"]["params_in_memory"] == 3e9 + (0 if total else embedding)
+    assert plan["flops_per_token"] == pytest.approx(6 * 3e9)  # the members' axis is 6N
+    assert plan["mfu"] == {"value": 0.3, "source": "measured: test"}
+    assert plan["check"]["source"] == "fit run r1, refit #2" and not plan["check"]["ignored"]
+
+
+def test_plan_section_escapes_and_survives_a_broken_plan():
+    from mlflow_scaling.planning.command import plan_args, plan_from_doc
+    from mlflow_scaling.planning.family import RunFacts
+    from mlflow_scaling.planning.section import plan_section
+
+    assert plan_section({}) == "" and plan_section(None) == ""
+    facts = RunFacts(None, "no member run logged it <i>")
+    plan = plan_from_doc(_doc("fail"), plan_args(), facts, ignore_check=True)
+    html = plan_section({"plan": plan})
+    assert "<h2>Cluster plan</h2>" in html and "The scaling check did not pass (backtest)" in html
+    assert "<i>" not in html and "&lt;i&gt;" in html
+    broken = plan_section({"plan": {"gpu": {"name": "<b>x</b>"}}})
+    assert "could not be shown" in broken and "<b>x</b>" not in broken

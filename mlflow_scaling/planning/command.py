@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ..argtypes import positive_float
 from ..tabular import InputError
@@ -18,6 +19,9 @@ from .compute import flops_per_token
 from .gpus import ACCELERATORS, accelerator
 from .memory import ACCOUNTINGS, OPTIMIZERS, PRECISIONS, Shape, derive_shape
 from .plan import DEFAULT_GLOBAL_BATCH_TOKENS, DEFAULT_MFU, PlanInputs, build_plan, format_plan
+
+if TYPE_CHECKING:
+    from .family import RunFacts
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 DEFAULT_GPU = "h100-80gb"
@@ -63,12 +67,12 @@ def _gpu(args: argparse.Namespace):
         raise InputError(str(exc)) from None
 
 
-def _mfu_default(args, measured: tuple[float | None, str] | None) -> tuple[float, str]:
+def _mfu_default(args, facts: RunFacts | None) -> tuple[float, str]:
     if args.mfu is not None:
         return args.mfu, "given (--mfu)"
-    if measured is not None and measured[0] is not None:
-        return measured[0], measured[1]
-    why = measured[1] if measured is not None else "standalone: no family"
+    if facts is not None and facts.mfu is not None:
+        return facts.mfu, facts.mfu_source
+    why = facts.mfu_source if facts is not None else "standalone: no family"
     return DEFAULT_MFU, f"default {DEFAULT_MFU:.2f} ({why})"
 
 
@@ -117,7 +121,7 @@ def standalone_plan(args: argparse.Namespace) -> dict:
 def plan_from_doc(
     doc: dict,
     args: argparse.Namespace,
-    measured: tuple[float | None, str],
+    facts: RunFacts,
     *,
     ignore_check: bool,
 ) -> dict:
@@ -133,16 +137,16 @@ def plan_from_doc(
         target_tokens=args.target_tokens,
         budget=args.budget,
     )
-    # The family's N follows its parameter convention (non-embedding by default): memory adds
-    # the embedding of the derived or given shape.
-    shape, shape_source = _shape(args, target.params, non_embedding=True)
-    n_memory = target.params + shape.embedding_params
+    # The family's N follows its runs' convention: without the embedding (the callback's
+    # default) memory adds it; "total" already holds it.
+    shape, shape_source = _shape(args, target.params, non_embedding=not facts.n_counts_embedding)
+    if facts.n_counts_embedding:
+        n_memory, how = target.params, "N (the runs counted every parameter)"
+    else:
+        n_memory = target.params + shape.embedding_params
+        how = "N + vocab·d_model (N without the embedding, the callback's default; head tied)"
     fpt = family_flops_per_token(doc, target.params)
-    sources = {
-        **target.sources,
-        "params_in_memory_source": "N + vocab·d_model (N without the embedding, as the "
-        "callback counts it by default; the head tied to it)",
-    }
+    sources = {**target.sources, "params_in_memory_source": how}
     summary = check_summary(doc)
     check = {
         "verdict": summary["verdict"],
@@ -152,7 +156,7 @@ def plan_from_doc(
         "source": f"fit run {summary['fit_run_id']}, refit #{summary['refit_number']}",
     }
     inputs = _inputs(args, n_memory, target.tokens, shape, shape_source, fpt,
-                     _mfu_default(args, measured), sources, target.params)  # fmt: skip
+                     _mfu_default(args, facts), sources, target.params)  # fmt: skip
     plan = build_plan(inputs, check=check)
     plan["family"] = {"name": doc.get("family"), "experiment": doc.get("experiment_name")}
     return plan
@@ -162,7 +166,7 @@ def family_plan(args: argparse.Namespace) -> tuple[dict | None, str]:
     """The plan for ``--experiment E --family F``; (None, why) when the check refuses it."""
     from ..jobs.commands import _connect, _mlflow_errors
     from ..tracking.reading import resolve_experiments
-    from .family import check_summary, describe_failures, measured_mfu, read_fit_doc
+    from .family import check_summary, describe_failures, read_fit_doc, read_run_facts
 
     if args.params is not None or args.tokens is not None:
         raise InputError("--params/--tokens are for a standalone plan; with --family use "
@@ -178,8 +182,8 @@ def family_plan(args: argparse.Namespace) -> tuple[dict | None, str]:
                 f"#{summary['refit_number']}): {describe_failures(summary)}; "
                 "--ignore-check plans anyway"
             )
-        measured = measured_mfu(client, experiment.experiment_id, args.family)
-    return plan_from_doc(doc, args, measured, ignore_check=args.ignore_check), ""
+        facts = read_run_facts(client, experiment.experiment_id, args.family)
+    return plan_from_doc(doc, args, facts, ignore_check=args.ignore_check), ""
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -292,10 +296,10 @@ def plan_args(**overrides) -> argparse.Namespace:
 def refit_plan(client, doc: dict, gpu: str) -> dict:
     """The plan a refit writes to ``scaling/plan.json`` (whatever the check said: the plan
     records the verdict), or ``{"error": ...}`` when the family cannot be planned yet."""
-    from .family import measured_mfu
+    from .family import read_run_facts
 
     try:
-        measured = measured_mfu(client, doc["experiment_id"], doc["family"])
-        return plan_from_doc(doc, plan_args(gpu=gpu), measured, ignore_check=True)
+        facts = read_run_facts(client, doc["experiment_id"], doc["family"])
+        return plan_from_doc(doc, plan_args(gpu=gpu), facts, ignore_check=True)
     except (InputError, ValueError) as exc:
         return {"error": str(exc), "gpu": gpu}

@@ -1,7 +1,7 @@
 """What a plan takes from a family: its target, its check, its compute axis and measured MFU.
 
 The functions on ``doc`` read a family's ``scaling/fit.json`` (a dict) and need no MLflow;
-:func:`read_fit_doc` and :func:`measured_mfu` read from an MLflow client.
+:func:`read_fit_doc` and :func:`read_run_facts` read from an MLflow client.
 """
 
 from __future__ import annotations
@@ -184,26 +184,43 @@ def read_fit_doc(client: MlflowClient, experiment: ExperimentRef, family: str) -
     return doc, run_id
 
 
-def measured_mfu(client: MlflowClient, experiment_id: str, family: str) -> tuple[float | None, str]:
-    """The median ``scaling.throughput.mfu`` of the family's largest runs that logged one."""
+@dataclass(frozen=True)
+class RunFacts:
+    """What the family's member runs say beyond their points: MFU and how N was counted."""
+
+    mfu: float | None
+    mfu_source: str
+    n_counts_embedding: bool = False
+    """True when the runs logged ``scaling.params`` as the total count (with embeddings)."""
+
+
+TOTAL_CONVENTION = "scaling.params = total"
+"""How the callback's ``scaling.params_convention`` param starts when N counts everything."""
+
+
+def read_run_facts(client: MlflowClient, experiment_id: str, family: str) -> RunFacts:
+    """The median ``scaling.throughput.mfu`` of the family's largest runs that logged one,
+    and whether its N counts the embedding (``scaling.params_convention``)."""
     from ..tracking.reading import is_fit_run, search_all_runs
 
     runs = search_all_runs(client, [experiment_id], schema.family_filter(family))
-    found = []
+    found, total = [], False
     for run in runs:
         if is_fit_run(run) or run.data.tags.get(schema.TAG_FAMILY, "").strip() != family:
             continue
+        convention = run.data.params.get(schema.PARAM_PARAMS_CONVENTION, "")
+        total = total or convention.startswith(TOTAL_CONVENTION)
         mfu = run.data.metrics.get(schema.METRIC_MFU)
         n = run.data.metrics.get(schema.METRIC_PARAMS)
         if mfu is None or n is None or not (0 < mfu <= 1 and n > 0):
             continue
         found.append((float(n), float(mfu)))
     if not found:
-        return None, f"no member run logged {schema.METRIC_MFU}"
+        return RunFacts(None, f"no member run logged {schema.METRIC_MFU}", total)
     largest = max(n for n, _ in found)
     chosen = [m for n, m in found if n >= largest * (1 - LARGEST_BAND)]
-    value = statistics.median(chosen)
-    return value, (
+    source = (
         f"measured: median {schema.METRIC_MFU} of the {len(chosen)} largest run(s) that logged "
         f"it (N ≈ {largest:.3g})"
     )
+    return RunFacts(statistics.median(chosen), source, total)

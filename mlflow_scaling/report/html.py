@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..rendering import render
+from ..planning.section import plan_section
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222;
@@ -357,7 +357,7 @@ def report_html(doc: dict[str, Any], png: bytes | None = None) -> str:
             _budget_section(doc),
             _approaches_section(doc),
             _runs_section(doc),
-            render("_plan.html", plan=doc["plan"]) if doc.get("plan") else "",
+            plan_section(doc),
             "<h2>Settings</h2>",
             settings_html,
         ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..rendering import render
+from ..planning.section import plan_section
 from ..tracking import schema
 from .charts import data_uri, history_png
 from .data import FamilyDetail, FamilySummary, Span, as_float, dig
@@ -615,7 +615,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
         _check_section(d),
         _predictions_section(d),
         _history_section(d),
-        render("_plan.html", plan=d.doc["plan"]) if d.doc and d.doc.get("plan") else "",
+        plan_section(d.doc),
         _members_section(d, links),
     ]
     return page(s.name, "".join(head + sections), links,
