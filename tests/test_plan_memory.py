@@ -107,16 +107,15 @@ def _state_bytes_held(model, optimizer) -> tuple[int, int]:
 @pytest.mark.parametrize(
     ("name", "make"),
     [
-        ("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
-        ("sgd", lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9)),
+        pytest.param("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-3), id="adamw"),
+        pytest.param("sgd", lambda ps: torch.optim.SGD(ps, lr=1e-3, momentum=0.9), id="sgd"),
     ],
 )
 @pytest.mark.parametrize("dims", SHAPES, ids=lambda d: "L{}a{}h{}s{}".format(*d[:4]))
 def test_model_state_bytes_equal_a_real_optimizer_after_a_step(dims, name, make):
-    n_layer, n_head, d_model, seq_len, b = dims
-    model = _model(n_layer, n_head, d_model, seq_len)
+    model = _model(*dims[:4])
     optimizer = make(model.parameters())
-    x = torch.randint(0, 256, (b, seq_len))
+    x = torch.randint(0, 256, (1, 8))  # the states do not depend on the batch
     _loss(model(x), x).backward()
     optimizer.step()
     held, counters = _state_bytes_held(model, optimizer)
