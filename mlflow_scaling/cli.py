@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .laws.fitting import DEFAULT_HUBER_DELTA
@@ -202,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="CSV with one row per run")
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
-    fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
+    fit.add_argument(
+        "--huber-delta",
+        type=huber_delta_arg,
+        default=DEFAULT_HUBER_DELTA,
+        help="'auto' (default): δ = 1.345 x the residuals' robust scale; a number fixes it "
+        "(1e-3 reproduces Epoch's Chinchilla fit)",
+    )
     fit.add_argument(
         "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
     )
