@@ -156,6 +156,15 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
         help="Huber threshold on log residuals: 'auto' (default, scaled to the residuals) or a "
         "number (1e-3 reproduces Epoch's Chinchilla fit)",
     )
+    from ..planning.command import known_gpu
+
+    p.add_argument(
+        "--plan-gpu",
+        type=known_gpu,
+        default=None,
+        metavar="NAME",
+        help="write scaling/plan.json for every family: its check target on this GPU",
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -167,6 +176,7 @@ def _settings(args: argparse.Namespace):
         target_params=args.target_params,
         curves=not args.no_curves,
         huber_delta=args.huber_delta,
+        plan_gpu=args.plan_gpu,
     )
 
 
