@@ -197,3 +197,32 @@ def call_cli(*args) -> CliResult:
         except SystemExit as exc:  # argparse errors
             code = int(exc.code or 0)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def race_claims(uri: str, writers: int = 6) -> None:
+    """``writers`` threads claim refit numbers on one run at the same instant: each must get
+    its own number, 1 to ``writers``, held by its own token."""
+    import threading
+
+    from mlflow_scaling.tracking.fit_run import claim_refit_number
+
+    client = MlflowClient(uri)
+    exp_id, _ = new_experiment(client, "claims")
+    run = client.create_run(exp_id)
+    barrier = threading.Barrier(writers)
+    got: dict[str, int] = {}
+
+    def writer(token: str) -> None:
+        own = MlflowClient(uri)
+        barrier.wait()
+        got[token] = claim_refit_number(own, run, token)
+
+    threads = [threading.Thread(target=writer, args=(f"token{i}",)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(got.values()) == list(range(1, writers + 1))
+    params = client.get_run(run.info.run_id).data.params
+    held = {params[f"{schema.PARAM_REFIT_CLAIM_PREFIX}{n}"]: n for n in range(1, writers + 1)}
+    assert held == got

@@ -21,6 +21,7 @@ from _refit_support import (
     fit_runs,
     log_runs,
     new_experiment,
+    race_claims,
     synthetic_family,
 )
 from conftest import MlflowServer
@@ -111,3 +112,8 @@ def test_racing_creators_on_postgres(pg_server):
     assert len(chosen) == 4
     (survivor,) = fit_runs(client, exp_id, "f")  # see test_refit_concurrency
     assert survivor.info.run_id in chosen
+
+
+def test_racing_claims_on_postgres(pg_server):
+    """The refit-number claim relies on the params table's primary key: PostgreSQL too."""
+    race_claims(pg_server)

@@ -15,7 +15,14 @@ import io
 import json
 
 import pytest
-from _refit_support import fit_runs, log_runs, new_experiment, read_artifact, synthetic_family
+from _refit_support import (
+    fit_runs,
+    log_runs,
+    new_experiment,
+    race_claims,
+    read_artifact,
+    synthetic_family,
+)
 from mlflow import MlflowClient
 
 from mlflow_scaling.jobs.analysis import RefitSettings
@@ -120,3 +127,8 @@ def test_interleaved_writers_publish_a_consistent_fit(mlflow_server, outer, at):
         assert third.status == "fitted" and third.refit_number == 4
         (run,) = fit_runs(client, exp.experiment_id, FAMILY)
         assert published_fit(run).input_digest == input_digest(_family(client, exp))
+
+
+def test_racing_claims_get_distinct_refit_numbers(mlflow_server):
+    """Writers claiming at the same instant: the params table lets exactly one hold each n."""
+    race_claims(mlflow_server)
