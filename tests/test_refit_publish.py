@@ -2,7 +2,7 @@
 
 Pass A read the family before one member run finished, pass B after it. Their writes are
 interleaved deterministically: a step hook of one writer runs the other writer's whole write
-at a chosen step (claimed, artifacts written, published). Whatever the order, the published
+at a chosen step (artifacts written, published). Whatever the order, the published
 ``fit.json`` must list exactly the members its digest names, both writes must have their own
 refit number, and the next pass must skip (when the published fit is B's, made from the
 current runs) or refit (when it is A's, made from older ones).
