@@ -495,14 +495,3 @@ def dig(doc: Any, *paths: Sequence[str] | str, kind: type | tuple[type, ...] | N
             continue
         return node
     return None
-
-
-def as_float(value: Any) -> float | None:
-    """A finite float, or None (booleans and text that is not a number count as None)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
