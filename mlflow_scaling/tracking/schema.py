@@ -1,4 +1,4 @@
-"""Every MLflow name of the data contract, in one place (see DESIGN.md and the README).
+"""Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
 The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
 free of imports beyond the standard library.
