@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 
 from .allocation import compute_optimal
 from .chinchilla import PARAM_NAMES, ChinchillaLaw, log_predict
+from .compute_axis import ComputeAxis
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _distinct, fit_chinchilla, refit_batch
 
 DERIVED_NAMES = ("a", "b")
@@ -95,11 +96,11 @@ class BootstrapFit:
         return point.reshape(n.shape), lo.reshape(n.shape), hi.reshape(n.shape)
 
     def allocation_intervals(
-        self, flops: ArrayLike, level: float = 0.95
+        self, flops: ArrayLike, level: float = 0.95, axis: ComputeAxis | None = None
     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(point, lo, hi) of N_opt, D_opt and the optimal loss for each budget."""
-        point = compute_optimal(self.fit.law, flops)
-        batch = compute_optimal(self.laws(), flops)
+        """(point, lo, hi) of N_opt, D_opt and the optimal loss for each budget on ``axis``."""
+        point = compute_optimal(self.fit.law, flops, axis=axis)
+        batch = compute_optimal(self.laws(), flops, axis=axis)
         q = _quantiles(level)
         out = {}
         for name in ("n_opt", "d_opt", "loss"):
