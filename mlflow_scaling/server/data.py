@@ -35,6 +35,7 @@ from ..tracking.reading import (
     ExperimentRef,
     Family,
     MemberPoint,
+    all_experiments,
     read_families,
 )
 
@@ -353,18 +354,7 @@ def summarize(family: Family) -> FamilySummary:
 
 
 def _experiments(source: TrackingSource, can_read: AccessCheck) -> list[ExperimentRef]:
-    from mlflow.entities import ViewType
-
-    out, token = [], None
-    while True:
-        page = source.search_experiments(
-            view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-        )
-        out.extend(ExperimentRef(e.experiment_id, e.name) for e in page)
-        token = page.token
-        if not token:
-            break
-    return [e for e in out if can_read(e.experiment_id)]
+    return [e for e in all_experiments(source) if can_read(e.experiment_id)]  # type: ignore[arg-type]
 
 
 def list_families(source: TrackingSource, can_read: AccessCheck = allow_all) -> list[FamilySummary]:
