@@ -268,6 +268,18 @@ def test_family_page_shows_fit_artifacts_and_history(site: Site) -> None:
     assert f'href="/#/experiments/{site.experiment_id}/runs/{site.fit_run_id}"' in page
 
 
+def test_artifacts_go_through_the_proxied_store(site: Site) -> None:
+    # `mlflow server --artifacts-destination`: runs carry mlflow-artifacts:/ URIs that only the
+    # server resolves, so the refit job (writing, then reading curves.json back on the second
+    # pass) and the pages (fit.json, predictions.csv, fit.png) worked without any local path.
+    run = site.client.get_run(site.fit_run_id)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    names = {a.path for a in site.client.list_artifacts(site.fit_run_id, schema.ARTIFACT_DIR)}
+    assert names >= {schema.ARTIFACT_FIT_JSON, schema.ARTIFACT_PREDICTIONS_CSV}
+    page = site.get(_family_url(site.experiment_id, FAMILY)).text
+    assert "could not be read" not in page and 'class="predictions"' in page
+
+
 def test_family_page_accepts_the_experiment_name(site: Site) -> None:
     by_name = site.get(_family_url("scaling-pages", FAMILY))
     assert by_name.status_code == 200

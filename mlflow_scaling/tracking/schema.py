@@ -55,6 +55,19 @@ METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
 """Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
 
 
+SPAN_METRIC_PREFIX = "scaling.span."
+SPAN_AXES = ("N", "D", "C")
+
+
+def span_metric(axis: str, end: str) -> str:
+    """Metric key of the smallest (``end="min"``) or largest (``"max"``) N, D or C over the
+    members the refit used, for example ``scaling.span.N_min``; the index page reads these
+    from the fit run instead of reading every member run."""
+    if axis not in SPAN_AXES or end not in ("min", "max"):
+        raise ValueError(f"unknown span metric {axis!r}, {end!r}; axes {SPAN_AXES}, ends min/max")
+    return f"{SPAN_METRIC_PREFIX}{axis}_{end}"
+
+
 def fit_metric(name: str) -> str:
     """MLflow metric key of a fitted quantity, for example ``fit_metric("alpha")``."""
     if name not in FIT_METRIC_NAMES:
