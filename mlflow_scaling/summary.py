@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 from .laws.allocation import allocation_exponents, compute_optimal
 from .laws.bootstrap import BootstrapFit, bootstrap_chinchilla
 from .laws.compute_axis import ComputeAxis
+from .laws.extrapolation import calibrate_extrapolation
 from .laws.fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 
 
@@ -21,7 +22,7 @@ def summarize_chinchilla(
     loss: ArrayLike,
     *,
     groups: ArrayLike | None = None,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     n_boot: int = 1000,
     level: float = 0.95,
     budgets: ArrayLike = (),
@@ -29,11 +30,14 @@ def summarize_chinchilla(
     seed: int = 0,
     fit: ChinchillaFit | None = None,
     axis: ComputeAxis | None = None,
+    calibrate: bool = True,
 ) -> tuple[dict, BootstrapFit | None]:
     """Fit, bootstrap (when ``n_boot`` > 0) and summarise. Returns (summary, bootstrap).
 
     Pass ``fit`` to reuse a fit of the same points (the scaling check makes one) instead of
     fitting again. ``axis`` is the family's compute axis (default 6ND); budgets are on it.
+    With ``calibrate`` (default) the bootstrap's prediction intervals beyond the trained range
+    include the family's measured extrapolation error (:mod:`laws.extrapolation`).
     """
     axis = axis or ComputeAxis.six_nd()
     if fit is None:
@@ -47,6 +51,11 @@ def summarize_chinchilla(
         boot = bootstrap_chinchilla(
             n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit, huber_delta=huber_delta
         )
+        if calibrate:
+            boot = boot.with_calibration(
+                calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
+            )
+        out["uncertainty"] = boot.uncertainty_dict()
         ci = boot.confidence_intervals(level)
         out["ci"] = {k: list(v) for k, v in ci.items() if k not in ("a", "b")}
         out["allocation"]["ci"] = {k: list(ci[k]) for k in ("a", "b")}
@@ -85,8 +94,10 @@ def prediction_rows(
     n, d = np.broadcast_arrays(np.atleast_1d(n).astype(float), np.atleast_1d(d).astype(float))
     point = law.predict(n, d)
     lo = hi = [None] * n.size
+    method = None
     if boot is not None:
         _, lo, hi = boot.predict_interval(n, d, level=level, kind="prediction")
+        method = boot.interval_method()
     return [
         {
             "N": float(ni),
@@ -94,6 +105,7 @@ def prediction_rows(
             "loss": float(p),
             "lo": None if l_ is None else float(l_),
             "hi": None if h_ is None else float(h_),
+            "interval": method,
         }
         for ni, di, p, l_, h_ in zip(n, d, point, lo, hi, strict=True)
     ]

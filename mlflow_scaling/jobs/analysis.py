@@ -31,7 +31,7 @@ from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
 
-ANALYSIS_VERSION = 2  # 2: fit runs carry scaling.span.* (the index reads only fit runs)
+ANALYSIS_VERSION = 3  # 3: fit runs carry scaling.span.* (the index reads only fit runs)
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -52,7 +52,7 @@ class RefitSettings:
     n_boot: int = DEFAULT_N_BOOT
     level: float = 0.95
     seed: int = 0
-    huber_delta: float = DEFAULT_HUBER_DELTA
+    huber_delta: float | str = DEFAULT_HUBER_DELTA
     min_points: int = DEFAULT_MIN_POINTS
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
@@ -226,7 +226,8 @@ def analyze_family(
     if prediction and boot is not None:
         _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
         prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-        prediction["interval"] = f"bootstrap prediction interval ({boot.n_boot} replicates)"
+        prediction["interval"] = boot.interval_method()
+        prediction["uncertainty"] = boot.uncertainty_dict()
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span

@@ -41,6 +41,7 @@ from numpy.typing import ArrayLike
 from .allocation import local_allocation_exponent, tokens_at_optimum
 from .bootstrap import bootstrap_chinchilla
 from .compute_axis import ComputeAxis
+from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import cluster_log_values, fit_isoflop
 from .phases import PhaseReport, detect_phases
@@ -120,7 +121,7 @@ def scaling_check(
     size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     seed: int = 0,
     phase_options: dict | None = None,
 ) -> CheckResult:
@@ -203,9 +204,13 @@ def scaling_check(
             boot = bootstrap_chinchilla(
                 n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit,
                 huber_delta=huber_delta,
+            ).with_calibration(
+                calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
             )  # fmt: skip
             _, lo, hi = boot.predict_interval(target_params, tokens, level=level)
             prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+            prediction["interval"] = boot.interval_method()
+            prediction["uncertainty"] = boot.uncertainty_dict()
     else:
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
