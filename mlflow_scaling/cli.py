@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.commands import register as register_job_commands
 
     register_job_commands(sub)
+    from .planning.command import register as register_plan
+
+    register_plan(sub)
     return parser
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from markupsafe import Markup
+
+from ..planning.section import plan_section
 from ..rendering import render
 
 CSP = "default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -19,4 +22,5 @@ CSP = "default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-i
 def report_html(doc: dict[str, Any], png: bytes | None = None) -> str:
     """The report page of a fit document, with ``png`` (the figure) inlined."""
     figure = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}" if png else None
-    return render("report.html", doc=doc, figure=figure, csp=CSP)
+    plan = Markup(plan_section(doc))  # rendered by _plan.html, escaped there
+    return render("report.html", doc=doc, figure=figure, csp=CSP, plan=plan)

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from markupsafe import Markup
+
 from ..formatting import MISSING, as_float, fmt_sci, fmt_span  # noqa: F401  (re-exported)
+from ..planning.section import plan_section
 from ..rendering import render
 from ..tracking import schema
 from .charts import data_uri, history_png
@@ -39,6 +42,7 @@ ARTIFACT_LINKS = {
     schema.ARTIFACT_FIT_JSON: "fit.json",
     schema.ARTIFACT_PREDICTIONS_CSV: "predictions.csv",
     schema.ARTIFACT_FIT_PNG: "fit.png",
+    schema.ARTIFACT_PLAN_JSON: "plan.json",
 }
 
 
@@ -245,5 +249,6 @@ def render_family(d: FamilyDetail, links: Links) -> str:
             predictions=_predictions_view(d),
             predictions_csv=schema.ARTIFACT_PREDICTIONS_CSV,
             history=_history_view(d),
+            plan=Markup(plan_section(d.doc)),  # rendered by _plan.html, escaped there
         )  # fmt: skip
     return render("family.html", fitted=fitted, **context)
