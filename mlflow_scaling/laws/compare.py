@@ -1,0 +1,401 @@
+"""Does the idea scale? Two families' compute frontiers, the compute multiplier and a verdict.
+
+Each family f (the baseline b and the candidate c) has a fitted law L_f(N, D) and a compute
+axis C = φ_f(N)·D (6ND unless measured). Its **frontier** is the best loss a budget buys,
+
+    L*_f(C) = min_N L_f(N, C/φ_f(N)),
+
+monotone decreasing in C. The **compute multiplier** at budget C is
+
+    m(C) = L*_b⁻¹(L*_c(C)) / C,
+
+the compute the baseline needs to reach the candidate's loss, per unit of the candidate's
+compute: m > 1 means the candidate is worth m× more compute, m < 1 that it costs compute.
+L*_b⁻¹ is found numerically: L*_b on a log grid of budgets (GRID_PER_DECADE per decade), then
+log C interpolated linearly against log L (the frontier is smooth, so this is accurate to a
+fraction of a percent). A loss the baseline never reaches (below its floor E) gives the top
+of the grid, i.e. m ≈ 10^GRID_MARGIN_DECADES: "more than any budget in sight".
+
+The **local slope** s_f(C) = d log L*_f / d log C (a central difference) says how fast each
+frontier still falls; s_c − s_b < 0 means the candidate's advantage grows with scale.
+
+Intervals resample each family's runs independently (:func:`bootstrap_chinchilla`) and
+recompute everything on the pairs of replicates; they are percentile intervals.
+
+The **crossover** is the budget where the point multiplier crosses 1, searched from the
+smallest budget both families cover to two decades past the largest run. The **verdict**,
+from the multiplier's interval [lo, hi] over the budgets (ascending; the last is the target):
+
+* ``crosses``: the interval lies above 1 at some budget and below 1 at another;
+* ``better`` / ``worse``: otherwise, the interval lies above / below 1 at the largest budget;
+* ``no_difference``: the interval contains 1 at every budget. When it excludes 1 only at
+  smaller budgets and contains it at the largest, the verdict is ``crosses`` if the point
+  multiplier has crossed 1 by the largest budget, else ``no_difference`` (the gain seen at
+  small budgets is not established at the target); ``note`` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+
+from .allocation import FLOPS_PER_PARAM_TOKEN, compute_optimal
+from .bootstrap import BootstrapFit, bootstrap_chinchilla
+from .chinchilla import ChinchillaLaw
+from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+
+BETTER, WORSE, CROSSES, NO_DIFFERENCE = "better", "worse", "crosses", "no_difference"
+VERDICTS = (BETTER, WORSE, CROSSES, NO_DIFFERENCE)
+
+GRID_PER_DECADE = 24
+GRID_MARGIN_DECADES = 6.0
+"""The inverse frontier is searched this many decades around the budgets asked about."""
+SLOPE_STEP = 0.05
+"""Half-width, in natural-log units of C, of the central difference for the local slope."""
+LADDER_PAST_DECADES = 1.0
+"""The default budgets end this many decades past the larger family's largest run."""
+CROSSOVER_PAST_DECADES = 2.0
+"""The crossover is searched up to this many decades past the largest run."""
+MIN_BOOT = 10
+
+
+# --- the frontier and its inverse --------------------------------------------------------------
+
+
+def frontier_loss(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.ndarray:
+    """L*(C): the compute-optimal loss at each budget on the family's compute axis.
+
+    ``law`` may be a batch ((R, 1) parameters): the result is then (R, len(flops)).
+    ``axis`` None is 6ND.
+    """
+    if axis is None:
+        return compute_optimal(law, flops).loss
+    return compute_optimal(law, flops, axis).loss
+
+
+def _log_grid(lo: float, hi: float) -> np.ndarray:
+    a = math.log10(lo) - GRID_MARGIN_DECADES
+    b = math.log10(hi) + GRID_MARGIN_DECADES
+    return 10.0 ** np.linspace(a, b, int(math.ceil((b - a) * GRID_PER_DECADE)) + 1)
+
+
+def inverse_frontier(
+    law: ChinchillaLaw, target_loss: ArrayLike, grid: np.ndarray, axis: Any = None
+) -> np.ndarray:
+    """The budget at which the frontier of ``law`` reaches ``target_loss``, clipped to ``grid``.
+
+    For a batched law, ``target_loss`` is (R, K): row r is inverted with replicate r.
+    """
+    curve = np.atleast_2d(frontier_loss(law, grid, axis))  # (R, G), decreasing along G
+    t = np.asarray(target_loss, dtype=float)
+    flat = t.ndim == 1
+    t = np.atleast_2d(t)
+    log_c, log_l, log_t = np.log(grid), np.log(curve), np.log(t)
+    # i = how many grid points are still above the target: the target lies in [i-1, i].
+    i = (log_l[:, None, :] > log_t[:, :, None]).sum(axis=-1)
+    j = np.clip(i, 1, grid.size - 1)
+    rows = np.arange(log_l.shape[0])[:, None]
+    l0, l1 = log_l[rows, j - 1], log_l[rows, j]
+    frac = np.where(l1 != l0, (log_t - l0) / np.where(l1 != l0, l1 - l0, 1.0), 0.0)
+    out = np.exp(log_c[j - 1] + np.clip(frac, 0.0, 1.0) * (log_c[j] - log_c[j - 1]))
+    out = np.where(i == 0, grid[0], np.where(i >= grid.size, grid[-1], out))
+    return out[0] if flat else out
+
+
+def compute_multiplier(
+    baseline: ChinchillaLaw,
+    candidate: ChinchillaLaw,
+    flops: ArrayLike,
+    *,
+    baseline_axis: Any = None,
+    candidate_axis: Any = None,
+    grid: np.ndarray | None = None,
+) -> np.ndarray:
+    """m(C) = L*_b⁻¹(L*_c(C)) / C for each budget (batched laws pair replicates row by row)."""
+    c = np.atleast_1d(np.asarray(flops, dtype=float))
+    grid = _log_grid(c.min(), c.max()) if grid is None else grid
+    target = frontier_loss(candidate, c, candidate_axis)
+    return inverse_frontier(baseline, target, grid, baseline_axis) / c
+
+
+def local_slope(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.ndarray:
+    """d log L*/d log C at each budget, by a central difference of half-width SLOPE_STEP."""
+    c = np.atleast_1d(np.asarray(flops, dtype=float))
+    up = np.log(frontier_loss(law, c * math.exp(SLOPE_STEP), axis))
+    down = np.log(frontier_loss(law, c * math.exp(-SLOPE_STEP), axis))
+    return (up - down) / (2 * SLOPE_STEP)
+
+
+def find_crossover(
+    baseline: ChinchillaLaw,
+    candidate: ChinchillaLaw,
+    lo: float,
+    hi: float,
+    *,
+    baseline_axis: Any = None,
+    candidate_axis: Any = None,
+) -> float | None:
+    """The smallest budget in [lo, hi] where the multiplier crosses 1, or None."""
+    grid = _log_grid(lo, hi)
+    scan = 10.0 ** np.linspace(math.log10(lo), math.log10(hi),
+                               int(math.log10(hi / lo) * GRID_PER_DECADE) + 2)  # fmt: skip
+
+    def log_m(c):
+        m = compute_multiplier(baseline, candidate, c, baseline_axis=baseline_axis,
+                               candidate_axis=candidate_axis, grid=grid)  # fmt: skip
+        return np.log(m)
+
+    values = log_m(scan)
+    sign = np.sign(values)
+    change = np.nonzero(sign[:-1] * sign[1:] < 0)[0]
+    if values[0] == 0:
+        return float(scan[0])
+    if change.size == 0:
+        return None
+    k = int(change[0])
+    root = brentq(lambda x: float(log_m(np.exp(x))[0]), math.log(scan[k]), math.log(scan[k + 1]))
+    return float(math.exp(root))
+
+
+def decide(lo: ArrayLike, hi: ArrayLike, point: ArrayLike) -> tuple[str, str]:
+    """The verdict and a note, from the multiplier's interval and point per budget (ascending)."""
+    lo, hi, point = (np.asarray(v, dtype=float) for v in (lo, hi, point))
+    above, below = lo > 1, hi < 1
+    if above.any() and below.any():
+        return CROSSES, "the interval lies above 1 at some budgets and below 1 at others"
+    if above[-1]:
+        return BETTER, "the interval lies above 1 at the largest budget"
+    if below[-1]:
+        return WORSE, "the interval lies below 1 at the largest budget"
+    if not (above.any() or below.any()):
+        return NO_DIFFERENCE, "the interval contains 1 at every budget"
+    first = int(np.nonzero(above | below)[0][0])
+    side = 1.0 if above[first] else -1.0
+    if np.any(np.sign(np.log(point[first:])) == -side):
+        return CROSSES, (
+            f"{'better' if side > 0 else 'worse'} at small budgets; the point multiplier "
+            "crosses 1 before the largest budget"
+        )
+    return NO_DIFFERENCE, (
+        f"{'better' if side > 0 else 'worse'} only at small budgets; at the largest budget "
+        "the interval contains 1"
+    )
+
+
+# --- comparing two families ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FamilyRuns:
+    """One family's runs: parameters N, tokens D, loss, optional compute C and run groups."""
+
+    name: str
+    n: np.ndarray
+    d: np.ndarray
+    loss: np.ndarray
+    flops: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    axis: Any = None
+
+    def compute(self) -> np.ndarray:
+        if self.flops is not None:
+            return np.asarray(self.flops, dtype=float)
+        if self.axis is not None:
+            return np.asarray(self.axis.flops(self.n, self.d), dtype=float)
+        return FLOPS_PER_PARAM_TOKEN * np.asarray(self.n, float) * np.asarray(self.d, float)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The comparison of a candidate family against a baseline."""
+
+    verdict: str
+    note: str
+    crossover_flops: float | None
+    crossover_range: tuple[float, float]
+    baseline: dict
+    candidate: dict
+    budgets: list[dict]
+    level: float
+    n_boot: int
+    warnings: list[str] = field(default_factory=list)
+    fits: tuple[ChinchillaFit, ChinchillaFit] | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "note": self.note,
+            "crossover_flops": self.crossover_flops,
+            "crossover_range": list(self.crossover_range),
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "budgets": self.budgets,
+            "level": self.level,
+            "n_boot": self.n_boot,
+            "warnings": list(self.warnings),
+        }
+
+
+def budget_ladder(baseline_flops: np.ndarray, candidate_flops: np.ndarray) -> np.ndarray:
+    """From the smallest budget both families cover to 10× past the larger one's largest run.
+
+    Budgets are spaced about half a decade apart (at least 5 of them).
+    """
+    lo = max(float(baseline_flops.min()), float(candidate_flops.min()))
+    hi = max(float(baseline_flops.max()), float(candidate_flops.max())) * 10**LADDER_PAST_DECADES
+    count = max(5, int(math.ceil(2 * math.log10(hi / lo))) + 1)
+    return 10.0 ** np.linspace(math.log10(lo), math.log10(hi), count)
+
+
+def _valid_replicates(boot: BootstrapFit) -> np.ndarray:
+    t = boot.thetas
+    return np.all(np.isfinite(t), axis=1) & (t[:, 3] > 0) & (t[:, 4] > 0)
+
+
+def _batch(laws: ChinchillaLaw, keep: np.ndarray) -> ChinchillaLaw:
+    return ChinchillaLaw(E=laws.E[keep], A=laws.A[keep], B=laws.B[keep],
+                         alpha=laws.alpha[keep], beta=laws.beta[keep])  # fmt: skip
+
+
+def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
+    """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
+    from .check import scaling_check
+
+    info: dict[str, Any] = {"family": runs.name, "runs": int(np.asarray(runs.n).size)}
+    c = runs.compute()
+    info["flops_range"] = [float(c.min()), float(c.max())]
+    info["params"] = fit.law.to_dict()
+    if not check:
+        info["phase"] = info["check"] = None
+        return info
+    n_target = float(compute_optimal(fit.law, target_flops).n_opt[0])
+    result = scaling_check(runs.n, runs.d, runs.loss, target_params=n_target, n_boot=0,
+                           groups=runs.groups)  # fmt: skip
+    info["phase"] = result.phase.phase
+    info["check"] = result.verdict
+    info["check_target_params"] = n_target
+    info["check_failed"] = [c.name for c in result.failed]
+    return info
+
+
+def compare_families(
+    baseline: FamilyRuns,
+    candidate: FamilyRuns,
+    *,
+    budgets: ArrayLike | None = None,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    check: bool = True,
+) -> Comparison:
+    """Compare ``candidate`` with ``baseline`` (see the module docstring for every quantity).
+
+    ``check`` runs each family's scaling check (phase and verdict; two more fits per family).
+    """
+    if n_boot < MIN_BOOT:
+        raise ValueError(f"the comparison needs at least {MIN_BOOT} bootstrap replicates, "
+                         f"got {n_boot}")  # fmt: skip
+    if not 0 < level < 1:
+        raise ValueError(f"interval level must lie in (0, 1), got {level}")
+    cb, cc = baseline.compute(), candidate.compute()
+    ladder = budget_ladder(cb, cc)
+    c = ladder if budgets is None else np.sort(np.asarray(budgets, dtype=float).ravel())
+    if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
+        raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
+
+    fits, boots = [], []
+    for k, runs in enumerate((baseline, candidate)):
+        try:
+            fit = fit_chinchilla(runs.n, runs.d, runs.loss, huber_delta=huber_delta)
+        except ValueError as exc:
+            raise ValueError(f"family {runs.name!r}: {exc}") from None
+        if not (fit.law.alpha > 0 and fit.law.beta > 0):
+            raise ValueError(
+                f"family {runs.name!r}: the fitted exponents are not positive "
+                f"(alpha={fit.law.alpha:.4g}, beta={fit.law.beta:.4g}); no frontier to compare"
+            )
+        fits.append(fit)
+        boots.append(bootstrap_chinchilla(runs.n, runs.d, runs.loss, groups=runs.groups,
+                                          n_boot=n_boot, seed=seed + k, fit=fit,
+                                          huber_delta=huber_delta))  # fmt: skip
+    keep = _valid_replicates(boots[0]) & _valid_replicates(boots[1])
+    if keep.sum() < MIN_BOOT:
+        raise ValueError(
+            f"only {int(keep.sum())} of {n_boot} bootstrap replicate pairs have positive "
+            "exponents; the runs do not pin down both frontiers"
+        )
+    law_b, law_c = fits[0].law, fits[1].law
+    rep_b, rep_c = _batch(boots[0].laws(), keep), _batch(boots[1].laws(), keep)
+    axes = {"baseline_axis": baseline.axis, "candidate_axis": candidate.axis}
+
+    search = (float(ladder[0]), float(max(cb.max(), cc.max()) * 10**CROSSOVER_PAST_DECADES))
+    grid = _log_grid(min(c.min(), search[0]), max(c.max(), search[1]))
+    q = ((1 - level) / 2, 1 - (1 - level) / 2)
+
+    point_m = compute_multiplier(law_b, law_c, c, grid=grid, **axes)
+    rep_m = compute_multiplier(rep_b, rep_c, c, grid=grid, **axes)
+    m_lo, m_hi = np.quantile(rep_m, q, axis=0)
+    losses = {}
+    for key, law, rep, axis in (("baseline", law_b, rep_b, baseline.axis),
+                                ("candidate", law_c, rep_c, candidate.axis)):  # fmt: skip
+        losses[key] = (frontier_loss(law, c, axis), np.quantile(frontier_loss(rep, c, axis), q,
+                                                                axis=0))  # fmt: skip
+    s_b, s_c = local_slope(law_b, c, baseline.axis), local_slope(law_c, c, candidate.axis)
+    rep_diff = local_slope(rep_c, c, candidate.axis) - local_slope(rep_b, c, baseline.axis)
+    d_lo, d_hi = np.quantile(rep_diff, q, axis=0)
+
+    rows = []
+    for k in range(c.size):
+        rows.append({
+            "flops": float(c[k]),
+            "loss_baseline": float(losses["baseline"][0][k]),
+            "loss_candidate": float(losses["candidate"][0][k]),
+            "multiplier": float(point_m[k]),
+            "lo": float(m_lo[k]),
+            "hi": float(m_hi[k]),
+            "loss_baseline_lo": float(losses["baseline"][1][0][k]),
+            "loss_baseline_hi": float(losses["baseline"][1][1][k]),
+            "loss_candidate_lo": float(losses["candidate"][1][0][k]),
+            "loss_candidate_hi": float(losses["candidate"][1][1][k]),
+            "slope_baseline": float(s_b[k]),
+            "slope_candidate": float(s_c[k]),
+            "slope_diff": float(s_c[k] - s_b[k]),
+            "slope_diff_lo": float(d_lo[k]),
+            "slope_diff_hi": float(d_hi[k]),
+        })  # fmt: skip
+    verdict, note = decide(m_lo, m_hi, point_m)
+    crossover = find_crossover(law_b, law_c, *search, **axes)
+
+    infos = [_family_status(r, f, float(c[-1]), check)
+             for r, f in zip((baseline, candidate), fits, strict=True)]  # fmt: skip
+    warnings = []
+    for role, info in zip(("baseline", "candidate"), infos, strict=True):
+        if info["phase"] is not None and info["phase"] != "scaling":
+            warnings.append(
+                f"{role} {info['family']!r} is not in its scaling phase ({info['phase']}): a "
+                "multiplier measured off the scaling phase says nothing about scale"
+            )
+    dropped = n_boot - int(keep.sum())
+    if dropped:
+        warnings.append(f"{dropped} of {n_boot} bootstrap replicate pairs had a non-positive "
+                        "exponent and were left out of the intervals")  # fmt: skip
+    return Comparison(
+        verdict=verdict,
+        note=note,
+        crossover_flops=crossover,
+        crossover_range=search,
+        baseline=infos[0],
+        candidate=infos[1],
+        budgets=rows,
+        level=level,
+        n_boot=int(keep.sum()),
+        warnings=warnings,
+        fits=(fits[0], fits[1]),
+    )
+
