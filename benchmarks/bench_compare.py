@@ -82,14 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     ok = [c is not None and 0.5 <= c / truth <= 2.0 for c in found]
     both = [r.verdict == CROSSES and k for (_, r), k in zip(cross, ok, strict=True)]
     ratios = [c / truth for c in found if c is not None]
-    print(f"better constant, worse exponent ({len(cross)} seeds; true crossover {truth:.3g}): "
-          f"crosses in {verdicts[CROSSES] / len(cross):.0%}, crossover within 2x in "
-          f"{np.mean(ok):.0%}, both in {np.mean(both):.0%}; verdicts {dict(verdicts)}")
+    print(
+        f"better constant, worse exponent ({len(cross)} seeds; true crossover {truth:.3g}): "
+        f"crosses in {verdicts[CROSSES] / len(cross):.0%}, crossover within 2x in "
+        f"{np.mean(ok):.0%}, both in {np.mean(both):.0%}; verdicts {dict(verdicts)}"
+    )
     if ratios:
         print(f"  crossover / truth: median {np.median(ratios):.2f}, "
               f"range {min(ratios):.2f}–{max(ratios):.2f}")  # fmt: skip
-    print(f"\n{3 * len(seeds)} comparisons, {args.bootstrap} replicates each, "
-          f"in {time.monotonic() - start:.0f} s")
+    print(
+        f"\n{3 * len(seeds)} comparisons, {args.bootstrap} replicates each, "
+        f"in {time.monotonic() - start:.0f} s"
+    )
     return 0
 
 

@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.commands import register as register_job_commands
 
     register_job_commands(sub)
+    from .compare_command import register as register_compare
+
+    register_compare(sub)
     return parser
 
 

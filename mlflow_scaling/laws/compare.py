@@ -28,10 +28,9 @@ from the multiplier's interval [lo, hi] over the budgets (ascending; the last is
 
 * ``crosses``: the interval lies above 1 at some budget and below 1 at another;
 * ``better`` / ``worse``: otherwise, the interval lies above / below 1 at the largest budget;
-* ``no_difference``: the interval contains 1 at every budget. When it excludes 1 only at
-  smaller budgets and contains it at the largest, the verdict is ``crosses`` if the point
-  multiplier has crossed 1 by the largest budget, else ``no_difference`` (the gain seen at
-  small budgets is not established at the target); ``note`` says which.
+* ``no_difference``: the interval contains 1 at every budget, and also when it excludes 1
+  only at smaller budgets but contains it at the largest (a gain seen at small budgets that is
+  not established at the target); ``note`` says which.
 """
 
 from __future__ import annotations
@@ -62,6 +61,8 @@ LADDER_PAST_DECADES = 1.0
 CROSSOVER_PAST_DECADES = 2.0
 """The crossover is searched up to this many decades past the largest run."""
 MIN_BOOT = 10
+CURVE_POINTS = 41
+"""Budgets of the smooth curves (``curves``) drawn in the figure."""
 
 
 # --- the frontier and its inverse --------------------------------------------------------------
@@ -73,9 +74,11 @@ def frontier_loss(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.
     ``law`` may be a batch ((R, 1) parameters): the result is then (R, len(flops)).
     ``axis`` None is 6ND.
     """
-    if axis is None:
-        return compute_optimal(law, flops).loss
-    return compute_optimal(law, flops, axis).loss
+    return _optimum(law, flops, axis).loss
+
+
+def _optimum(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None):
+    return compute_optimal(law, flops) if axis is None else compute_optimal(law, flops, axis)
 
 
 def _log_grid(lo: float, hi: float) -> np.ndarray:
@@ -162,9 +165,9 @@ def find_crossover(
     return float(math.exp(root))
 
 
-def decide(lo: ArrayLike, hi: ArrayLike, point: ArrayLike) -> tuple[str, str]:
-    """The verdict and a note, from the multiplier's interval and point per budget (ascending)."""
-    lo, hi, point = (np.asarray(v, dtype=float) for v in (lo, hi, point))
+def decide(lo: ArrayLike, hi: ArrayLike) -> tuple[str, str]:
+    """The verdict and a note, from the multiplier's interval per budget (ascending budgets)."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     above, below = lo > 1, hi < 1
     if above.any() and below.any():
         return CROSSES, "the interval lies above 1 at some budgets and below 1 at others"
@@ -174,16 +177,9 @@ def decide(lo: ArrayLike, hi: ArrayLike, point: ArrayLike) -> tuple[str, str]:
         return WORSE, "the interval lies below 1 at the largest budget"
     if not (above.any() or below.any()):
         return NO_DIFFERENCE, "the interval contains 1 at every budget"
-    first = int(np.nonzero(above | below)[0][0])
-    side = 1.0 if above[first] else -1.0
-    if np.any(np.sign(np.log(point[first:])) == -side):
-        return CROSSES, (
-            f"{'better' if side > 0 else 'worse'} at small budgets; the point multiplier "
-            "crosses 1 before the largest budget"
-        )
+    side = "better" if above.any() else "worse"
     return NO_DIFFERENCE, (
-        f"{'better' if side > 0 else 'worse'} only at small budgets; at the largest budget "
-        "the interval contains 1"
+        f"{side} only at smaller budgets; at the largest budget the interval contains 1"
     )
 
 
@@ -224,6 +220,7 @@ class Comparison:
     level: float
     n_boot: int
     warnings: list[str] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict)
     fits: tuple[ChinchillaFit, ChinchillaFit] | None = None
 
     def to_dict(self) -> dict:
@@ -238,6 +235,7 @@ class Comparison:
             "level": self.level,
             "n_boot": self.n_boot,
             "warnings": list(self.warnings),
+            "curves": self.curves,
         }
 
 
@@ -262,6 +260,28 @@ def _batch(laws: ChinchillaLaw, keep: np.ndarray) -> ChinchillaLaw:
                          alpha=laws.alpha[keep], beta=laws.beta[keep])  # fmt: skip
 
 
+def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict) -> dict[str, np.ndarray]:
+    """Every per-budget quantity at budgets ``c``: points from the fits, intervals from the
+    paired replicates (``pair`` = baseline law, candidate law, and their replicate batches)."""
+    law_b, law_c, rep_b, rep_c = pair
+    ax_b, ax_c = axes["baseline_axis"], axes["candidate_axis"]
+    out = {"flops": c}
+    out["loss_baseline"] = frontier_loss(law_b, c, ax_b)
+    out["loss_candidate"] = frontier_loss(law_c, c, ax_c)
+    out["multiplier"] = compute_multiplier(law_b, law_c, c, grid=grid, **axes)
+    out["lo"], out["hi"] = np.quantile(compute_multiplier(rep_b, rep_c, c, grid=grid, **axes),
+                                       q, axis=0)  # fmt: skip
+    for key, rep, ax in (("baseline", rep_b, ax_b), ("candidate", rep_c, ax_c)):
+        lo, hi = np.quantile(frontier_loss(rep, c, ax), q, axis=0)
+        out[f"loss_{key}_lo"], out[f"loss_{key}_hi"] = lo, hi
+    out["slope_baseline"] = local_slope(law_b, c, ax_b)
+    out["slope_candidate"] = local_slope(law_c, c, ax_c)
+    out["slope_diff"] = out["slope_candidate"] - out["slope_baseline"]
+    rep_diff = local_slope(rep_c, c, ax_c) - local_slope(rep_b, c, ax_b)
+    out["slope_diff_lo"], out["slope_diff_hi"] = np.quantile(rep_diff, q, axis=0)
+    return out
+
+
 def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
     """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
     from .check import scaling_check
@@ -270,10 +290,11 @@ def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, ch
     c = runs.compute()
     info["flops_range"] = [float(c.min()), float(c.max())]
     info["params"] = fit.law.to_dict()
+    info["points"] = {"flops": c.tolist(), "loss": np.asarray(runs.loss, float).tolist()}
     if not check:
         info["phase"] = info["check"] = None
         return info
-    n_target = float(compute_optimal(fit.law, target_flops).n_opt[0])
+    n_target = float(_optimum(fit.law, target_flops, runs.axis).n_opt[0])
     result = scaling_check(runs.n, runs.d, runs.loss, target_params=n_target, n_boot=0,
                            groups=runs.groups)  # fmt: skip
     info["phase"] = result.phase.phase
@@ -338,38 +359,13 @@ def compare_families(
     grid = _log_grid(min(c.min(), search[0]), max(c.max(), search[1]))
     q = ((1 - level) / 2, 1 - (1 - level) / 2)
 
-    point_m = compute_multiplier(law_b, law_c, c, grid=grid, **axes)
-    rep_m = compute_multiplier(rep_b, rep_c, c, grid=grid, **axes)
-    m_lo, m_hi = np.quantile(rep_m, q, axis=0)
-    losses = {}
-    for key, law, rep, axis in (("baseline", law_b, rep_b, baseline.axis),
-                                ("candidate", law_c, rep_c, candidate.axis)):  # fmt: skip
-        losses[key] = (frontier_loss(law, c, axis), np.quantile(frontier_loss(rep, c, axis), q,
-                                                                axis=0))  # fmt: skip
-    s_b, s_c = local_slope(law_b, c, baseline.axis), local_slope(law_c, c, candidate.axis)
-    rep_diff = local_slope(rep_c, c, candidate.axis) - local_slope(rep_b, c, baseline.axis)
-    d_lo, d_hi = np.quantile(rep_diff, q, axis=0)
-
-    rows = []
-    for k in range(c.size):
-        rows.append({
-            "flops": float(c[k]),
-            "loss_baseline": float(losses["baseline"][0][k]),
-            "loss_candidate": float(losses["candidate"][0][k]),
-            "multiplier": float(point_m[k]),
-            "lo": float(m_lo[k]),
-            "hi": float(m_hi[k]),
-            "loss_baseline_lo": float(losses["baseline"][1][0][k]),
-            "loss_baseline_hi": float(losses["baseline"][1][1][k]),
-            "loss_candidate_lo": float(losses["candidate"][1][0][k]),
-            "loss_candidate_hi": float(losses["candidate"][1][1][k]),
-            "slope_baseline": float(s_b[k]),
-            "slope_candidate": float(s_c[k]),
-            "slope_diff": float(s_c[k] - s_b[k]),
-            "slope_diff_lo": float(d_lo[k]),
-            "slope_diff_hi": float(d_hi[k]),
-        })  # fmt: skip
-    verdict, note = decide(m_lo, m_hi, point_m)
+    pair = (law_b, law_c, rep_b, rep_c)
+    table = _evaluate(pair, c, grid, q, axes)
+    rows = [{k: float(v[i]) for k, v in table.items()} for i in range(c.size)]
+    curve_c = 10.0 ** np.linspace(math.log10(c.min()), math.log10(c.max()), CURVE_POINTS)
+    curves = {k: v.tolist() for k, v in _evaluate(pair, curve_c, grid, q, axes).items()}
+    m_lo, m_hi = table["lo"], table["hi"]
+    verdict, note = decide(m_lo, m_hi)
     crossover = find_crossover(law_b, law_c, *search, **axes)
 
     infos = [_family_status(r, f, float(c[-1]), check)
@@ -396,6 +392,6 @@ def compare_families(
         level=level,
         n_boot=int(keep.sum()),
         warnings=warnings,
+        curves=curves,
         fits=(fits[0], fits[1]),
     )
-
