@@ -176,3 +176,27 @@ def test_the_report_lists_phase_check_and_the_json_keys():
     assert all(required <= set(row) for row in doc["budgets"])
     assert doc["budgets"][0]["flops"] == pytest.approx(1e16)
     assert doc["budgets"][-1]["flops"] == pytest.approx(1e20)
+
+
+def test_compare_page_escapes_names_and_tolerates_odd_documents():
+    from mlflow_scaling.server.compare_page import (
+        ComparisonDetail,
+        compare_url,
+        render_compare_links,
+        render_comparison,
+    )
+    from mlflow_scaling.server.pages import Links
+    from mlflow_scaling.tracking.reading import ExperimentRef
+
+    evil = "<script>alert(1)</script>"
+    doc = {"verdict": evil, "budgets": [{"flops": 1e18, "multiplier": "x"}, 3],
+           "baseline": {"family": evil}, "warnings": [evil]}  # fmt: skip
+    d = ComparisonDetail(ExperimentRef("7", evil), baseline=evil, candidate="a/b", doc=doc)
+    html = render_comparison(d, Links())
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'data-value="1e+18"' in html and "—" in html
+    assert compare_url("", "7", "x", "a/b") == "/scaling/compare/7?baseline=x&candidate=a%2Fb"
+    links = render_compare_links([{"baseline": evil, "candidate": "c", "verdict": "better",
+                                   "experiment_id": "7"}], Links())  # fmt: skip
+    assert "<script>" not in links and "/scaling/compare/7?baseline=%3Cscript%3E" in links
+    assert render_compare_links([], Links()).strip() == ""

@@ -5,6 +5,7 @@ a candidate with a better constant and a worse exponent) and imported from CSV f
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -158,3 +159,38 @@ def test_refit_keeps_a_declared_comparison_up_to_date(mlflow_server, tracked):
                                               settings=settings)}  # fmt: skip
     assert second["cand vs base"].status == "skipped"
     assert second["cand vs base"].fit_run_id == run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def pages(mlflow_server, tracked):
+    from flask import Flask
+
+    from mlflow_scaling.server.app import register_routes
+    from mlflow_scaling.server.data import ClientSource
+
+    client, exp_id, _ = tracked
+    source = ClientSource(client)
+    return register_routes(Flask("pages"), source=lambda: source).test_client()
+
+
+def test_compare_page_and_family_link(tracked, pages, tmp_path):
+    client, exp_id, exp_name = tracked
+    (run,) = _compare_runs(client, exp_id)
+    doc = json.loads(read_artifact(client, run.info.run_id, schema.ARTIFACT_COMPARE_JSON, tmp_path))
+    resp = pages.get(f"/scaling/compare/{exp_id}/base/cand")
+    assert resp.status_code == 200
+    body = resp.get_data(as_text=True)
+    assert f'data-verdict="{doc["verdict"]}"' in body
+    shown = re.findall(r'data-field="multiplier" data-value="([^"]+)"', body)
+    assert [float(v) for v in shown] == [r["multiplier"] for r in doc["budgets"]]
+    png = f"/scaling/artifact/{run.info.run_id}/{schema.ARTIFACT_COMPARE_PNG}"
+    assert f'src="{png}"' in body
+    image = pages.get(png)
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    by_name = pages.get(f"/scaling/compare/{exp_name}?baseline=base&candidate=cand")
+    assert by_name.status_code == 200
+    assert pages.get(f"/scaling/compare/{exp_id}/cand/base").status_code == 404
+
+    for family in ("base", "cand"):
+        page = pages.get(f"/scaling/family/{exp_id}/{family}").get_data(as_text=True)
+        assert f'href="/scaling/compare/{exp_id}/base/cand"' in page

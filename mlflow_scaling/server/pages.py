@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from ..tracking import schema
 from .charts import data_uri, history_png
+from .compare_page import render_compare_links
 from .data import FamilyDetail, FamilySummary, Span, as_float, dig
 
 MISSING = "—"
@@ -588,6 +589,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
     if s.fit_run_id:
         run_links.insert(0, link(links.ui_run(exp_id, s.fit_run_id), "fit run in MLflow"))
     head.append(f'<p class="links">{"".join(run_links)}</p>')
+    head.append(render_compare_links(d.comparisons, links))
     if s.fit_error:
         head.append(f'<p class="error">The last refit failed: {esc(s.fit_error)}</p>')
     if s.fit_runs > 1:

@@ -55,21 +55,22 @@ def compare_run_name(baseline: str, candidate: str) -> str:
 
 
 def find_compare_runs(
-    client: MlflowClient, candidate_experiment_id: str, baseline_experiment_id: str,
+    client: MlflowClient, candidate_experiment_id: str, baseline_experiment_id: str | None,
     baseline: str, candidate: str,
 ) -> list[Run]:  # fmt: skip
-    """Active comparison runs of this pair, the one that counts (oldest) first."""
+    """Active comparison runs of this pair, the one that counts (oldest) first.
+
+    ``baseline_experiment_id`` None accepts a baseline from any experiment.
+    """
     filt = (
         f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}' and "
         f"{schema.tag_filter(schema.TAG_COMPARE_CANDIDATE, candidate)}"
     )
     runs = search_all_runs(client, [candidate_experiment_id], filt)
-    runs = [
-        r for r in runs
-        if r.data.tags.get(schema.TAG_COMPARE_CANDIDATE) == candidate
-        and r.data.tags.get(schema.TAG_COMPARE_BASELINE) == baseline
-        and r.data.tags.get(schema.TAG_COMPARE_BASELINE_EXPERIMENT) == baseline_experiment_id
-    ]  # fmt: skip
+    wanted = {schema.TAG_COMPARE_CANDIDATE: candidate, schema.TAG_COMPARE_BASELINE: baseline}
+    if baseline_experiment_id is not None:
+        wanted[schema.TAG_COMPARE_BASELINE_EXPERIMENT] = baseline_experiment_id
+    runs = [r for r in runs if all(r.data.tags.get(k) == v for k, v in wanted.items())]
     return sorted(runs, key=fit_run_order)
 
 
