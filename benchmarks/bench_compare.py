@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     found = [r.crossover_flops for _, r in cross]
     ok = [c is not None and 0.5 <= c / truth <= 2.0 for c in found]
     both = [r.verdict == CROSSES and k for (_, r), k in zip(cross, ok, strict=True)]
+    bands = [r.crossover_interval for _, r in cross]
+    covered = [b is not None and b[0] <= truth <= b[1] for b in bands]
+    print(f"  crossover interval covers the truth in {np.mean(covered):.0%}")
     ratios = [c / truth for c in found if c is not None]
     print(
         f"better constant, worse exponent ({len(cross)} seeds; true crossover {truth:.3g}): "

@@ -37,10 +37,17 @@ def format_compare_table(doc: dict) -> str:
     ]
     lo, hi = doc["crossover_range"]
     cross = doc["crossover_flops"]
-    lines.append(
-        f"crossover: {_g(cross)} FLOPs" if cross is not None
-        else f"crossover: none between {lo:.3g} and {hi:.3g} FLOPs"
-    )  # fmt: skip
+    if cross is None:
+        lines.append(f"crossover: none between {lo:.3g} and {hi:.3g} FLOPs")
+    else:
+        band = doc.get("crossover_interval")
+        lines.append(
+            f"crossover: {_g(cross)} FLOPs"
+            + (f" ({int(round(100 * doc['level']))}% interval {band[0]:.3g}..{band[1]:.3g})"
+               if band else "")
+            + f"; {doc['crossover_share']:.0%} of bootstrap pairs cross between {lo:.3g} and "
+            f"{hi:.3g}"
+        )  # fmt: skip
     for role, info in (("baseline", b), ("candidate", c)):
         r = info["flops_range"]
         lines.append(

@@ -28,6 +28,7 @@ from mlflow_scaling.laws.compare import (
     frontier_loss,
     inverse_frontier,
     local_slope,
+    replicate_crossovers,
 )
 
 GAMMA = BASE_LAW.alpha * BASE_LAW.beta / (BASE_LAW.alpha + BASE_LAW.beta)
@@ -85,6 +86,18 @@ def test_crossover_of_a_crossing_pair_is_where_the_frontiers_meet():
     assert found == pytest.approx(CROSSOVER, rel=1e-3)
     m = compute_multiplier(BASE_LAW, cand, [1e16, 1e20])
     assert m[0] > 1 > m[1]
+
+
+def test_replicate_crossovers_of_batched_true_laws():
+    from mlflow_scaling.laws.chinchilla import ChinchillaLaw
+
+    cands = [crossing_law(BASE_LAW, 0.85, c) for c in (1e17, 3e18)] + [BASE_LAW]
+    names = ("E", "A", "B", "alpha", "beta")
+    batch_c = ChinchillaLaw(**{n: np.array([[getattr(c, n)] for c in cands]) for n in names})
+    batch_b = ChinchillaLaw(**{n: np.full((3, 1), getattr(BASE_LAW, n)) for n in names})
+    got = replicate_crossovers(batch_b, batch_c, 1e15, 1e21)
+    np.testing.assert_allclose(got[:2], [1e17, 3e18], rtol=2e-3)
+    assert np.isnan(got[2])  # the same law never crosses (log m = 0 exactly is no crossing)
 
 
 def test_local_slope_matches_the_derivative():

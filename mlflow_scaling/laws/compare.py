@@ -23,7 +23,9 @@ Intervals resample each family's runs independently (:func:`bootstrap_chinchilla
 recompute everything on the pairs of replicates; they are percentile intervals.
 
 The **crossover** is the budget where the point multiplier crosses 1, searched from the
-smallest budget both families cover to two decades past the largest run. The **verdict**,
+smallest budget both families cover to two decades past the largest run; ``crossover_share``
+is the fraction of replicate pairs that cross there too, and ``crossover_interval`` the
+percentile interval of their crossings (when at least MIN_BOOT of them cross). The **verdict**,
 from the multiplier's interval [lo, hi] over the budgets (ascending; the last is the target):
 
 * ``crosses``: the interval lies above 1 at some budget and below 1 at another;
@@ -41,7 +43,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import brentq
 
 from .allocation import FLOPS_PER_PARAM_TOKEN, compute_optimal
 from .bootstrap import BootstrapFit, bootstrap_chinchilla
@@ -54,6 +55,9 @@ VERDICTS = (BETTER, WORSE, CROSSES, NO_DIFFERENCE)
 GRID_PER_DECADE = 24
 GRID_MARGIN_DECADES = 6.0
 """The inverse frontier is searched this many decades around the budgets asked about."""
+LOG_M_TOLERANCE = 1e-3
+"""|log m| below this counts as m = 1 when looking for a crossing (the grid inversion is
+accurate to about 1e-4)."""
 SLOPE_STEP = 0.05
 """Half-width, in natural-log units of C, of the central difference for the local slope."""
 LADDER_PAST_DECADES = 1.0
@@ -134,6 +138,49 @@ def local_slope(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.nd
     return (up - down) / (2 * SLOPE_STEP)
 
 
+def _sign(log_m: np.ndarray) -> np.ndarray:
+    """Sign of log m along the last axis; within the inversion's accuracy of 0 a point keeps
+    the sign before it (0 at the start), so identical frontiers never cross."""
+    sign = np.atleast_2d(np.where(np.abs(log_m) < LOG_M_TOLERANCE, 0.0, np.sign(log_m)))
+    last = np.maximum.accumulate(np.where(sign != 0, np.arange(sign.shape[1]), 0), axis=1)
+    filled = np.take_along_axis(sign, last, axis=1)
+    return filled.reshape(np.shape(log_m))
+
+
+def _scan(lo: float, hi: float) -> np.ndarray:
+    count = int(math.log10(hi / lo) * GRID_PER_DECADE) + 2
+    return 10.0 ** np.linspace(math.log10(lo), math.log10(hi), count)
+
+
+def replicate_crossovers(
+    baseline: ChinchillaLaw,
+    candidate: ChinchillaLaw,
+    lo: float,
+    hi: float,
+    *,
+    baseline_axis: Any = None,
+    candidate_axis: Any = None,
+) -> np.ndarray:
+    """For batched laws: each replicate pair's first crossing of m = 1 in [lo, hi] (NaN: none).
+
+    The crossing is interpolated linearly in (log C, log m) between scan points.
+    """
+    scan = _scan(lo, hi)
+    log_m = np.log(compute_multiplier(baseline, candidate, scan, grid=_log_grid(lo, hi),
+                                      baseline_axis=baseline_axis,
+                                      candidate_axis=candidate_axis))  # fmt: skip
+    log_m = np.atleast_2d(log_m)
+    sign = _sign(log_m)
+    change = sign[:, :-1] * sign[:, 1:] < 0
+    k = change.argmax(axis=1)
+    rows = np.arange(log_m.shape[0])
+    m0, m1 = log_m[rows, k], log_m[rows, k + 1]
+    x0, x1 = np.log(scan[k]), np.log(scan[k + 1])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x = x0 - m0 * (x1 - x0) / (m1 - m0)  # (meaningless in rows without a crossing)
+        return np.where(change.any(axis=1), np.exp(x), np.nan)
+
+
 def find_crossover(
     baseline: ChinchillaLaw,
     candidate: ChinchillaLaw,
@@ -144,25 +191,10 @@ def find_crossover(
     candidate_axis: Any = None,
 ) -> float | None:
     """The smallest budget in [lo, hi] where the multiplier crosses 1, or None."""
-    grid = _log_grid(lo, hi)
-    scan = 10.0 ** np.linspace(math.log10(lo), math.log10(hi),
-                               int(math.log10(hi / lo) * GRID_PER_DECADE) + 2)  # fmt: skip
-
-    def log_m(c):
-        m = compute_multiplier(baseline, candidate, c, baseline_axis=baseline_axis,
-                               candidate_axis=candidate_axis, grid=grid)  # fmt: skip
-        return np.log(m)
-
-    values = log_m(scan)
-    sign = np.sign(values)
-    change = np.nonzero(sign[:-1] * sign[1:] < 0)[0]
-    if values[0] == 0:
-        return float(scan[0])
-    if change.size == 0:
-        return None
-    k = int(change[0])
-    root = brentq(lambda x: float(log_m(np.exp(x))[0]), math.log(scan[k]), math.log(scan[k + 1]))
-    return float(math.exp(root))
+    found = replicate_crossovers(baseline, candidate, lo, hi, baseline_axis=baseline_axis,
+                                 candidate_axis=candidate_axis)  # fmt: skip
+    value = float(np.ravel(found)[0])
+    return value if math.isfinite(value) else None
 
 
 def decide(lo: ArrayLike, hi: ArrayLike) -> tuple[str, str]:
@@ -214,6 +246,8 @@ class Comparison:
     note: str
     crossover_flops: float | None
     crossover_range: tuple[float, float]
+    crossover_interval: tuple[float, float] | None
+    crossover_share: float
     baseline: dict
     candidate: dict
     budgets: list[dict]
@@ -229,6 +263,10 @@ class Comparison:
             "note": self.note,
             "crossover_flops": self.crossover_flops,
             "crossover_range": list(self.crossover_range),
+            "crossover_interval": None
+            if self.crossover_interval is None
+            else list(self.crossover_interval),
+            "crossover_share": self.crossover_share,
             "baseline": self.baseline,
             "candidate": self.candidate,
             "budgets": self.budgets,
@@ -367,6 +405,11 @@ def compare_families(
     m_lo, m_hi = table["lo"], table["hi"]
     verdict, note = decide(m_lo, m_hi)
     crossover = find_crossover(law_b, law_c, *search, **axes)
+    reps = replicate_crossovers(rep_b, rep_c, *search, **axes)
+    crossing = reps[np.isfinite(reps)]
+    interval = None
+    if crossing.size >= MIN_BOOT:
+        interval = tuple(float(v) for v in np.quantile(crossing, q))
 
     infos = [_family_status(r, f, float(c[-1]), check)
              for r, f in zip((baseline, candidate), fits, strict=True)]  # fmt: skip
@@ -386,6 +429,8 @@ def compare_families(
         note=note,
         crossover_flops=crossover,
         crossover_range=search,
+        crossover_interval=interval,
+        crossover_share=float(crossing.size / reps.size),
         baseline=infos[0],
         candidate=infos[1],
         budgets=rows,
