@@ -85,7 +85,8 @@ def _families_from_csv(args: argparse.Namespace):
     for path in args.files:
         p = read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
                         loss_col=args.loss_col)  # fmt: skip
-        out.append(FamilyRuns(name=str(path), n=p.n, d=p.d, loss=p.loss))
+        out.append(FamilyRuns(name=str(path), n=p.n, d=p.d, loss=p.loss, flops=p.flops,
+                              axis=p.axis()))  # fmt: skip
     return out
 
 

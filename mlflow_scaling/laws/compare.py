@@ -82,7 +82,7 @@ def frontier_loss(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.
 
 
 def _optimum(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None):
-    return compute_optimal(law, flops) if axis is None else compute_optimal(law, flops, axis)
+    return compute_optimal(law, flops, axis=axis)
 
 
 def _log_grid(lo: float, hi: float) -> np.ndarray:
@@ -328,13 +328,14 @@ def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, ch
     c = runs.compute()
     info["flops_range"] = [float(c.min()), float(c.max())]
     info["params"] = fit.law.to_dict()
+    info["compute_axis"] = None if runs.axis is None else runs.axis.to_dict()
     info["points"] = {"flops": c.tolist(), "loss": np.asarray(runs.loss, float).tolist()}
     if not check:
         info["phase"] = info["check"] = None
         return info
     n_target = float(_optimum(fit.law, target_flops, runs.axis).n_opt[0])
     result = scaling_check(runs.n, runs.d, runs.loss, target_params=n_target, n_boot=0,
-                           groups=runs.groups)  # fmt: skip
+                           groups=runs.groups, flops=c, axis=runs.axis)  # fmt: skip
     info["phase"] = result.phase.phase
     info["check"] = result.verdict
     info["check_target_params"] = n_target

@@ -23,7 +23,7 @@ from ..laws.compare import Comparison, FamilyRuns
 from . import schema
 from .digest import input_digest, settings_digest
 from .fit_run import MAX_RUN_NAME, delete_duplicates, refit_number_of, write_fit
-from .reading import ExperimentRef, Family, fit_run_order, search_all_runs
+from .reading import C_FROM_METRIC, ExperimentRef, Family, fit_run_order, search_all_runs
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -36,17 +36,24 @@ COMPARE_VERSION = 1
 
 
 def family_runs(family: Family) -> FamilyRuns:
-    """The member points of a family read from MLflow, one bootstrap group per run.
+    """The member points of a family read from MLflow, one bootstrap group per run, on the
+    family's compute axis (learned from the members' logged FLOPs, as the refit job does)."""
+    from ..jobs.analysis import family_axis
 
-    Compute is 6·N·D here (the law's own axis), so that budgets and frontiers agree.
-    """
     members = family.members
+    axis = family_axis(members)
+    n = np.array([p.n for p in members], dtype=float)
+    d = np.array([p.d for p in members], dtype=float)
     return FamilyRuns(
         name=family.name,
-        n=np.array([p.n for p in members], dtype=float),
-        d=np.array([p.d for p in members], dtype=float),
+        n=n,
+        d=d,
         loss=np.array([p.loss for p in members], dtype=float),
+        flops=np.array(
+            [p.c if p.c_source == C_FROM_METRIC else float(axis.flops(p.n, p.d)) for p in members]
+        ),  # fmt: skip
         groups=np.array([p.run_id for p in members]),
+        axis=axis,
     )
 
 
