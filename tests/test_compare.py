@@ -65,6 +65,18 @@ def test_constant_multiplier_is_recovered_exactly_on_true_laws():
     assert find_crossover(BASE_LAW, cand, 1e15, 1e21) is None
 
 
+def test_each_family_on_its_own_compute_axis():
+    """Same law in (N, D), but the candidate spends half the FLOPs per token: worth 2x."""
+    from mlflow_scaling.laws.compute_axis import ComputeAxis
+
+    n = np.array([1e7, 1e8, 1e9])
+    d = 20 * n
+    half = ComputeAxis.from_runs(n, 3.0 * n * d, d)
+    assert half.kind == "measured"
+    m = compute_multiplier(BASE_LAW, BASE_LAW, [1e17, 1e19], candidate_axis=half)
+    np.testing.assert_allclose(m, 2.0, rtol=2e-3)
+
+
 def test_batched_laws_pair_replicates_row_by_row():
     cands = [constant_multiplier_law(BASE_LAW, m) for m in (0.5, 2.0, 3.0)]
 
