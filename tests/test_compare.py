@@ -225,3 +225,12 @@ def test_compare_page_escapes_names_and_tolerates_odd_documents():
                                    "experiment_id": "7"}], Links())  # fmt: skip
     assert "<script>" not in links and "/scaling/compare/7?baseline=%3Cscript%3E" in links
     assert render_compare_links([], Links()).strip() == ""
+
+
+def test_small_sample_widening():
+    from mlflow_scaling.laws.compare import small_sample_widening
+
+    assert small_sample_widening(35) == pytest.approx((35 / 30) ** 0.5)
+    assert small_sample_widening(6) == pytest.approx(6**0.5)
+    with pytest.raises(ValueError, match="more than 5 runs per family, got 5"):
+        small_sample_widening(5)

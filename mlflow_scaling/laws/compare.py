@@ -20,7 +20,10 @@ The **local slope** s_f(C) = d log L*_f / d log C (a central difference) says ho
 frontier still falls; s_c − s_b < 0 means the candidate's advantage grows with scale.
 
 Intervals resample each family's runs independently (:func:`bootstrap_chinchilla`) and
-recompute everything on the pairs of replicates; they are percentile intervals.
+recompute everything on the pairs of replicates: percentile intervals, widened about the point
+estimate by sqrt(G/(G − 5)) for the smaller family's G runs (:func:`small_sample_widening`;
+without it 95 % intervals covered the truth in 88–100 % of simulated seeds, see
+benchmarks/bench_compare.py).
 
 The **crossover** is the budget where the point multiplier crosses 1, searched from the
 smallest budget both families cover to two decades past the largest run; ``crossover_share``
@@ -65,6 +68,7 @@ LADDER_PAST_DECADES = 1.0
 CROSSOVER_PAST_DECADES = 2.0
 """The crossover is searched up to this many decades past the largest run."""
 MIN_BOOT = 10
+N_LAW_PARAMS = 5
 CURVE_POINTS = 41
 """Budgets of the smooth curves (``curves``) drawn in the figure."""
 
@@ -298,7 +302,31 @@ def _batch(laws: ChinchillaLaw, keep: np.ndarray) -> ChinchillaLaw:
                          alpha=laws.alpha[keep], beta=laws.beta[keep])  # fmt: skip
 
 
-def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict) -> dict[str, np.ndarray]:
+def small_sample_widening(n_runs: int) -> float:
+    """sqrt(G / (G − p)) for G runs and the law's p = 5 parameters.
+
+    Resampling G runs spreads a fitted quantity by about (G − p)/G of its true variance (as
+    the residuals of a least-squares fit do), so percentile intervals come out too narrow for
+    small families: each interval is widened by this factor about its point estimate.
+    """
+    if n_runs <= N_LAW_PARAMS:
+        raise ValueError(f"the comparison needs more than {N_LAW_PARAMS} runs per family, "
+                         f"got {n_runs}")  # fmt: skip
+    return math.sqrt(n_runs / (n_runs - N_LAW_PARAMS))
+
+
+def _interval(point, samples, q, widen: float, log: bool):
+    """Percentile interval of ``samples`` widened by ``widen`` about ``point`` (in log space
+    for positive quantities)."""
+    lo, hi = np.quantile(samples, q, axis=0)
+    if log:
+        centre = np.log(point)
+        return (np.exp(centre + widen * (np.log(lo) - centre)),
+                np.exp(centre + widen * (np.log(hi) - centre)))  # fmt: skip
+    return point + widen * (lo - point), point + widen * (hi - point)
+
+
+def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float):
     """Every per-budget quantity at budgets ``c``: points from the fits, intervals from the
     paired replicates (``pair`` = baseline law, candidate law, and their replicate batches)."""
     law_b, law_c, rep_b, rep_c = pair
@@ -307,16 +335,17 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict) -> dict[str,
     out["loss_baseline"] = frontier_loss(law_b, c, ax_b)
     out["loss_candidate"] = frontier_loss(law_c, c, ax_c)
     out["multiplier"] = compute_multiplier(law_b, law_c, c, grid=grid, **axes)
-    out["lo"], out["hi"] = np.quantile(compute_multiplier(rep_b, rep_c, c, grid=grid, **axes),
-                                       q, axis=0)  # fmt: skip
+    reps = compute_multiplier(rep_b, rep_c, c, grid=grid, **axes)
+    out["lo"], out["hi"] = _interval(out["multiplier"], reps, q, widen, log=True)
     for key, rep, ax in (("baseline", rep_b, ax_b), ("candidate", rep_c, ax_c)):
-        lo, hi = np.quantile(frontier_loss(rep, c, ax), q, axis=0)
-        out[f"loss_{key}_lo"], out[f"loss_{key}_hi"] = lo, hi
+        out[f"loss_{key}_lo"], out[f"loss_{key}_hi"] = _interval(
+            out[f"loss_{key}"], frontier_loss(rep, c, ax), q, widen, log=True)  # fmt: skip
     out["slope_baseline"] = local_slope(law_b, c, ax_b)
     out["slope_candidate"] = local_slope(law_c, c, ax_c)
     out["slope_diff"] = out["slope_candidate"] - out["slope_baseline"]
     rep_diff = local_slope(rep_c, c, ax_c) - local_slope(rep_b, c, ax_b)
-    out["slope_diff_lo"], out["slope_diff_hi"] = np.quantile(rep_diff, q, axis=0)
+    out["slope_diff_lo"], out["slope_diff_hi"] = _interval(out["slope_diff"], rep_diff, q, widen,
+                                                           log=False)  # fmt: skip
     return out
 
 
@@ -399,10 +428,11 @@ def compare_families(
     q = ((1 - level) / 2, 1 - (1 - level) / 2)
 
     pair = (law_b, law_c, rep_b, rep_c)
-    table = _evaluate(pair, c, grid, q, axes)
+    widen = small_sample_widening(min(boots[0].n_groups, boots[1].n_groups))
+    table = _evaluate(pair, c, grid, q, axes, widen)
     rows = [{k: float(v[i]) for k, v in table.items()} for i in range(c.size)]
     curve_c = 10.0 ** np.linspace(math.log10(c.min()), math.log10(c.max()), CURVE_POINTS)
-    curves = {k: v.tolist() for k, v in _evaluate(pair, curve_c, grid, q, axes).items()}
+    curves = {k: v.tolist() for k, v in _evaluate(pair, curve_c, grid, q, axes, widen).items()}
     m_lo, m_hi = table["lo"], table["hi"]
     verdict, note = decide(m_lo, m_hi)
     crossover = find_crossover(law_b, law_c, *search, **axes)
