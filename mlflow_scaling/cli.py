@@ -44,7 +44,22 @@ def format_fit_table(summary: dict) -> str:
     lines.append(
         f"allocation: N_opt ∝ C^{alloc['a']:.4f}, D_opt ∝ C^{alloc['b']:.4f}"
         + (f"   (a in ({aci['a'][0]:.3f}, {aci['a'][1]:.3f}))" if aci else "")
+        + " for C = 6ND"
     )
+    axis = summary.get("compute_axis") or {}
+    if axis.get("kind") == "measured":
+        ratios = axis["ratio_to_6nd"]
+        lines.append(
+            f"compute axis: measured C = f(N)·D, f/6N from {ratios[0]:.2f} to {ratios[-1]:.2f} "
+            "over the trained sizes; budgets below are on it"
+        )
+    else:
+        lines.append("compute axis: 6ND (no FLOPs given with the tokens)")
+    unc = summary.get("uncertainty")
+    if unc:
+        lines.append(f"intervals: {unc['interval_method']}")
+        if unc.get("warning"):
+            lines.append(f"warning: {unc['warning']}")
     if summary.get("budgets"):
         lines.append("")
         header = ("budget C", "N_opt", "D_opt", "D/N", "loss", "lo", "hi")
@@ -255,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.commands import register as register_job_commands
 
     register_job_commands(sub)
+    from .planning.command import register as register_plan
+
+    register_plan(sub)
     from .compare_command import register as register_compare
 
     register_compare(sub)

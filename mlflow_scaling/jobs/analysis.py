@@ -57,6 +57,9 @@ class RefitSettings:
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
     curves: bool = True
+    plan_gpu: str | None = None
+    """Plan the family's target on this GPU (``scaling/plan.json``; a fit run's
+    ``scaling.plan_gpu`` tag wins)."""
 
     def __post_init__(self) -> None:
         if self.n_boot < 0:
@@ -78,6 +81,8 @@ class RefitSettings:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["budgets"] = list(self.budgets)
+        if self.plan_gpu is None:  # absent unless asked: older settings digests stay valid
+            out.pop("plan_gpu")
         return out
 
 

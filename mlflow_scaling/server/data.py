@@ -49,6 +49,7 @@ SERVED_ARTIFACTS = (
     schema.ARTIFACT_PREDICTIONS_CSV,
     schema.ARTIFACT_COMPARE_JSON,
     schema.ARTIFACT_COMPARE_PNG,
+    schema.ARTIFACT_PLAN_JSON,
 )
 """The fit-run (and comparison-run) artifacts the pages link to; the artifact route serves
 these and no others."""
