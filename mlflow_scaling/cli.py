@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .planning.command import register as register_plan
 
     register_plan(sub)
+    from .compare_command import register as register_compare
+
+    register_compare(sub)
     return parser
 
 

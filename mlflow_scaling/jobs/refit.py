@@ -10,7 +10,9 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    scaling check, bootstrap intervals) and written to its fit run (:mod:`..tracking.fit_run`):
    metrics with step = refit number, the ``scaling.phase`` and ``scaling.check`` tags, the
    artifacts ``scaling/fit.json``, ``fit.png``, ``report.html``, ``predictions.csv`` (and
-   ``curves.json`` when training curves were read), the digests last.
+   ``curves.json`` when training curves were read), the digests last;
+4. comparisons declared with ``scaling.compare_to`` are brought up to date the same way
+   (:mod:`.compare_refit`).
 
 An error in one family is recorded in its outcome (and on its fit run) and the pass goes on.
 """
@@ -55,6 +57,7 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .compare_refit import refresh_comparisons
 from .shards import Shard
 
 if TYPE_CHECKING:
@@ -514,6 +517,7 @@ def refit_pass(
         else:
             plans.append(plan)
     if not plans:
+        refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
         return outcomes
 
     pool = None
@@ -543,4 +547,5 @@ def refit_pass(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
     return outcomes

@@ -25,6 +25,7 @@ from ..planning.section import plan_section
 from ..rendering import render
 from ..tracking import schema
 from .charts import data_uri, history_png
+from .compare_page import render_compare_links
 from .data import FamilyDetail, FamilySummary, dig
 
 FIT_ROWS = (
@@ -236,6 +237,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
         "d": d,
         "s": s,
         "members": sorted(d.members, key=lambda p: (p.n, p.d)),
+        "compare_links": Markup(render_compare_links(d.comparisons, links)),  # escaped there
     }
     if fitted:
         context.update(
