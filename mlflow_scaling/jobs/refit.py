@@ -13,7 +13,9 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    of :mod:`..tracking.fit_run`: a refit number of its own, the artifacts ``fit.json``,
    ``fit.png``, ``report.html``, ``predictions.csv`` (and ``curves.json`` when training
    curves were read) in a folder of its own, then the record that publishes them with their
-   digests, metrics at step = refit number and the mirror tags.
+   digests, metrics at step = refit number and the mirror tags;
+4. comparisons declared with ``scaling.compare_to`` are brought up to date the same way
+   (:mod:`.compare_refit`).
 
 An error in one family is recorded in its outcome (and on its fit run) and the pass goes on,
 except when the tracking server stops answering: then the pass stops writing at once and
@@ -64,6 +66,8 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .compare_refit import refresh_comparisons
+from .shards import Shard
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -352,6 +356,21 @@ def plan_family(
     )
 
 
+def span_metrics(family: Family) -> dict[str, float]:
+    """The smallest and largest N, D and C of the members used: the index page's ranges."""
+    out = {}
+    for axis, values in (
+        ("N", [p.n for p in family.members]),
+        ("D", [p.d for p in family.members]),
+        ("C", [p.c for p in family.members]),
+    ):
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        if finite:
+            out[schema.span_metric(axis, "min")] = float(min(finite))
+            out[schema.span_metric(axis, "max")] = float(max(finite))
+    return out
+
+
 def write_family(
     client: MlflowClient,
     plan: FitPlan,
@@ -365,6 +384,7 @@ def write_family(
     metrics = dict(analysis["metrics"])
     metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
     metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+    metrics.update(span_metrics(family))
     record = PublishedFit(
         number=0,
         path="",
@@ -487,6 +507,7 @@ def refit_pass(
     on_outcome: Callable[[FamilyOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
+    shard: Shard | None = None,
     on_step: StepHook | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
@@ -495,7 +516,8 @@ def refit_pass(
     experiments is an :class:`InputError`. Errors within a family become its outcome.
     ``should_stop`` is asked before each family; when it says yes the pass ends early (the
     families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
-    once in worker processes (the writes stay in this process, in family order).
+    once in worker processes (the writes stay in this process, in family order). ``shard``
+    keeps only the families of that shard (:mod:`.shards`).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
     fitted ones, each group in family order. A tracking server that stops answering ends the
@@ -513,6 +535,8 @@ def refit_pass(
                 f"no runs with {schema.TAG_FAMILY} = {', '.join(map(repr, missing))} in "
                 f"experiment(s) {where} at {client.tracking_uri}"
             )
+    if shard is not None:
+        found = [f for f in found if shard.owns(f.experiment.experiment_id, f.name)]
     outcomes: list[FamilyOutcome] = []
 
     def emit(outcome: FamilyOutcome) -> None:
@@ -540,6 +564,7 @@ def refit_pass(
         else:
             plans.append(plan)
     if not plans:
+        refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
         return outcomes
 
     pool = None
@@ -570,4 +595,5 @@ def refit_pass(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
     return outcomes

@@ -41,6 +41,8 @@ class PublishedFit:
     check: str | None = None
     status: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    """Further mirror tags (a comparison run's verdict, for instance)."""
 
     def to_param(self) -> str:
         """The record as the param value (compact JSON, well under MLflow's 6000 characters)."""
@@ -52,6 +54,7 @@ class PublishedFit:
             "check": self.check,
             "status": self.status,
             "metrics": {k: v for k, v in self.metrics.items() if math.isfinite(v)},
+            "tags": dict(self.tags),
         }
         return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
@@ -64,6 +67,7 @@ class PublishedFit:
         if not isinstance(doc, dict) or not isinstance(doc.get("path"), str):
             return None
         metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+        tags = doc.get("tags") if isinstance(doc.get("tags"), dict) else {}
         return cls(
             number=number,
             path=doc["path"],
@@ -77,18 +81,22 @@ class PublishedFit:
                 for k, v in metrics.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             },
+            tags={str(k): str(v) for k, v in tags.items()},
         )
 
     def mirror_tags(self) -> dict[str, str]:
         """The tags that repeat this record for the MLflow UI and searches."""
-        return {
-            schema.TAG_PHASE: self.phase or "",
-            schema.TAG_CHECK: self.check or "",
+        out = {
             schema.TAG_REFIT_NUMBER: str(self.number),
             schema.TAG_INPUT_DIGEST: self.input_digest,
             schema.TAG_SETTINGS_DIGEST: self.settings_digest,
             schema.TAG_PUBLISHED_PATH: self.path,
         }
+        if self.phase is not None:
+            out[schema.TAG_PHASE] = self.phase
+        if self.check is not None:
+            out[schema.TAG_CHECK] = self.check
+        return {**out, **self.tags}
 
 
 def numbered_params(params: dict[str, str], prefix: str) -> dict[int, str]:
