@@ -32,6 +32,7 @@ from _html_check import assert_valid_html
 from _server_support import SIZES, TRUE_LAW, MlflowCliServer, log_family, start_cli_server
 
 from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.published import artifact_name, published_fit
 
 FAMILY = "chinchilla-synth"
 EVIL_FAMILY = "<script>alert(1)</script>"
@@ -275,8 +276,9 @@ def test_artifacts_go_through_the_proxied_store(site: Site) -> None:
     # pass) and the pages (fit.json, predictions.csv, fit.png) worked without any local path.
     run = site.client.get_run(site.fit_run_id)
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
-    names = {a.path for a in site.client.list_artifacts(site.fit_run_id, schema.ARTIFACT_DIR)}
-    assert names >= {schema.ARTIFACT_FIT_JSON, schema.ARTIFACT_PREDICTIONS_CSV}
+    folder = published_fit(run).path  # the published refit's own folder
+    names = {artifact_name(a.path) for a in site.client.list_artifacts(site.fit_run_id, folder)}
+    assert names >= {"fit.json", "predictions.csv"}
     page = site.get(_family_url(site.experiment_id, FAMILY)).text
     assert "could not be read" not in page and 'class="predictions"' in page
 
