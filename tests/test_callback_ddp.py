@@ -12,7 +12,6 @@ from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader
 
 from lightning_callbacks import ScalingLawCallback
-from lightning_callbacks import names as extra
 from mlflow_scaling.tracking import schema
 
 STEPS = 4
@@ -56,11 +55,11 @@ def test_ddp_totals_are_sums_over_ranks_logged_once(mlflow_server: str, tmp_path
     all_lengths = LENGTHS[0] + LENGTHS[1]
     non_padding = sum(all_lengths)
     assert metrics[schema.METRIC_TOKENS] == non_padding
-    assert metrics[extra.METRIC_TOKENS_TOTAL] == len(all_lengths) * SEQ_LEN
-    assert metrics[extra.METRIC_TOKENS_LOSS] == sum(n - 1 for n in all_lengths)
+    assert metrics[schema.METRIC_TOKENS_TOTAL] == len(all_lengths) * SEQ_LEN
+    assert metrics[schema.METRIC_TOKENS_LOSS] == sum(n - 1 for n in all_lengths)
     # not local x world_size: rank 0 alone would give a different number
     assert metrics[schema.METRIC_TOKENS] != 2 * sum(LENGTHS[0])
-    fpt = metrics[extra.METRIC_FLOPS_PER_TOKEN]
+    fpt = metrics[schema.METRIC_FLOPS_PER_TOKEN]
     assert metrics[schema.METRIC_FLOPS] == pytest.approx(non_padding * fpt)
 
     # Logged once per logging step (rank zero only): steps 2 and 4; the end is step 4 too.

@@ -22,6 +22,28 @@ METRIC_FLOPS = "scaling.flops"
 PARAM_FLOPS_METHOD = "scaling.flops_method"
 PARAM_PARAMS_CONVENTION = "scaling.params_convention"
 
+# Member runs: what the Lightning callback logs beyond N, D and C ------------------------------
+# Diagnostics for people looking at a run; the refit reads none of them.
+METRIC_TOKENS_TOTAL = "scaling.tokens_total"
+"""Cumulative input positions over all ranks, padding included."""
+METRIC_TOKENS_LOSS = "scaling.tokens_loss"
+"""Cumulative loss-bearing positions (labels other than the ignore index)."""
+METRIC_FLOPS_HARDWARE = "scaling.flops_hardware"
+"""Cumulative FLOPs spent: FLOPs per token x every processed position, padding included
+(``scaling.flops``, the law's C, counts the non-padding tokens only). No activation
+recomputation is counted."""
+METRIC_FLOPS_PER_TOKEN = "scaling.flops_per_token"
+"""Training FLOPs per token of the first batch, by ``scaling.flops_method``."""
+METRIC_FLOPS_PER_TOKEN_MEASURED = "scaling.flops_per_token_measured"
+"""The meta-device measurement the analytic count was checked against."""
+METRIC_TOKENS_PER_SECOND = "scaling.throughput.tokens_per_s"
+"""Non-padding tokens per second over the last logging interval, all ranks, validation out."""
+METRIC_FLOPS_PER_SECOND = "scaling.throughput.flops_per_s"
+"""Hardware FLOPs (``scaling.flops_hardware``) per second over the last logging interval."""
+METRIC_MFU = "scaling.throughput.mfu"
+"""FLOPs utilisation: ``scaling.throughput.flops_per_s`` over (peak FLOPs/s of one device x
+world size); logged only when the peak is known."""
+
 # Fit runs ----------------------------------------------------------------------------------
 TAG_ROLE = "scaling.role"
 ROLE_FIT = "fit"
