@@ -16,26 +16,34 @@ from torch.utils.data import DataLoader
 
 from lightning_callbacks import ScalingLawCallback, ScalingLawWarning
 
-STEPS = 4
+EPOCH_STEPS, STEPS = 3, 4  # the second epoch stops after one step
 BATCH = {0: 2, 1: 3}
-LENGTHS = {r: [1 + (7 * i + 5 * r) % SEQ_LEN for i in range(STEPS * b)] for r, b in BATCH.items()}
+LENGTHS = {
+    r: [1 + (7 * i + 5 * r) % SEQ_LEN for i in range(EPOCH_STEPS * b)] for r, b in BATCH.items()
+}
 
 
 def _tokens_to(step: int) -> int:
-    return sum(sum(LENGTHS[r][: step * BATCH[r]]) for r in BATCH)
+    epochs, rest = divmod(step, EPOCH_STEPS)
+    return sum(epochs * sum(LENGTHS[r]) + sum(LENGTHS[r][: rest * BATCH[r]]) for r in BATCH)
 
 
 class RankZeroReadsState(L.Callback):
-    """At step 3, rank zero alone asks the scaling callback for its checkpoint state, as a
-    checkpoint written by rank zero only would."""
+    """Rank zero alone asks the scaling callback for its checkpoint state, as a checkpoint
+    written by rank zero only would: after step 3, and at the end of the first epoch (also step
+    3, where Lightning's end-of-epoch checkpoints are written)."""
 
     def __init__(self, callback: ScalingLawCallback) -> None:
         self.callback = callback
-        self.state: dict[str, Any] | None = None
+        self.states: dict[str, Any] = {}
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         if trainer.global_step == 3 and trainer.is_global_zero:
-            self.state = self.callback.state_dict()
+            self.states["step 3"] = self.callback.state_dict()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == 0 and trainer.is_global_zero:
+            self.states["epoch end"] = self.callback.state_dict()
 
 
 def _ddp_rank_zero_state(rank: int, out: Path) -> None:
@@ -51,7 +59,7 @@ def _ddp_rank_zero_state(rank: int, out: Path) -> None:
             callbacks=[cb, reader],
             max_steps=STEPS,
         ).fit(tiny_gpt(), loader)
-    report(out, rank, state=reader.state, tokens=cb.totals.tokens)
+    report(out, rank, states=reader.states, tokens=cb.totals.tokens)
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
@@ -59,12 +67,15 @@ def test_state_dict_called_by_rank_zero_alone_returns(tmp_path: Path) -> None:
     # Before: state_dict ran an all-reduce, which rank one never joined (hang, or a mismatch
     # with DDP's own gradient all-reduce).
     ranks = run_ranks(_ddp_rank_zero_state, tmp_path)
-    state = ranks[0]["state"]
-    # The totals every rank holds since the logging step 2, the latest synchronisation.
-    assert state["step"] == 2
-    assert state["tokens"] == _tokens_to(2)
-    assert state["tokens_total"] == 2 * (BATCH[0] + BATCH[1]) * SEQ_LEN
-    assert ranks[1]["state"] is None
+    states = ranks[0]["states"]
+    # After step 3: the totals every rank holds since the logging step 2.
+    assert states["step 3"]["step"] == 2
+    assert states["step 3"]["tokens"] == _tokens_to(2)
+    assert states["step 3"]["tokens_total"] == 2 * (BATCH[0] + BATCH[1]) * SEQ_LEN
+    # At the epoch's end the ranks synchronised (all of them, before any checkpoint callback).
+    assert states["epoch end"]["step"] == 3
+    assert states["epoch end"]["tokens"] == _tokens_to(3)
+    assert ranks[1]["states"] == {}
     assert ranks[0]["tokens"] == ranks[1]["tokens"] == _tokens_to(STEPS)  # training went on
 
 
