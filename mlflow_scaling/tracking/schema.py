@@ -1,4 +1,4 @@
-"""Every MLflow name of the data contract, in one place (see DESIGN.md and the README).
+"""Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
 The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
 free of imports beyond the standard library.
@@ -42,7 +42,7 @@ METRIC_FLOPS_PER_SECOND = "scaling.throughput.flops_per_s"
 """Hardware FLOPs (``scaling.flops_hardware``) per second over the last logging interval."""
 METRIC_MFU = "scaling.throughput.mfu"
 """FLOPs utilisation: ``scaling.throughput.flops_per_s`` over (peak FLOPs/s of one device x
-world size); logged only when the peak is known."""
+world size); logged only when the peak is known. ``plan`` takes its default MFU from it."""
 
 # Fit runs ----------------------------------------------------------------------------------
 TAG_ROLE = "scaling.role"
@@ -57,6 +57,9 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 """How many refits wrote this fit run; the step of its metrics."""
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_PLAN_GPU = "scaling.plan_gpu"
+"""Optional, set by people on a fit run: the GPU (``mlflow-scaling plan --gpu``) each refit
+plans the family's target for, written to ``scaling/plan.json``."""
 TAG_FIT_ERROR = "scaling.fit_error"
 """Set when the last refit of the family failed; the message names the cause."""
 
@@ -77,6 +80,19 @@ METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
 """Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
 
 
+SPAN_METRIC_PREFIX = "scaling.span."
+SPAN_AXES = ("N", "D", "C")
+
+
+def span_metric(axis: str, end: str) -> str:
+    """Metric key of the smallest (``end="min"``) or largest (``"max"``) N, D or C over the
+    members the refit used, for example ``scaling.span.N_min``; the index page reads these
+    from the fit run instead of reading every member run."""
+    if axis not in SPAN_AXES or end not in ("min", "max"):
+        raise ValueError(f"unknown span metric {axis!r}, {end!r}; axes {SPAN_AXES}, ends min/max")
+    return f"{SPAN_METRIC_PREFIX}{axis}_{end}"
+
+
 def fit_metric(name: str) -> str:
     """MLflow metric key of a fitted quantity, for example ``fit_metric("alpha")``."""
     if name not in FIT_METRIC_NAMES:
@@ -89,6 +105,8 @@ ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
+ARTIFACT_PLAN_JSON = "scaling/plan.json"
+"""The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
 """Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
 
