@@ -4,7 +4,9 @@ Parameters: every distinct parameter tensor counts once (shared/tied tensors are
 twice), trainable or frozen. Embedding parameters are the weights of ``nn.Embedding`` and
 ``nn.EmbeddingBag`` modules (token and position tables). A linear output head whose weight *is*
 the token embedding's (a tied head) is that same tensor, so it counts once, as embedding, and
-is absent from the non-embedding count (the nanoGPT / Hugging Face convention).
+is absent from the non-embedding count (the nanoGPT / Hugging Face convention). Sharded
+parameters (FSDP2, FSDP1, DeepSpeed ZeRO-3) count at their full size: see
+:func:`count_parameters`.
 
 Tokens: three counts per batch, each either a Python ``int`` (known from shapes, free) or a
 0-dim integer tensor on the batch's device (from a mask; summed later without a host sync):
