@@ -42,7 +42,7 @@ def test_ddp_totals_are_sums_over_ranks_logged_once(mlflow_server: str, tmp_path
     experiment = unique("cb-ddp")
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=mlflow_server)
     cb = ScalingLawCallback(family="ddp", log_every_n_steps=2, log_every_seconds=None)
-    # A checkpoint between logging steps: every rank's pending counts go into its state.
+    # A checkpoint between logging steps: the ranks synchronise first, so its state is exact.
     checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=-1)
     trainer(
         devices=2,
