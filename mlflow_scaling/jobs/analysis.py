@@ -28,8 +28,9 @@ from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import Curve, MemberPoint
+from .tasks import analyze_tasks
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -187,6 +188,11 @@ def analyze_family(
         huber_delta=settings.huber_delta,
         seed=settings.seed,
     )
+    plan = check.prediction or {"N": target, "D": None}
+    tasks = analyze_tasks(points, (plan["N"], plan["D"]), n_boot=settings.n_boot,
+                          level=settings.level, seed=settings.seed,
+                          huber_delta=settings.huber_delta)  # fmt: skip
+    check = check.with_criteria(tasks.criteria)
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
     try:
         summary, boot = summarize_chinchilla(
@@ -226,5 +232,9 @@ def analyze_family(
         "phases": check.phase.to_dict(),
         "check": check_doc,
         "budgets": summary.get("budgets", []),
-        "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(v)},
+        "tasks": tasks.docs,
+        "metrics": {
+            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
+        },  # fmt: skip
+        "task_tags": tasks.tags,
     }

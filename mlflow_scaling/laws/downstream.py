@@ -579,7 +579,7 @@ def fit_task(
     *,
     n_examples: ArrayLike | None = None,
     groups: ArrayLike | None = None,
-    targets: Sequence[tuple[float, float]] = (),
+    targets: Sequence[tuple[float, ...]] = (),
     flops_of: FlopsOf = six_nd,
     loss_source: str = "task loss",
     n_boot: int = 200,
@@ -588,12 +588,13 @@ def fit_task(
     huber_delta: float = DEFAULT_HUBER_DELTA,
     backtest: bool = True,
 ) -> TaskFit:
-    """Fit one task's chain (module docstring) and predict accuracy at each target (N, D).
+    """Fit one task's chain (module docstring) and predict accuracy at each target (N, D) or
+    (N, D, C).
 
     ``step1_loss`` is the task loss of each run, or the training loss where the task logs
-    none (say which in ``loss_source``). ``flops_of(N, D)`` places a target on the runs'
-    compute axis ``c`` (default 6·N·D). A chain that cannot be fitted is reported in ``error``
-    with the phase still measured; nothing raises for lack of data.
+    none (say which in ``loss_source``). ``flops_of(N, D)`` places a target without its own C
+    on the runs' compute axis ``c`` (default 6·N·D). A chain that cannot be fitted is
+    reported in ``error`` with the phase still measured; nothing raises for lack of data.
     """
     n, d, c, acc, loss = (np.asarray(v, dtype=float).ravel() for v in
                           (n, d, c, accuracy, step1_loss))  # fmt: skip
@@ -635,7 +636,9 @@ def fit_task(
         if targets:
             tn = np.array([t[0] for t in targets], dtype=float)
             td = np.array([t[1] for t in targets], dtype=float)
-            predictions = tuple(chain.predict(tn, td, np.asarray(flops_of(tn, td)), level))
+            tc = np.asarray(flops_of(tn, td), dtype=float)
+            tc = np.array([t[2] if len(t) > 2 else x for t, x in zip(targets, tc, strict=True)])
+            predictions = tuple(chain.predict(tn, td, tc, level))
             for row in predictions:
                 row["interval"] = (
                     f"{level:.0%} bootstrap prediction interval over runs through both steps "

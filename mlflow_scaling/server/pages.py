@@ -22,6 +22,7 @@ from urllib.parse import quote
 from ..tracking import schema
 from .charts import data_uri, history_png
 from .data import FamilyDetail, FamilySummary, Span, as_float, dig
+from .task_table import tasks_section
 
 MISSING = "—"
 PHASE_LABELS = {
@@ -611,6 +612,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
         _figure_section(d, links),
         _phase_section(d),
         _check_section(d),
+        tasks_section(d, links),
         _predictions_section(d),
         _history_section(d),
         _members_section(d, links),
