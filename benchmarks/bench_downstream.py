@@ -92,6 +92,16 @@ def main(argv: list[str] | None = None) -> None:
           f"{100 * np.mean(back1):.2f} pt (mean absolute error, {len(back2)} seeds)")  # fmt: skip
     print(f"training loss as the step-1 variable, 5× target: {100 * np.mean(train2):.2f} pt")
 
+    ladder = []
+    for seed in range(args.seeds):  # one token budget per size: step 1 against C
+        sim = simulate_task(seed, n_examples=args.examples, tokens_per_param=(20.0,))
+        n, d, true, _ = sim.target(5 * largest, seed=10_000 + seed)
+        lfit = fit_task("ladder", sim.n, sim.d, sim.c, sim.accuracy, sim.task_loss, sim.chance,
+                        targets=[(n, d)], n_boot=0, backtest=False)  # fmt: skip
+        ladder.append(abs(lfit.predictions[0]["metric"] - true))
+    print(f"5-run ladder at 20 tokens per parameter (step 1 against C), 5× target: "
+          f"{100 * np.mean(ladder):.2f} pt (max {100 * np.max(ladder):.2f})")  # fmt: skip
+
     cold, failed = 0, 0
     n_chance = max(10, args.seeds // 3)
     for seed in range(n_chance):

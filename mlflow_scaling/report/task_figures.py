@@ -82,7 +82,8 @@ def tasks_figure(doc: dict[str, Any]):
     if not tasks:
         return None
     fig = Figure(figsize=(WIDTH, ROW_HEIGHT * len(tasks)), dpi=DPI)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1 / len(tasks), top=1 - 0.08 / len(tasks),
+    height = ROW_HEIGHT * len(tasks)  # margins in inches, whatever the number of rows
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.5 / height, top=1 - 0.6 / height,
                         hspace=0.45, wspace=0.25)  # fmt: skip
     axes = np.atleast_2d(fig.subplots(len(tasks), 2))
     ns = [p["N"] for _, t in tasks for p in t["points"]]
