@@ -65,7 +65,7 @@ def downstream_report(args: argparse.Namespace) -> dict:
         i = int(bad[0])
         raise InputError(
             f"{args.file}: column {args.metric_col!r}, row {i + 1} (line {i + 2}): accuracy "
-            f"{acc[i]!r} is not in [0, 1]"
+            f"{acc[i]:g} is not in [0, 1]"
         )
     targets: list[tuple[float, ...]] = []
     if args.predict:

@@ -606,7 +606,9 @@ def fit_task(
     ):  # fmt: skip
         bad = np.flatnonzero(~np.isfinite(arr) | ~ok)
         if bad.size:
-            raise ValueError(f"task {name!r}: {label} of row {int(bad[0])} is {arr[bad[0]]!r}")
+            raise ValueError(
+                f"task {name!r}: {label} of row {int(bad[0])} is {float(arr[bad[0]])!r}"
+            )
     if not 0 <= chance < 1:
         raise ValueError(f"task {name!r}: chance must lie in [0, 1), got {chance!r}")
     groups = np.arange(n.size) if groups is None else np.asarray(groups).ravel()
