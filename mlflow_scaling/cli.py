@@ -85,6 +85,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             budgets=args.budget or (),
             targets=targets,
+            axis=points.axis(),
         )
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
@@ -163,6 +164,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             points.loss,
             target_params=args.target_params,
             target_tokens=args.target_tokens,
+            flops=points.flops,
+            axis=points.axis(),
             min_sizes=args.min_sizes,
             min_span_decades=args.min_span_decades,
             max_backtest_error=args.max_backtest_error,
@@ -180,7 +183,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _add_point_columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-col", default="N", help="parameters column (default N)")
     p.add_argument("--d-col", default="D", help="tokens column (default D)")
-    p.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
+    p.add_argument(
+        "--c-col",
+        default=None,
+        help="compute column: with a D column, the compute axis f(N) = C/D is learned from it; "
+        "without one, D = C/(6N)",
+    )
     p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
 
 

@@ -5,7 +5,9 @@
         [--bootstrap 200] --format json|table
 
 Step 1 fits the task-loss column against (N, D) (or against C on the frontier when the runs do
-not span both axes); step 2 the sigmoid from ``--chance`` to a fitted ceiling. Give the
+not span both axes); step 2 the sigmoid from ``--chance`` to a fitted ceiling. Columns are read
+as by ``mlflow-scaling fit``: with C and D the compute axis f(N) = C/D is learned from the runs
+and places the targets; from C alone D = C/(6N). Give the
 training loss as ``--task-loss-col`` when the task has no loss of its own. Exit 0, or 2 on bad
 input with one line naming the file, column and row.
 """
@@ -19,7 +21,7 @@ import numpy as np
 
 from .argtypes import non_negative_int
 from .laws.downstream import fit_task
-from .tabular import InputError, numeric_column, read_csv
+from .tabular import InputError, numeric_column, read_csv, read_points
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
@@ -35,31 +37,11 @@ def _chance(text: str) -> float:
     return value
 
 
-def _axes(frame, path, args) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """N, D and C (None when the file has no C column): D = C/(6N) where D is absent."""
-    n = numeric_column(frame, args.n_col, path, positive=True)
-    c = None
-    if args.c_col is not None and args.c_col in frame.columns:
-        c = numeric_column(frame, args.c_col, path, positive=True)
-    if args.d_col in frame.columns:
-        d = numeric_column(frame, args.d_col, path, positive=True)
-    elif c is not None:
-        d = c / (6.0 * n)
-    else:
-        raise InputError(
-            f"{path}: no column {args.d_col!r} for tokens"
-            + (f" and no column {args.c_col!r}" if args.c_col else " and no --c-col given")
-            + f"; columns: {', '.join(map(str, frame.columns))}"
-        )
-    return n, d, c
-
-
 def downstream_report(args: argparse.Namespace) -> dict:
     """The JSON document of ``mlflow-scaling downstream``."""
-    frame = read_csv(args.file)
-    n, d, c = _axes(frame, args.file, args)
-    loss = numeric_column(frame, args.task_loss_col, args.file, positive=True)
-    acc = numeric_column(frame, args.metric_col, args.file)
+    cols = {"n_col": args.n_col, "d_col": args.d_col, "c_col": args.c_col}
+    points = read_points(args.file, **cols, loss_col=args.task_loss_col)
+    acc = numeric_column(read_csv(args.file), args.metric_col, args.file)
     bad = np.flatnonzero((acc < 0) | (acc > 1))
     if bad.size:
         i = int(bad[0])
@@ -67,17 +49,19 @@ def downstream_report(args: argparse.Namespace) -> dict:
             f"{args.file}: column {args.metric_col!r}, row {i + 1} (line {i + 2}): accuracy "
             f"{acc[i]:g} is not in [0, 1]"
         )
+    n, d, loss = points.n, points.d, points.loss
     targets: list[tuple[float, ...]] = []
     if args.predict:
-        tframe = read_csv(args.predict)
-        tn, td, tc = _axes(tframe, args.predict, args)
-        targets = [(a, b) if tc is None else (a, b, x) for a, b, x in
-                   zip(tn, td, tc if tc is not None else tn, strict=True)]  # fmt: skip
+        t = read_points(args.predict, **cols, loss_col=None)
+        tc = t.c if t.c is not None else [None] * t.n.size
+        targets = [(a, b) if x is None else (a, b, x) for a, b, x in
+                   zip(t.n, t.d, tc, strict=True)]  # fmt: skip
     examples = None if args.n_examples is None else np.full(n.size, args.n_examples)
     try:
         fit = fit_task(
-            args.metric_col, n, d, 6.0 * n * d if c is None else c, acc, loss, args.chance,
-            n_examples=examples, targets=targets, n_boot=args.bootstrap,
+            args.metric_col, n, d, points.flops, acc, loss, args.chance,
+            n_examples=examples, targets=targets, flops_of=points.axis().flops,
+            n_boot=args.bootstrap,
             loss_source=args.task_loss_col, seed=args.seed,
         )  # fmt: skip
     except ValueError as exc:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..laws.check import Criterion
-from ..laws.downstream import FlopsOf, fit_task, six_nd, task_criteria
+from ..laws.compute_axis import ComputeAxis
+from ..laws.downstream import fit_task, task_criteria
 from ..tracking import schema
 from ..tracking.reading import MemberPoint
 from ..tracking.tasks import declared_tasks, task_points
@@ -35,21 +36,11 @@ class TaskAnalysis:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def compute_axis_of(points: Sequence[MemberPoint]) -> FlopsOf:
-    """C = f(N)·D on the family's compute axis, the one the runs' C were measured on."""
-    try:
-        from ..laws.compute_axis import ComputeAxis
-    except ImportError:  # the compute axis (issue 14) is not in this build: 6·N·D
-        return six_nd
-    axis = ComputeAxis.from_runs([p.n for p in points], [p.c for p in points],
-                                 [p.d for p in points])  # fmt: skip
-    return axis.flops
-
-
 def analyze_tasks(
     points: Sequence[MemberPoint],
     target: tuple[float, float | None],
     *,
+    axis: ComputeAxis,
     n_boot: int,
     level: float,
     seed: int,
@@ -57,6 +48,8 @@ def analyze_tasks(
 ) -> TaskAnalysis:
     """Fit every declared task and predict its accuracy at ``target`` = (N, D or None).
 
+    ``axis`` is the family's compute axis: members without logged FLOPs and the target are
+    placed on it, as in the rest of the analysis.
     Without D the target sees :data:`DEFAULT_TOKENS_PER_PARAM` tokens per parameter (said in
     each prediction). Problems with one task (a missing chance level, too few runs) are
     written to that task's entry; they never stop the others or the refit.
@@ -70,9 +63,8 @@ def analyze_tasks(
     if target_d is None:
         target_d = DEFAULT_TOKENS_PER_PARAM * target_n
         tokens_note = f"{DEFAULT_TOKENS_PER_PARAM:g} tokens per parameter"
-    flops_of = compute_axis_of(points)
     for name, spec in specs.items():
-        tp = task_points(points, spec)
+        tp = task_points(points, spec, axis.flops)
         doc: dict = {
             "declared": spec.to_dict(),
             "gating": spec.gating,
@@ -94,7 +86,7 @@ def analyze_tasks(
             fit = fit_task(
                 name, tp.n, tp.d, tp.c, tp.accuracy, tp.loss, spec.chance,
                 n_examples=examples if np.isfinite(examples).all() else None,
-                groups=tp.run_ids, targets=[(target_n, target_d)], flops_of=flops_of,
+                groups=tp.run_ids, targets=[(target_n, target_d)], flops_of=axis.flops,
                 loss_source=" and ".join(sorted(tp.loss_sources)), n_boot=n_boot,
                 level=level, seed=seed, huber_delta=huber_delta,
             )  # fmt: skip

@@ -53,6 +53,7 @@ from scipy.stats import binomtest
 from .bootstrap import resample_weights
 from .check import Criterion
 from .chinchilla import ChinchillaLaw, log_predict
+from .compute_axis import ComputeAxis
 from .fitting import DEFAULT_HUBER_DELTA, fit_chinchilla, refit_batch
 from .isoflop import cluster_log_values
 from .phases import detect_phases
@@ -66,7 +67,6 @@ __all__ = [
     "fit_loss_step",
     "fit_sigmoid",
     "fit_task",
-    "six_nd",
     "spans_both_axes",
     "task_criteria",
     "task_phase",
@@ -77,11 +77,6 @@ SIZE_BANDWIDTH_DECADES = 0.01  # sizes within ~2 % are one size (as the check gr
 STEP1_CHINCHILLA = "chinchilla_ND"
 STEP1_COMPUTE = "frontier_C"
 _CURVE_POINTS = 60
-
-
-def six_nd(n: ArrayLike, d: ArrayLike) -> np.ndarray:
-    """C = 6·N·D, the default compute axis."""
-    return 6.0 * np.asarray(n, dtype=float) * np.asarray(d, dtype=float)
 
 
 # --- step 2: the sigmoid -------------------------------------------------------------------
@@ -580,7 +575,7 @@ def fit_task(
     n_examples: ArrayLike | None = None,
     groups: ArrayLike | None = None,
     targets: Sequence[tuple[float, ...]] = (),
-    flops_of: FlopsOf = six_nd,
+    flops_of: FlopsOf | None = None,
     loss_source: str = "task loss",
     n_boot: int = 200,
     level: float = 0.95,
@@ -612,6 +607,7 @@ def fit_task(
     if not 0 <= chance < 1:
         raise ValueError(f"task {name!r}: chance must lie in [0, 1), got {chance!r}")
     groups = np.arange(n.size) if groups is None else np.asarray(groups).ravel()
+    flops_of = flops_of or ComputeAxis.six_nd().flops
     chain, error = None, ""
     try:
         chain = _fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta)

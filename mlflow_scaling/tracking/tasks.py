@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import schema
-from .reading import MemberPoint
+from .reading import C_FROM_METRIC, MemberPoint
 
 
 def _names(text: str) -> list[str]:
@@ -143,8 +143,15 @@ def declared_tasks(points: Sequence[MemberPoint]) -> dict[str, TaskSpec]:
     return out
 
 
-def task_points(points: Sequence[MemberPoint], spec: TaskSpec) -> TaskPoints:
-    """The runs' (N, D, C, accuracy, step-1 loss) for one task; the others excluded."""
+def task_points(
+    points: Sequence[MemberPoint],
+    spec: TaskSpec,
+    flops_of: Callable[[float, float], float] | None = None,
+) -> TaskPoints:
+    """The runs' (N, D, C, accuracy, step-1 loss) for one task; the others excluded.
+
+    C is the run's logged FLOPs; for a run without them, ``flops_of(N, D)`` (the family's
+    compute axis) when given, else its 6·N·D."""
     out = TaskPoints()
     for p in points:
         tags = p.task_tags
@@ -179,7 +186,8 @@ def task_points(points: Sequence[MemberPoint], spec: TaskSpec) -> TaskPoints:
         out.run_ids.append(p.run_id)
         out.n.append(p.n)
         out.d.append(p.d)
-        out.c.append(p.c)
+        logged = p.c_source == C_FROM_METRIC or flops_of is None
+        out.c.append(p.c if logged else float(flops_of(p.n, p.d)))
         out.accuracy.append(float(acc))
         out.loss.append(float(loss))
         out.n_examples.append(float(n_ex) if n_ex else math.nan)
