@@ -149,6 +149,15 @@ def test_cold_start_segments_then_scaling():
     assert report.segments[0]["x_max"] == 120 * 3e7**2
 
 
+def test_take_off_from_chance_is_cold_start_then_scaling_not_a_plateau():
+    # Small models: the two smallest at chance, then accuracy rises slowly (below the
+    # sigmoid's midpoint, where gains are small but growing).
+    sim = simulate_task(0, sizes=(2e6, 4e6, 8e6, 1.6e7, 3.2e7), n_examples=4000)
+    fit = _fit(sim)
+    assert fit.phase.phase == "scaling"
+    assert [s["phase"] for s in fit.phase.segments] == ["cold_start", "scaling"]
+
+
 def test_saturated_accuracy_is_a_plateau():
     n = np.array([1e7, 3e7, 1e8, 3e8, 1e9, 3e9])
     d = 20 * n

@@ -31,9 +31,10 @@ measured accuracy lands; the errors of both steps compound in it, as they do in 
   answers out of ``n_examples`` against ``p = chance`` (p-value ≥ ``significance``, default
   0.05). Accuracy at chance everywhere is where "emergence" claims come from (Schaeffer et al.
   2023): the task loss may well be falling;
-* ``plateau``: above chance, but the fitted chain gains less than ``flat_gain_per_decade``
-  (1 point of accuracy per decade of compute) at the largest sizes (accuracy saturating below
-  its ceiling), or the task loss itself is flat at its frontier (:func:`detect_phases`);
+* ``plateau``: above chance, but past the sigmoid's midpoint the fitted chain gains less than
+  ``flat_gain_per_decade`` (1 point of accuracy per decade of compute) at the largest sizes
+  (accuracy saturating below its ceiling), or the task loss itself is flat at its frontier
+  (:func:`detect_phases`);
 * ``scaling``: otherwise;
 
 with segments: the leading sizes at chance are ``cold_start``, trailing flat ones ``plateau``.
@@ -385,7 +386,7 @@ def task_phase(
             plans = np.array([[r["N"], r["D"]] for r in rows])
             gains = np.asarray(gain_at(plans[:, 0], plans[:, 1]), dtype=float)
             for r, g in zip(rows, gains, strict=True):
-                r["gain_per_decade"] = float(g)
+                r["gain_per_decade"] = float(g) if np.isfinite(g) else None
             flat = gains < flat_gain_per_decade
         loss_flat = False
         if task_loss is not None:
@@ -624,7 +625,10 @@ def fit_task(
             lo_c, lo_l = ch.step1.along_ladder(ns / step, ds / step, flops_of)
             hi_c, hi_l = ch.step1.along_ladder(ns * step, ds * step, flops_of)
             decades = np.log10(hi_c / lo_c)
-            return (ch.sigmoid.predict(hi_l) - ch.sigmoid.predict(lo_l)) / decades
+            gain = (ch.sigmoid.predict(hi_l) - ch.sigmoid.predict(lo_l)) / decades
+            # Below the sigmoid's midpoint a slow gain is an early take-off, not saturation.
+            below_mid = ch.step1.predict(ns, ds, flops_of(ns, ds)) > ch.sigmoid.L0
+            return np.where(below_mid, np.inf, gain)
 
     phase = task_phase(n, d, c, acc, chance, n_examples, gain_at=gain_at, task_loss=loss)
     predictions: tuple[dict, ...] = ()
