@@ -30,7 +30,7 @@ from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
-from .tasks import analyze_tasks
+from .tasks import analyze_tasks, unfitted_tasks
 
 ANALYSIS_VERSION = 2
 """Bump when the analysis changes what it writes: every family is then fitted again."""
@@ -184,6 +184,7 @@ def analyze_family(
             "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
             "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
             "budgets": [],
+            "tasks": unfitted_tasks(points, reason),
             "metrics": {},
         }
     n = np.array([p.n for p in points])

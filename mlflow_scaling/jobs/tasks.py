@@ -104,6 +104,16 @@ def analyze_tasks(
     return out
 
 
+def unfitted_tasks(points: Sequence[MemberPoint], reason: str) -> dict[str, dict]:
+    """The ``tasks`` section of a family too small to fit: each declared task, and why."""
+    return {
+        name: {"declared": spec.to_dict(), "gating": spec.gating,
+               "phase": schema.PHASE_INSUFFICIENT_DATA, "prediction": None,
+               "largest_size_backtest": None, "excluded": [], "points": [], "error": reason}
+        for name, spec in declared_tasks(points).items()
+    }  # fmt: skip
+
+
 def _task_metrics(name: str, doc: dict) -> dict[str, float]:
     values: dict[str, float | None] = {}
     pred = doc.get("prediction") or {}
