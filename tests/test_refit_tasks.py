@@ -143,6 +143,9 @@ def test_family_page_shows_the_task_table(refitted):
     row = html[html.index('data-task="arc"') :]
     assert f'data-field="accuracy">{pred["metric"]:.3f}<' in row
     assert f'data-field="lo">{pred["lo"]:.3f}<' in row
+    assert 'class="badge phase-scaling" data-phase="scaling">scaling<' in row
+    hard = html[html.index('data-task="hard"') :]
+    assert 'class="badge phase-cold" data-phase="cold_start">cold start<' in hard
     assert "scaling/tasks.png" in html
     assert "no metric &#39;eval/hard_acc&#39;" in html
 
