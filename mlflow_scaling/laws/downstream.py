@@ -474,6 +474,13 @@ class TaskFit:
 
 @dataclass(frozen=True)
 class _Chain:
+    """Both steps and the one-step fit on all runs, with their bootstrap replicates.
+
+    A replicate r predicts acc_r = sig_r(L_r(N, D)·e^(ε1)) + ε2 with ε1 a log residual of the
+    full step-1 fit and ε2 a residual of the full sigmoid fit, drawn at random: the percentile
+    interval of acc_r is where a new run's measured accuracy lands.
+    """
+
     step1: LossStep
     sigmoid: Sigmoid
     one_step: Sigmoid
