@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from downstream_sim import SIGMOID, SIZES, simulate_task, true_accuracy
 
+from mlflow_scaling.laws.bootstrap import resample_weights
 from mlflow_scaling.laws.check import FAIL, PASS, Criterion, scaling_check
 from mlflow_scaling.laws.downstream import (
     STEP1_CHINCHILLA,
@@ -17,6 +18,7 @@ from mlflow_scaling.laws.downstream import (
     fit_loss_step,
     fit_sigmoid,
     fit_task,
+    refit_sigmoids,
     spans_both_axes,
     task_criteria,
     task_phase,
@@ -47,6 +49,19 @@ def test_sigmoid_ceiling_never_exceeds_one():
     loss = np.linspace(0.2, 1.0, 8)
     acc = np.clip(1.3 - loss, 0.25, 1.0)  # points that would like a ceiling above 1
     assert fit_sigmoid(loss, acc, 0.25).ceiling <= 1.0
+
+
+def test_batched_sigmoid_refits_match_one_at_a_time():
+    sim = simulate_task(2)
+    start = fit_sigmoid(sim.task_loss, sim.accuracy, 0.25)
+    weights = resample_weights(np.arange(sim.n.size), 12, np.random.default_rng(1))
+    batched = refit_sigmoids(sim.task_loss, sim.accuracy, start, weights)
+    for w, b in zip(weights, batched, strict=True):
+        one = fit_sigmoid(sim.task_loss, sim.accuracy, 0.25, weights=w, start=start)
+        cost_b = np.sum(w * (b.predict(sim.task_loss) - sim.accuracy) ** 2)
+        cost_1 = np.sum(w * (one.predict(sim.task_loss) - sim.accuracy) ** 2)
+        assert cost_b <= cost_1 * (1 + 1e-3)
+        assert b.ceiling == pytest.approx(one.ceiling, abs=1e-3)
 
 
 def test_step1_uses_n_and_d_where_the_runs_span_both_axes():

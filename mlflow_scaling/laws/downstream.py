@@ -68,6 +68,7 @@ __all__ = [
     "fit_loss_step",
     "fit_sigmoid",
     "fit_task",
+    "refit_sigmoids",
     "spans_both_axes",
     "task_criteria",
     "task_phase",
@@ -175,6 +176,63 @@ def fit_sigmoid(
     assert best is not None
     ceiling, log_k, l0 = (float(v) for v in best)
     return Sigmoid(chance=float(chance), ceiling=ceiling, k=float(np.exp(log_k)), L0=l0)
+
+
+def refit_sigmoids(
+    x: ArrayLike,
+    accuracy: ArrayLike,
+    start: Sigmoid,
+    weights: np.ndarray,
+    max_iter: int = 60,
+) -> list[Sigmoid]:
+    """:func:`fit_sigmoid` for many weight vectors at once (the bootstrap), from ``start``.
+
+    A batched Levenberg–Marquardt on (ceiling, log k, L0): every row of ``weights`` (R, P)
+    takes damped Gauss–Newton steps (JᵀWJ + λ·diag(JᵀWJ))Δ = −JᵀWr together, projected onto the
+    same bounds; a step is kept only where it lowers that row's weighted sum of squares.
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    acc = np.asarray(accuracy, dtype=float).ravel()
+    w = np.asarray(weights, dtype=float)
+    chance = start.chance
+    lower, upper, _ = _sigmoid_bounds(x, chance)
+    theta = np.tile(np.clip([start.ceiling, np.log(start.k), start.L0], lower, upper),
+                    (w.shape[0], 1))  # fmt: skip
+
+    def parts(th):
+        ceiling, k, l0 = th[:, :1], np.exp(th[:, 1:2]), th[:, 2:3]
+        z = k * (l0 - x)
+        p = expit(z)
+        r = chance + (ceiling - chance) * p - acc
+        dp = (ceiling - chance) * p * (1 - p)
+        jac = np.stack([p, dp * z, dp * k], axis=2)  # (R, P, 3)
+        return r, jac, (w * r**2).sum(axis=1)
+
+    lam = np.full(w.shape[0], 1e-3)
+    r, jac, cost = parts(theta)
+    for _ in range(max_iter):
+        jtw = np.swapaxes(jac, 1, 2) * w[:, None, :]
+        a = jtw @ jac
+        g = (jtw @ r[:, :, None])[:, :, 0]
+        diag = np.einsum("rii->ri", a)
+        damped = a + (lam[:, None] * (diag + 1e-12))[:, :, None] * np.eye(3)
+        try:
+            step = np.linalg.solve(damped, -g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            break
+        trial = np.clip(theta + step, lower, upper)
+        r_t, jac_t, cost_t = parts(trial)
+        better = cost_t < cost
+        theta[better], r[better], jac[better], cost[better] = (
+            trial[better],
+            r_t[better],
+            jac_t[better],
+            cost_t[better],
+        )
+        lam = np.where(better, lam / 3, lam * 4)
+        if np.all(lam > 1e8):
+            break
+    return [Sigmoid(chance, float(c), float(np.exp(lk)), float(l0)) for c, lk, l0 in theta]
 
 
 # --- step 1: the task loss -----------------------------------------------------------------
@@ -533,13 +591,11 @@ def _fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta) ->
         rng = np.random.default_rng(seed)
         weights = resample_weights(groups, n_boot, rng)
         steps1 = _loss_replicates(step1, n, d, c, loss, weights, huber_delta)
-        for w, s1 in zip(weights, steps1, strict=True):
-            keep = w > 0
-            if np.unique(loss[keep]).size < 3:
-                replicates.append((s1, sigmoid, one_step))
-                continue
-            sig = fit_sigmoid(loss, acc, chance, weights=w, start=sigmoid)
-            one = fit_sigmoid(-np.log10(c), acc, chance, weights=w, start=one_step)
+        sigs = refit_sigmoids(loss, acc, sigmoid, weights)
+        ones = refit_sigmoids(-np.log10(c), acc, one_step, weights)
+        for w, s1, sig, one in zip(weights, steps1, sigs, ones, strict=True):
+            if np.unique(loss[w > 0]).size < 3:  # a draw too thin for 3 parameters
+                sig, one = sigmoid, one_step
             replicates.append((s1, sig, one))
     return _Chain(step1, sigmoid, one_step, acc_res, one_res, replicates, seed)
 
