@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .laws.fitting import DEFAULT_HUBER_DELTA
@@ -43,7 +44,22 @@ def format_fit_table(summary: dict) -> str:
     lines.append(
         f"allocation: N_opt ∝ C^{alloc['a']:.4f}, D_opt ∝ C^{alloc['b']:.4f}"
         + (f"   (a in ({aci['a'][0]:.3f}, {aci['a'][1]:.3f}))" if aci else "")
+        + " for C = 6ND"
     )
+    axis = summary.get("compute_axis") or {}
+    if axis.get("kind") == "measured":
+        ratios = axis["ratio_to_6nd"]
+        lines.append(
+            f"compute axis: measured C = f(N)·D, f/6N from {ratios[0]:.2f} to {ratios[-1]:.2f} "
+            "over the trained sizes; budgets below are on it"
+        )
+    else:
+        lines.append("compute axis: 6ND (no FLOPs given with the tokens)")
+    unc = summary.get("uncertainty")
+    if unc:
+        lines.append(f"intervals: {unc['interval_method']}")
+        if unc.get("warning"):
+            lines.append(f"warning: {unc['warning']}")
     if summary.get("budgets"):
         lines.append("")
         header = ("budget C", "N_opt", "D_opt", "D/N", "loss", "lo", "hi")
@@ -202,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="CSV with one row per run")
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
-    fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
+    fit.add_argument(
+        "--huber-delta",
+        type=huber_delta_arg,
+        default=DEFAULT_HUBER_DELTA,
+        help="'auto' (default): δ = 1.345 x the residuals' robust scale; a number fixes it "
+        "(1e-3 reproduces Epoch's Chinchilla fit)",
+    )
     fit.add_argument(
         "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
     )
@@ -250,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_downstream(sub)
     register_job_commands(sub)
+    from .planning.command import register as register_plan
+
+    register_plan(sub)
     return parser
 
 

@@ -22,7 +22,7 @@ def summarize_chinchilla(
     loss: ArrayLike,
     *,
     groups: ArrayLike | None = None,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     n_boot: int = 1000,
     level: float = 0.95,
     budgets: ArrayLike = (),

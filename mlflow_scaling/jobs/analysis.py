@@ -53,11 +53,14 @@ class RefitSettings:
     n_boot: int = DEFAULT_N_BOOT
     level: float = 0.95
     seed: int = 0
-    huber_delta: float = DEFAULT_HUBER_DELTA
+    huber_delta: float | str = DEFAULT_HUBER_DELTA
     min_points: int = DEFAULT_MIN_POINTS
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
     curves: bool = True
+    plan_gpu: str | None = None
+    """Plan the family's target on this GPU (``scaling/plan.json``; a fit run's
+    ``scaling.plan_gpu`` tag wins)."""
 
     def __post_init__(self) -> None:
         if self.n_boot < 0:
@@ -79,6 +82,8 @@ class RefitSettings:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["budgets"] = list(self.budgets)
+        if self.plan_gpu is None:  # absent unless asked: older settings digests stay valid
+            out.pop("plan_gpu")
         return out
 
 
@@ -206,9 +211,9 @@ def analyze_family(
         huber_delta=settings.huber_delta,
         seed=settings.seed,
     )
-    plan = check.prediction or {"N": target, "D": None}
-    tasks = analyze_tasks(points, (plan["N"], plan["D"]), axis=axis, n_boot=settings.n_boot,
-                          level=settings.level, seed=settings.seed,
+    task_target = check.prediction or {"N": target, "D": None}
+    tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
+                          n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
                           huber_delta=settings.huber_delta)  # fmt: skip
     check = check.with_criteria(tasks.criteria)
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)

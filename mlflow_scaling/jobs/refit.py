@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..planning.command import plan_gpu_setting, refit_plan
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.digest import input_digest, settings_digest
@@ -137,11 +138,12 @@ def target_params_of(run: Run | None) -> float | None:
     return value
 
 
-def _settings_doc(settings: RefitSettings, target: float | None) -> dict:
+def _settings_doc(settings: RefitSettings, target: float | None, run: Run | None = None) -> dict:
     doc = settings.to_dict()
     if target is not None:  # the family's own target (a tag on its fit run) wins
         doc["target_params"] = target
         doc["target_params_from"] = f"tag {schema.TAG_TARGET_PARAMS}"
+    doc.update(plan_gpu_setting(run))
     doc["analysis_version"] = ANALYSIS_VERSION
     return doc
 
@@ -202,6 +204,8 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
+    if "plan" in doc:
+        (folder / "plan.json").write_text(json.dumps(doc["plan"], indent=2, allow_nan=False))
     if curves_doc is not None:
         (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
     write_tasks_png(folder, doc)
@@ -271,7 +275,7 @@ def plan_family(
     digest = input_digest(family)
     current = family.fit_run
     target = target_params_of(current)
-    settings_doc = _settings_doc(settings, target)
+    settings_doc = _settings_doc(settings, target, current)
     settings_hash = settings_digest(settings_doc)
     if (
         current is not None
@@ -334,6 +338,8 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
             settings_doc=plan.settings_doc,
             settings_hash=plan.settings_hash,
         )
+        if plan.settings_doc.get("plan_gpu"):
+            doc["plan"] = refit_plan(client, doc, plan.settings_doc["plan_gpu"])
         metrics = dict(analysis["metrics"])
         metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
         metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))

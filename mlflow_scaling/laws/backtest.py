@@ -72,7 +72,7 @@ def backtest_chinchilla(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     calibrate: bool = True,
 ) -> Backtest:
     """Fit on points with N < ``split_n``; predict those with N ≥ ``split_n``.

@@ -25,7 +25,14 @@ from .allocation import compute_optimal
 from .chinchilla import PARAM_NAMES, ChinchillaLaw, log_predict
 from .compute_axis import ComputeAxis
 from .extrapolation import ExtrapolationCalibration
-from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _distinct, fit_chinchilla, refit_batch
+from .fitting import (
+    DEFAULT_HUBER_DELTA,
+    HUBER_AUTO,
+    ChinchillaFit,
+    _distinct,
+    fit_chinchilla,
+    refit_batch,
+)
 
 DERIVED_NAMES = ("a", "b")
 MAX_EXPONENT = 5.0
@@ -181,7 +188,7 @@ def bootstrap_chinchilla(
     groups: ArrayLike | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     fit: ChinchillaFit | None = None,
     n_starts: int = 3,
 ) -> BootstrapFit:
@@ -198,6 +205,8 @@ def bootstrap_chinchilla(
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     if fit is None:
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    if huber_delta == HUBER_AUTO:  # replicates use the point fit's resolved δ
+        huber_delta = fit.huber_delta
     optima = np.array(fit.local_optima) if fit.local_optima else fit.law.log_params[None]
     starts = optima[_distinct(optima, np.arange(len(optima), dtype=float), n_starts)]
     rng = np.random.default_rng(seed)

@@ -127,7 +127,7 @@ def scaling_check(
     size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     seed: int = 0,
     phase_options: dict | None = None,
 ) -> CheckResult:

@@ -19,6 +19,9 @@ METRIC_PARAMS_NON_EMBEDDING = "scaling.params_non_embedding"
 METRIC_TOKENS = "scaling.tokens"
 METRIC_FLOPS = "scaling.flops"
 
+METRIC_MFU = "scaling.throughput.mfu"
+"""Model FLOPs utilisation the callback measured; ``plan`` takes its default MFU from it."""
+
 # Downstream tasks (on member runs, or on any run of the family) ----------------------------
 TAG_TASKS = "scaling.tasks"
 """Comma-separated task names, e.g. ``hellaswag,arc_easy``."""
@@ -63,7 +66,6 @@ TASK_FIT_METRICS = ("accuracy", "lo", "hi", "ceiling", "k", "L0", "backtest_erro
 """Per task on the fit run: predicted accuracy at the target with its interval, the sigmoid,
 and the absolute error predicting the largest size from the smaller ones."""
 
-
 PARAM_FLOPS_METHOD = "scaling.flops_method"
 PARAM_PARAMS_CONVENTION = "scaling.params_convention"
 
@@ -80,6 +82,9 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 """How many refits wrote this fit run; the step of its metrics."""
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_PLAN_GPU = "scaling.plan_gpu"
+"""Optional, set by people on a fit run: the GPU (``mlflow-scaling plan --gpu``) each refit
+plans the family's target for, written to ``scaling/plan.json``."""
 TAG_FIT_ERROR = "scaling.fit_error"
 """Set when the last refit of the family failed; the message names the cause."""
 
@@ -114,6 +119,8 @@ ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
 ARTIFACT_TASKS_PNG = "scaling/tasks.png"
 """Accuracy against compute per task with the fitted chain; task loss → accuracy."""
+ARTIFACT_PLAN_JSON = "scaling/plan.json"
+"""The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
 """Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
 
