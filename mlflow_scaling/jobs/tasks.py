@@ -44,7 +44,7 @@ def analyze_tasks(
     n_boot: int,
     level: float,
     seed: int,
-    huber_delta: float,
+    huber_delta: float | str,
 ) -> TaskAnalysis:
     """Fit every declared task and predict its accuracy at ``target`` = (N, D or None).
 

@@ -55,7 +55,13 @@ from .bootstrap import resample_weights
 from .check import Criterion
 from .chinchilla import ChinchillaLaw, log_predict
 from .compute_axis import ComputeAxis
-from .fitting import DEFAULT_HUBER_DELTA, fit_chinchilla, refit_batch
+from .fitting import (
+    DEFAULT_HUBER_DELTA,
+    EPOCH_HUBER_DELTA,
+    HUBER_AUTO,
+    fit_chinchilla,
+    refit_batch,
+)
 from .isoflop import cluster_log_values
 from .phases import detect_phases
 from .power_law import SaturatingPowerLaw, fit_saturating_power_law
@@ -264,13 +270,15 @@ class LossStep:
 
     ``law`` is a :class:`ChinchillaLaw` (``kind = "chinchilla_ND"``) or a
     :class:`SaturatingPowerLaw` in C (``kind = "frontier_C"``); ``residuals`` are the full
-    fit's log residuals on the points it used (``used``).
+    fit's log residuals on the points it used (``used``); ``huber_delta`` the δ it was fitted
+    with (``"auto"`` resolved), which the bootstrap reuses.
     """
 
     kind: str
     law: ChinchillaLaw | SaturatingPowerLaw
     residuals: np.ndarray
     used: np.ndarray
+    huber_delta: float = EPOCH_HUBER_DELTA
 
     def predict(self, n: ArrayLike, d: ArrayLike, c: ArrayLike) -> np.ndarray:
         if self.kind == STEP1_CHINCHILLA:
@@ -300,7 +308,7 @@ def fit_loss_step(
     c: ArrayLike,
     loss: ArrayLike,
     *,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
 ) -> LossStep:
     """Step 1 (module docstring): Chinchilla in (N, D) where the runs span both axes, else the
     saturating power law in C fitted to the compute frontier (at least 3 points)."""
@@ -308,16 +316,18 @@ def fit_loss_step(
     if spans_both_axes(n, d):
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
         res = np.log(loss) - log_predict(fit.law.log_params, np.log(n), np.log(d))
-        return LossStep(STEP1_CHINCHILLA, fit.law, res.ravel(), np.arange(n.size))
+        return LossStep(STEP1_CHINCHILLA, fit.law, res.ravel(), np.arange(n.size),
+                        fit.huber_delta)  # fmt: skip
     used = _pareto(c, loss)
     if used.size < 3:
         raise ValueError(
             f"the task loss needs 3 runs on the compute frontier (the runs do not span N and D "
             f"separately); found {used.size}"
         )
-    law, _ = fit_saturating_power_law(c[used], loss[used], huber_delta=huber_delta)
+    delta = EPOCH_HUBER_DELTA if huber_delta == HUBER_AUTO else float(huber_delta)
+    law, _ = fit_saturating_power_law(c[used], loss[used], huber_delta=delta)
     res = np.log(loss[used]) - np.log(law.predict(c[used]))
-    return LossStep(STEP1_COMPUTE, law, res, used)
+    return LossStep(STEP1_COMPUTE, law, res, used, delta)
 
 
 def _loss_replicates(
@@ -327,15 +337,20 @@ def _loss_replicates(
     c: np.ndarray,
     loss: np.ndarray,
     weights: np.ndarray,
-    huber_delta: float,
 ) -> list[LossStep]:
     """Step 1 refitted on every bootstrap draw (rows of ``weights``), started from the fit."""
     if step.kind == STEP1_CHINCHILLA:
         assert isinstance(step.law, ChinchillaLaw)
         starts = step.law.log_params[None, :]
-        thetas, _ = refit_batch(n, d, loss, weights, starts, huber_delta=huber_delta)
+        thetas, _ = refit_batch(n, d, loss, weights, starts, huber_delta=step.huber_delta)
         return [
-            LossStep(step.kind, ChinchillaLaw.from_log_params(t), step.residuals, step.used)
+            LossStep(
+                step.kind,
+                ChinchillaLaw.from_log_params(t),
+                step.residuals,
+                step.used,
+                step.huber_delta,
+            )  # fmt: skip
             for t in thetas
         ]
     out = []
@@ -346,8 +361,8 @@ def _loss_replicates(
             out.append(step)  # a draw without two frontier points cannot refit; keep the fit
             continue
         law, _ = fit_saturating_power_law(c[used], loss[used], weights=wu,
-                                          huber_delta=huber_delta)  # fmt: skip
-        out.append(LossStep(step.kind, law, step.residuals, used))
+                                          huber_delta=step.huber_delta)  # fmt: skip
+        out.append(LossStep(step.kind, law, step.residuals, used, step.huber_delta))
     return out
 
 
@@ -590,7 +605,7 @@ def _fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta) ->
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         weights = resample_weights(groups, n_boot, rng)
-        steps1 = _loss_replicates(step1, n, d, c, loss, weights, huber_delta)
+        steps1 = _loss_replicates(step1, n, d, c, loss, weights)
         sigs = refit_sigmoids(loss, acc, sigmoid, weights)
         ones = refit_sigmoids(-np.log10(c), acc, one_step, weights)
         for w, s1, sig, one in zip(weights, steps1, sigs, ones, strict=True):
@@ -644,7 +659,7 @@ def fit_task(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     backtest: bool = True,
 ) -> TaskFit:
     """Fit one task's chain (module docstring) and predict accuracy at each target (N, D) or
