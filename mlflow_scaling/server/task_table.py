@@ -20,8 +20,6 @@ def _num(value: Any, fmt: str) -> str:
 
 def task_rows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Preformatted rows for ``_tasks.html`` (empty when the fit declares no tasks)."""
-    from .pages import PHASE_CLASSES, PHASE_LABELS  # the family page's own badges
-
     tasks = (doc or {}).get("tasks")
     if not isinstance(tasks, dict):
         return []
@@ -39,8 +37,6 @@ def task_rows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "name": str(name),
                 "gating": bool(task.get("gating")),
                 "phase": str(task.get("phase") or MISSING),
-                "phase_label": PHASE_LABELS.get(task.get("phase"), str(task.get("phase"))),
-                "phase_class": PHASE_CLASSES.get(task.get("phase"), "phase-unknown"),
                 "accuracy": _num(pred.get("metric"), ".3f"),
                 "lo": _num(pred.get("lo"), ".3f"),
                 "hi": _num(pred.get("hi"), ".3f"),

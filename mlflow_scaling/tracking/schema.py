@@ -1,4 +1,4 @@
-"""Every MLflow name of the data contract, in one place (see DESIGN.md and the README).
+"""Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
 The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
 free of imports beyond the standard library.
@@ -105,6 +105,19 @@ METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
 """Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
 
 
+SPAN_METRIC_PREFIX = "scaling.span."
+SPAN_AXES = ("N", "D", "C")
+
+
+def span_metric(axis: str, end: str) -> str:
+    """Metric key of the smallest (``end="min"``) or largest (``"max"``) N, D or C over the
+    members the refit used, for example ``scaling.span.N_min``; the index page reads these
+    from the fit run instead of reading every member run."""
+    if axis not in SPAN_AXES or end not in ("min", "max"):
+        raise ValueError(f"unknown span metric {axis!r}, {end!r}; axes {SPAN_AXES}, ends min/max")
+    return f"{SPAN_METRIC_PREFIX}{axis}_{end}"
+
+
 def fit_metric(name: str) -> str:
     """MLflow metric key of a fitted quantity, for example ``fit_metric("alpha")``."""
     if name not in FIT_METRIC_NAMES:
@@ -124,6 +137,35 @@ ARTIFACT_PLAN_JSON = "scaling/plan.json"
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
 """Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
 
+# Comparison runs (``mlflow-scaling compare``; in the candidate's experiment) -----------------
+ROLE_COMPARE = "compare"
+TAG_COMPARE_BASELINE = "scaling.compare.baseline"
+TAG_COMPARE_CANDIDATE = "scaling.compare.candidate"
+TAG_COMPARE_BASELINE_EXPERIMENT = "scaling.compare.baseline_experiment"
+"""Id of the baseline family's experiment (the candidate's is the run's own)."""
+TAG_COMPARE_VERDICT = "scaling.compare.verdict"
+"""better, worse, crosses or no_difference."""
+TAG_COMPARE_TO = "scaling.compare_to"
+"""Set by people on a family's fit run: the baseline family (same experiment) that the refit
+job keeps this family compared with."""
+METRIC_COMPARE_MULTIPLIER = "scaling.compare.multiplier"
+"""The compute multiplier at the largest budget; per budget: ``compare_budget_metric``."""
+METRIC_COMPARE_CROSSOVER = "scaling.compare.crossover_flops"
+ARTIFACT_COMPARE_JSON = "scaling/compare.json"
+ARTIFACT_COMPARE_PNG = "scaling/compare.png"
+
+
+def compare_budget_metric(flops: float, which: str = "multiplier") -> str:
+    """Metric key of the multiplier (or its ``lo``/``hi`` bound) at one budget, e.g.
+    ``scaling.compare.multiplier.C3.2e17``."""
+    if which not in ("multiplier", "lo", "hi"):
+        raise ValueError(f"which must be multiplier, lo or hi, got {which!r}")
+    mantissa, exponent = f"{flops:.1e}".split("e")
+    label = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    suffix = "" if which == "multiplier" else f"_{which}"
+    return f"{METRIC_COMPARE_MULTIPLIER}{suffix}.C{label}"
+
+
 # Environment ---------------------------------------------------------------------------------
 ENV_FAMILY = "MLFLOW_SCALING_FAMILY"
 """Names the family of every run started in this environment (the run-context plugin)."""
@@ -139,9 +181,14 @@ def family_filter(family: str) -> str:
     becomes a ``LIKE`` pattern with ``_`` for each ``'`` (and may match a few other names):
     callers then compare the tag exactly.
     """
-    key = f"tags.`{TAG_FAMILY}`"
-    if "'" not in family:
-        return f"{key} = '{family}'"
-    if '"' not in family:
-        return f'{key} = "{family}"'
-    return f"{key} LIKE '{family.replace(chr(39), '_')}'"
+    return tag_filter(TAG_FAMILY, family)
+
+
+def tag_filter(tag: str, value: str) -> str:
+    """``tags.`tag` = value`` for ``search_runs``, quoted as :func:`family_filter` explains."""
+    key = f"tags.`{tag}`"
+    if "'" not in value:
+        return f"{key} = '{value}'"
+    if '"' not in value:
+        return f'{key} = "{value}"'
+    return f"{key} LIKE '{value.replace(chr(39), '_')}'"
