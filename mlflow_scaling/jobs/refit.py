@@ -12,8 +12,9 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    scaling check, bootstrap intervals) and written to its fit run by the publishing protocol
    of :mod:`..tracking.fit_run`: a refit number of its own, the artifacts ``fit.json``,
    ``fit.png``, ``report.html``, ``predictions.csv`` (and ``curves.json`` when training
-   curves were read) in a folder of its own, then the record that publishes them with their
-   digests, metrics at step = refit number and the mirror tags;
+   curves were read, ``tasks.png`` when the family declares downstream tasks) in a folder of
+   its own, then the record that publishes them with their digests, metrics at step = refit
+   number and the mirror tags;
 4. comparisons declared with ``scaling.compare_to`` are brought up to date the same way
    (:mod:`.compare_refit`).
 
@@ -204,7 +205,7 @@ def build_fit_document(
         "members": [p.to_dict() for p in family.members],
         "excluded": [e.to_dict() for e in family.excluded],
     }
-    doc.update({k: v for k, v in analysis.items() if k != "metrics"})
+    doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
     return _finite_json(json.loads(json.dumps(doc, default=_json_default)))
 
 
@@ -212,6 +213,7 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
     from ..rendering import render
     from ..report.html import report_html
     from ..report.predictions import predictions_csv
+    from ..report.task_figures import write_tasks_png
 
     try:
         report = report_html(doc, png)
@@ -228,6 +230,7 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         (folder / "plan.json").write_text(json.dumps(doc["plan"], indent=2, allow_nan=False))
     if curves_doc is not None:
         (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
+    write_tasks_png(folder, doc)
 
 
 @dataclass
@@ -394,6 +397,7 @@ def write_family(
         check=analysis["check_verdict"],
         status=analysis["status"],
         metrics=metrics,
+        tags=dict(analysis.get("task_tags", {})),
     )
     for _attempt in range(MAX_WRITE_ATTEMPTS):
         run = ensure_fit_run(client, family.experiment, family.name, known)

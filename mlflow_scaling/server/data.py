@@ -53,6 +53,7 @@ SERVED_ARTIFACTS = (
     schema.ARTIFACT_FIT_PNG,
     schema.ARTIFACT_REPORT_HTML,
     schema.ARTIFACT_PREDICTIONS_CSV,
+    schema.ARTIFACT_TASKS_PNG,
     schema.ARTIFACT_COMPARE_JSON,
     schema.ARTIFACT_COMPARE_PNG,
     schema.ARTIFACT_PLAN_JSON,
@@ -377,7 +378,7 @@ def summarize_fit_run(
     counts and ranges are what the last refit used (``scaling.fit_points``, ``scaling.span.*``)."""
     run = fit_runs[0]
     fit = published_fit(run)
-    metrics = run.data.metrics if fit is None else fit.metrics
+    metrics = fit.metrics if fit is not None and fit.metrics else run.data.metrics
     out = FamilySummary(
         experiment=experiment,
         name=name,
@@ -400,8 +401,9 @@ def _add_fit_run(out: FamilySummary, run: Run) -> None:
     fit = published_fit(run)  # the record, not the mirror tags (see tracking.fit_run)
     if fit is None:
         return
+    values = fit.metrics or run.data.metrics  # (a record too long keeps no metrics)
     for name in schema.FIT_METRIC_NAMES:
-        value = fit.metrics.get(schema.fit_metric(name))
+        value = values.get(schema.fit_metric(name))
         if value is not None and math.isfinite(value):
             out.fit[name] = float(value)
     out.phase = fit.phase or None

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 
+MAX_PARAM_VALUE = 6000
+"""MLflow's limit on a param value."""
+
+
 @dataclass(frozen=True)
 class PublishedFit:
     """One published refit of a fit run (the param ``scaling.published.<number>``)."""
@@ -45,7 +49,8 @@ class PublishedFit:
     """Further mirror tags (a comparison run's verdict, for instance)."""
 
     def to_param(self) -> str:
-        """The record as the param value (compact JSON, well under MLflow's 6000 characters)."""
+        """The record as the param value (compact JSON within MLflow's 6000 characters: when
+        many metrics would not fit, they are left out; readers then use the run's metrics)."""
         doc = {
             "path": self.path,
             "input_digest": self.input_digest,
@@ -56,7 +61,11 @@ class PublishedFit:
             "metrics": {k: v for k, v in self.metrics.items() if math.isfinite(v)},
             "tags": dict(self.tags),
         }
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        if len(text) > MAX_PARAM_VALUE:
+            doc["metrics"] = {}
+            text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        return text
 
     @classmethod
     def from_param(cls, number: int, value: str) -> PublishedFit | None:

@@ -19,11 +19,74 @@ METRIC_PARAMS_NON_EMBEDDING = "scaling.params_non_embedding"
 METRIC_TOKENS = "scaling.tokens"
 METRIC_FLOPS = "scaling.flops"
 
-METRIC_MFU = "scaling.throughput.mfu"
-"""Model FLOPs utilisation the callback measured; ``plan`` takes its default MFU from it."""
+# Downstream tasks (on member runs, or on any run of the family) ----------------------------
+TAG_TASKS = "scaling.tasks"
+"""Comma-separated task names, e.g. ``hellaswag,arc_easy``."""
+TAG_GATING_TASKS = "scaling.gating_tasks"
+"""Comma-separated tasks whose prediction gates the scaling check."""
+TASK_TAG_PREFIX = "scaling.task."
+TASK_FIELDS = ("metric", "loss_metric", "chance", "n_examples")
+"""Per task T, tag ``scaling.task.T.<field>``: ``metric`` the accuracy metric (default: T
+itself), ``loss_metric`` the optional task-loss metric (e.g. bits per byte of the correct
+answer; without one the training loss is the step-1 variable), ``chance`` the accuracy of a
+guess (required, e.g. 0.25), ``n_examples`` the evaluation examples (for the cold-start test)."""
+TASK_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+
+def task_tag(task: str, field: str) -> str:
+    """Tag key of a task's declaration field, for example ``task_tag("arc_easy", "chance")``."""
+    if field not in TASK_FIELDS:
+        raise ValueError(f"unknown task field {field!r}; expected one of {TASK_FIELDS}")
+    return f"{TASK_TAG_PREFIX}{task}.{field}"
+
+
+def task_tags_of(tags: dict[str, str]) -> dict[str, str]:
+    """The downstream-task declarations among a run's tags."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k in (TAG_TASKS, TAG_GATING_TASKS) or k.startswith(TASK_TAG_PREFIX)
+    }
+
+
+def task_fit_metric(task: str, name: str) -> str:
+    """Fit-run metric key of a task result, e.g. ``scaling.fit.task.arc_easy.accuracy``."""
+    return f"{FIT_METRIC_PREFIX}task.{task}.{name}"
+
+
+def task_phase_tag(task: str) -> str:
+    """Fit-run tag holding a task's downstream phase, e.g. ``scaling.fit.task.arc_easy.phase``."""
+    return f"{FIT_METRIC_PREFIX}task.{task}.phase"
+
+
+TASK_FIT_METRICS = ("accuracy", "lo", "hi", "ceiling", "k", "L0", "backtest_error")
+"""Per task on the fit run: predicted accuracy at the target with its interval, the sigmoid,
+and the absolute error predicting the largest size from the smaller ones."""
 
 PARAM_FLOPS_METHOD = "scaling.flops_method"
 PARAM_PARAMS_CONVENTION = "scaling.params_convention"
+
+# Member runs: what the Lightning callback logs beyond N, D and C ------------------------------
+# Diagnostics for people looking at a run; the refit reads none of them.
+METRIC_TOKENS_TOTAL = "scaling.tokens_total"
+"""Cumulative input positions over all ranks, padding included."""
+METRIC_TOKENS_LOSS = "scaling.tokens_loss"
+"""Cumulative loss-bearing positions (labels other than the ignore index)."""
+METRIC_FLOPS_HARDWARE = "scaling.flops_hardware"
+"""Cumulative FLOPs spent: FLOPs per token x every processed position, padding included
+(``scaling.flops``, the law's C, counts the non-padding tokens only). No activation
+recomputation is counted."""
+METRIC_FLOPS_PER_TOKEN = "scaling.flops_per_token"
+"""Training FLOPs per token of the first batch, by ``scaling.flops_method``."""
+METRIC_FLOPS_PER_TOKEN_MEASURED = "scaling.flops_per_token_measured"
+"""The meta-device measurement the analytic count was checked against."""
+METRIC_TOKENS_PER_SECOND = "scaling.throughput.tokens_per_s"
+"""Non-padding tokens per second over the last logging interval, all ranks, validation out."""
+METRIC_FLOPS_PER_SECOND = "scaling.throughput.flops_per_s"
+"""Hardware FLOPs (``scaling.flops_hardware``) per second over the last logging interval."""
+METRIC_MFU = "scaling.throughput.mfu"
+"""FLOPs utilisation: ``scaling.throughput.flops_per_s`` over (peak FLOPs/s of one device x
+world size); logged only when the peak is known. ``plan`` takes its default MFU from it."""
 
 # Fit runs ----------------------------------------------------------------------------------
 TAG_ROLE = "scaling.role"
@@ -101,6 +164,8 @@ ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
+ARTIFACT_TASKS_PNG = "scaling/tasks.png"
+"""Accuracy against compute per task with the fitted chain; task loss → accuracy."""
 ARTIFACT_PLAN_JSON = "scaling/plan.json"
 """The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
