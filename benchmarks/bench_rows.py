@@ -2,9 +2,12 @@
 
 Writes CSVs of a synthetic family (Epoch's Chinchilla law, 1 % log-normal noise; sizes and
 token counts spread over three decades each) and runs every command on every size in a fresh
-process, printing wall seconds, peak resident memory (``ru_maxrss``) and the exit status. Each
-child gets an address-space limit (``--memory-limit-gb``) so that a run which would exhaust the
-machine ends with a MemoryError instead.
+process, printing wall and CPU seconds (on a shared machine CPU seconds compare better), peak
+resident memory (``ru_maxrss``) and the exit status. Each child gets an address-space limit
+(``--memory-limit-gb``) so that a run which would exhaust the machine ends with a MemoryError.
+
+Run it on another checkout (e.g. main, for the numbers before a change) with PYTHONPATH set
+to that checkout.
 
     python benchmarks/bench_rows.py [--rows 1000 10000 100000] [--bootstrap 0]
 
@@ -47,12 +50,14 @@ def _child(argv: list[str], limit_gb: float) -> int:
         rc = main(argv)
     except MemoryError:
         rc = 137
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB -> GB
-    print(f"PEAK_GB {peak:.3f}", file=sys.stderr)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 2**20  # kB -> GB
+    print(f"PEAK_GB {peak:.3f} {usage.ru_utime + usage.ru_stime:.2f}", file=sys.stderr)
     return rc
 
 
-def measure(argv: list[str], limit_gb: float, timeout: float) -> tuple[float, float, int, str]:
+def measure(argv: list[str], limit_gb: float, timeout: float):
+    """(wall seconds, CPU seconds, peak GB, exit status, first message line) of one command."""
     start = time.perf_counter()
     try:
         out = subprocess.run(
@@ -60,14 +65,16 @@ def measure(argv: list[str], limit_gb: float, timeout: float) -> tuple[float, fl
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return time.perf_counter() - start, float("nan"), -1, f"timed out after {timeout:.0f} s"
+        return time.perf_counter() - start, np.nan, np.nan, -1, f"timed out after {timeout:.0f} s"
     seconds = time.perf_counter() - start
     lines = out.stderr.strip().splitlines()
-    peak = float(lines[-1].split()[1]) if lines and lines[-1].startswith("PEAK_GB") else np.nan
+    peak, cpu = np.nan, np.nan
+    if lines and lines[-1].startswith("PEAK_GB"):
+        peak, cpu = (float(v) for v in lines[-1].split()[1:3])
     message = next((line for line in lines if not line.startswith("PEAK_GB")), "")
     if out.returncode not in (0, 1, 2):
         message = lines[-2] if len(lines) > 1 else message
-    return seconds, peak, out.returncode, message[:110]
+    return seconds, cpu, peak, out.returncode, message[:110]
 
 
 def main() -> int:
@@ -85,17 +92,17 @@ def main() -> int:
         "check": ["--target-params", "1e11", "--bootstrap", str(args.bootstrap)],
         "phases": [],
     }
-    print(f"{'command':<8}{'rows':>9}{'seconds':>9}{'peak GB':>9}{'exit':>6}  message")
+    print(f"{'command':<8}{'rows':>9}{'wall s':>9}{'CPU s':>9}{'peak GB':>9}{'exit':>6}  message")
     with tempfile.TemporaryDirectory() as tmp:
         for rows in args.rows:
             path = Path(tmp) / f"rows_{rows}.csv"
             write_family(path, rows)
             for command in args.commands:
-                seconds, peak, rc, message = measure(
+                seconds, cpu, peak, rc, message = measure(
                     [command, str(path), *extra[command]], args.memory_limit_gb, args.timeout
                 )
-                print(f"{command:<8}{rows:>9}{seconds:>9.1f}{peak:>9.2f}{rc:>6}  {message}",
-                      flush=True)  # fmt: skip
+                row = f"{command:<8}{rows:>9}{seconds:>9.1f}{cpu:>9.1f}{peak:>9.2f}{rc:>6}"
+                print(f"{row}  {message}", flush=True)
     return 0
 
 

@@ -6,15 +6,17 @@ Exit codes: 0 success (or a passing check), 1 a failing check, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 
+from .argtypes import bootstrap_replicates as _bootstrap_replicates
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
-from .laws.fitting import DEFAULT_HUBER_DELTA
+from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
+from .strict_json import dumps as strict_dumps
 from .summary import summarize_chinchilla
-from .tabular import InputError, read_points
+from .tabular import InputError, Points, read_points
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -22,7 +24,26 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 def _fmt(x) -> str:
     if x is None:
         return "-"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "n/a"
     return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def _warn(command: str, points: Points) -> None:
+    for warning in points.warnings:
+        print(f"mlflow-scaling {command}: warning: {warning}", file=sys.stderr)
+
+
+def _check_bootstrap_work(n_boot: int, n_points: int) -> None:
+    """Replicates × points beyond MAX_BOOTSTRAP_WORK take longer than anyone waits: say so."""
+    if n_boot * n_points > MAX_BOOTSTRAP_WORK:
+        most = MAX_BOOTSTRAP_WORK // n_points
+        lower = f"--bootstrap {most} or fewer" if most >= 50 else "--bootstrap 0"
+        raise InputError(
+            f"--bootstrap {n_boot} on {n_points:,} points is {n_boot * n_points:.2g} point-refits, "
+            f"more than the {MAX_BOOTSTRAP_WORK:.0e} that take about a minute; use {lower}, "
+            "or aggregate per run first (one final loss per run)"
+        )
 
 
 def format_fit_table(summary: dict) -> str:
@@ -70,6 +91,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
+    _warn("fit", points)
+    _check_bootstrap_work(args.bootstrap, points.n.size)
     targets = None
     if args.predict:
         t = read_points(
@@ -90,7 +113,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"{args.file}: {exc}") from None
     summary["file"] = str(args.file)
     if args.format == "json":
-        print(json.dumps(summary, indent=2))
+        print(strict_dumps(summary, indent=2))
     else:
         print(format_fit_table(summary))
     return EXIT_OK
@@ -126,7 +149,7 @@ def _cmd_phases(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
     report["file"] = str(args.file)
-    print(json.dumps(report, indent=2) if args.format == "json" else format_phases_table(report))
+    print(strict_dumps(report, indent=2) if args.format == "json" else format_phases_table(report))
     return EXIT_OK
 
 
@@ -156,6 +179,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
+    _warn("check", points)
+    _check_bootstrap_work(args.bootstrap, points.n.size)
     try:
         result = scaling_check(
             points.n,
@@ -173,7 +198,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
     result["file"] = str(args.file)
-    print(json.dumps(result, indent=2) if args.format == "json" else format_check_table(result))
+    print(strict_dumps(result, indent=2) if args.format == "json" else format_check_table(result))
     return EXIT_OK if result["verdict"] == PASS else EXIT_FAIL
 
 
@@ -196,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_point_columns(fit)
     fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
     fit.add_argument(
-        "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
+        "--bootstrap",
+        type=_bootstrap_replicates,
+        default=1000,
+        help="replicates (0: none; else at least 50)",
     )
     fit.add_argument("--predict", default=None, help="CSV of targets with N and D (or C)")
     fit.add_argument("--budget", type=_positive_float, nargs="+", help="compute budgets in FLOPs")
@@ -233,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-backtest-error", type=_positive_float, default=0.03)
     check.add_argument("--max-exponent-gap", type=_positive_float, default=0.08)
     check.add_argument("--max-extrapolation", type=_positive_float, default=10.0)
-    check.add_argument("--bootstrap", type=_non_negative_int, default=400)
+    check.add_argument(
+        "--bootstrap", type=_bootstrap_replicates, default=400,
+        help="replicates for the prediction interval (0: none; else at least 50)",
+    )  # fmt: skip
     check.add_argument("--format", choices=["table", "json"], default="table")
     check.set_defaults(handler=_cmd_check)
 
@@ -250,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except InputError as exc:
-        print(f"mlflow-scaling {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n"))  # one line, whatever the culprit's name holds
+        print(f"mlflow-scaling {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from ..strict_json import dumps as strict_dumps
+from ..strict_json import to_strict
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.digest import input_digest, settings_digest
@@ -92,29 +92,6 @@ class FamilyOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _finite_json(value: Any) -> Any:
-    """NaN and infinities become None, so fit.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(v) for v in value]
-    return value
 
 
 def target_params_of(run: Run | None) -> float | None:
@@ -189,19 +166,19 @@ def build_fit_document(
         "excluded": [e.to_dict() for e in family.excluded],
     }
     doc.update({k: v for k, v in analysis.items() if k != "metrics"})
-    return _finite_json(json.loads(json.dumps(doc, default=_json_default)))
+    return to_strict(doc)
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
     from ..report.html import report_html
     from ..report.predictions import predictions_csv
 
-    (folder / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
+    (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
     if curves_doc is not None:
-        (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
+        (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
 
 
 @dataclass

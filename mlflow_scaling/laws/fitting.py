@@ -213,6 +213,9 @@ CHUNK_PAIRS = 1 << 19
 # The successive-halving stages rank Epoch's 4,500 starts; with more points than this they rank
 # them on a fixed random subset of this many (the winners then converge on all points).
 EXPLORE_MAX_POINTS = 4096
+# Bootstrap replicates × points that one core refits in about a minute (measured with
+# benchmarks/bench_rows.py: ~1e-5 s per point-refit); callers refuse more, with a message.
+MAX_BOOTSTRAP_WORK = 5_000_000
 
 
 def _rows(weights: np.ndarray, index) -> np.ndarray:
@@ -314,6 +317,12 @@ def _validate_points(n, d, loss, weights=None):
     ]
     if arrays[0].size < 5:
         raise ValueError(f"the Chinchilla law has 5 parameters; got only {arrays[0].size} points")
+    for name, arr, what in (("N", arrays[0], "model sizes"), ("D", arrays[1], "token counts")):
+        if np.unique(arr).size < 2:
+            raise ValueError(
+                f"the Chinchilla law needs at least 2 distinct {what}; every point has "
+                f"{name}={arr[0]:.4g}, so its exponent cannot be fitted"
+            )
     w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
     return (*arrays, w)
 
