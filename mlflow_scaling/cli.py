@@ -29,6 +29,11 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
+def _fixed(x: float, decimals: int) -> str:
+    """``x`` with fixed decimals where that reads well, else in 4 significant digits."""
+    return f"{x:.{decimals}f}" if 1e-3 <= abs(x) < 1e5 else f"{x:.4g}"
+
+
 def _warn(command: str, points: Points) -> None:
     for warning in points.warnings:
         print(f"mlflow-scaling {command}: warning: {warning}", file=sys.stderr)
@@ -73,15 +78,15 @@ def format_fit_table(summary: dict) -> str:
         for r in summary["budgets"]:
             lines.append(
                 f"{r['flops']:>10.3g} {r['n_opt']:>10.3g} {r['d_opt']:>10.3g} "
-                f"{r['tokens_per_param']:>6.1f} {r['loss']:>7.4f} {_fmt(r['lo']):>7} "
-                f"{_fmt(r['hi']):>7}"
+                f"{_fixed(r['tokens_per_param'], 1):>6} {_fixed(r['loss'], 4):>7} "
+                f"{_fmt(r['lo']):>7} {_fmt(r['hi']):>7}"
             )
     if summary.get("predictions"):
         lines.append("")
         lines.append(f"{'N':>10} {'D':>10} {'loss':>7} {'lo':>7} {'hi':>7}")
         for r in summary["predictions"]:
             lines.append(
-                f"{r['N']:>10.3g} {r['D']:>10.3g} {r['loss']:>7.4f} {_fmt(r['lo']):>7} "
+                f"{r['N']:>10.3g} {r['D']:>10.3g} {_fixed(r['loss'], 4):>7} {_fmt(r['lo']):>7} "
                 f"{_fmt(r['hi']):>7}"
             )
     return "\n".join(lines)
