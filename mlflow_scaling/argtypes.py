@@ -26,6 +26,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def huber_delta(text: str) -> float | str:
+    """``auto`` (δ scaled to the residuals) or a positive number (1e-3 reproduces Epoch)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return positive_float(text)
+
+
 # A percentile interval from a few replicates is noise: 50 is the least we compute one from.
 MIN_BOOTSTRAP = 50
 MAX_BOOTSTRAP = 100_000

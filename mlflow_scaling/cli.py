@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .argtypes import bootstrap_replicates as _bootstrap_replicates
+from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
@@ -69,7 +70,22 @@ def format_fit_table(summary: dict) -> str:
     lines.append(
         f"allocation: N_opt ∝ C^{alloc['a']:.4f}, D_opt ∝ C^{alloc['b']:.4f}"
         + (f"   (a in ({aci['a'][0]:.3f}, {aci['a'][1]:.3f}))" if aci else "")
+        + " for C = 6ND"
     )
+    axis = summary.get("compute_axis") or {}
+    if axis.get("kind") == "measured":
+        ratios = axis["ratio_to_6nd"]
+        lines.append(
+            f"compute axis: measured C = f(N)·D, f/6N from {ratios[0]:.2f} to {ratios[-1]:.2f} "
+            "over the trained sizes; budgets below are on it"
+        )
+    else:
+        lines.append("compute axis: 6ND (no FLOPs given with the tokens)")
+    unc = summary.get("uncertainty")
+    if unc:
+        lines.append(f"intervals: {unc['interval_method']}")
+        if unc.get("warning"):
+            lines.append(f"warning: {unc['warning']}")
     if summary.get("budgets"):
         lines.append("")
         header = ("budget C", "N_opt", "D_opt", "D/N", "loss", "lo", "hi")
@@ -113,6 +129,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             budgets=args.budget or (),
             targets=targets,
+            axis=points.axis(),
         )
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
@@ -193,6 +210,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             points.loss,
             target_params=args.target_params,
             target_tokens=args.target_tokens,
+            flops=points.flops,
+            axis=points.axis(),
             min_sizes=args.min_sizes,
             min_span_decades=args.min_span_decades,
             max_backtest_error=args.max_backtest_error,
@@ -210,7 +229,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _add_point_columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-col", default="N", help="parameters column (default N)")
     p.add_argument("--d-col", default="D", help="tokens column (default D)")
-    p.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
+    p.add_argument(
+        "--c-col",
+        default=None,
+        help="compute column: with a D column, the compute axis f(N) = C/D is learned from it; "
+        "without one, D = C/(6N)",
+    )
     p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
 
 
@@ -224,7 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="CSV with one row per run")
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
-    fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
+    fit.add_argument(
+        "--huber-delta",
+        type=huber_delta_arg,
+        default=DEFAULT_HUBER_DELTA,
+        help="'auto' (default): δ = 1.345 x the residuals' robust scale; a number fixes it "
+        "(1e-3 reproduces Epoch's Chinchilla fit)",
+    )
     fit.add_argument(
         "--bootstrap",
         type=_bootstrap_replicates,
@@ -276,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .jobs.commands import register as register_job_commands
 
     register_job_commands(sub)
+    from .planning.command import register as register_plan
+
+    register_plan(sub)
     return parser
 
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..planning.command import plan_gpu_setting, refit_plan
 from ..strict_json import dumps as strict_dumps
 from ..strict_json import to_strict
 from ..tabular import InputError
@@ -113,11 +114,12 @@ def target_params_of(run: Run | None) -> float | None:
     return value
 
 
-def _settings_doc(settings: RefitSettings, target: float | None) -> dict:
+def _settings_doc(settings: RefitSettings, target: float | None, run: Run | None = None) -> dict:
     doc = settings.to_dict()
     if target is not None:  # the family's own target (a tag on its fit run) wins
         doc["target_params"] = target
         doc["target_params_from"] = f"tag {schema.TAG_TARGET_PARAMS}"
+    doc.update(plan_gpu_setting(run))
     doc["analysis_version"] = ANALYSIS_VERSION
     return doc
 
@@ -177,6 +179,8 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
+    if "plan" in doc:
+        (folder / "plan.json").write_text(strict_dumps(doc["plan"], indent=2))
     if curves_doc is not None:
         (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
 
@@ -245,7 +249,7 @@ def plan_family(
     digest = input_digest(family)
     current = family.fit_run
     target = target_params_of(current)
-    settings_doc = _settings_doc(settings, target)
+    settings_doc = _settings_doc(settings, target, current)
     settings_hash = settings_digest(settings_doc)
     if (
         current is not None
@@ -308,6 +312,8 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
             settings_doc=plan.settings_doc,
             settings_hash=plan.settings_hash,
         )
+        if plan.settings_doc.get("plan_gpu"):
+            doc["plan"] = refit_plan(client, doc, plan.settings_doc["plan_gpu"])
         metrics = dict(analysis["metrics"])
         metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
         metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))

@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..planning.section import plan_section
+
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222;
 max-width:1300px}
@@ -355,6 +357,7 @@ def report_html(doc: dict[str, Any], png: bytes | None = None) -> str:
             _budget_section(doc),
             _approaches_section(doc),
             _runs_section(doc),
+            plan_section(doc),
             "<h2>Settings</h2>",
             settings_html,
         ]

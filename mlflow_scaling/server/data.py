@@ -47,6 +47,7 @@ SERVED_ARTIFACTS = (
     schema.ARTIFACT_FIT_PNG,
     schema.ARTIFACT_REPORT_HTML,
     schema.ARTIFACT_PREDICTIONS_CSV,
+    schema.ARTIFACT_PLAN_JSON,
 )
 """The fit-run artifacts the pages link to; the artifact route serves these and no others."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from ..planning.section import plan_section
 from ..tracking import schema
 from .charts import data_uri, history_png
 from .data import FamilyDetail, FamilySummary, Span, as_float, dig
@@ -571,6 +572,7 @@ def _artifact_links(d: FamilyDetail, links: Links) -> str:
         schema.ARTIFACT_FIT_JSON: "fit.json",
         schema.ARTIFACT_PREDICTIONS_CSV: "predictions.csv",
         schema.ARTIFACT_FIT_PNG: "fit.png",
+        schema.ARTIFACT_PLAN_JSON: "plan.json",
     }
     items = [link(links.artifact(run_id, p), t) for p, t in names.items() if p in d.artifacts]
     return f'<p class="links">Artifacts: {"".join(items)}</p>' if items else ""
@@ -613,6 +615,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
         _check_section(d),
         _predictions_section(d),
         _history_section(d),
+        plan_section(d.doc),
         _members_section(d, links),
     ]
     return page(s.name, "".join(head + sections), links,

@@ -19,6 +19,9 @@ METRIC_PARAMS_NON_EMBEDDING = "scaling.params_non_embedding"
 METRIC_TOKENS = "scaling.tokens"
 METRIC_FLOPS = "scaling.flops"
 
+METRIC_MFU = "scaling.throughput.mfu"
+"""Model FLOPs utilisation the callback measured; ``plan`` takes its default MFU from it."""
+
 PARAM_FLOPS_METHOD = "scaling.flops_method"
 PARAM_PARAMS_CONVENTION = "scaling.params_convention"
 
@@ -35,6 +38,9 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 """How many refits wrote this fit run; the step of its metrics."""
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_PLAN_GPU = "scaling.plan_gpu"
+"""Optional, set by people on a fit run: the GPU (``mlflow-scaling plan --gpu``) each refit
+plans the family's target for, written to ``scaling/plan.json``."""
 TAG_FIT_ERROR = "scaling.fit_error"
 """Set when the last refit of the family failed; the message names the cause."""
 
@@ -67,6 +73,8 @@ ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
+ARTIFACT_PLAN_JSON = "scaling/plan.json"
+"""The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
 """Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
 
