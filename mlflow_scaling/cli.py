@@ -10,6 +10,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
+from . import __version__
 from .argtypes import bootstrap_replicates as _bootstrap_replicates
 from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
@@ -108,11 +109,26 @@ def format_fit_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+DATASETS = ("chinchilla",)
+"""Bundled data ``fit --dataset`` can fit (``mlflow_scaling.datasets``)."""
+
+
+def _fit_points(args: argparse.Namespace):
+    if (args.file is None) == (args.dataset is None):
+        raise InputError("give either a CSV file or --dataset, not both and not neither")
+    if args.dataset is not None:
+        from .datasets import load_chinchilla
+
+        return load_chinchilla(), f"dataset {args.dataset}"
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
     _warn("fit", points)
+    return points, str(args.file)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    points, source = _fit_points(args)
     _check_bootstrap_work(args.bootstrap, points.n.size)
     targets = None
     if args.predict:
@@ -132,8 +148,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             axis=points.axis(),
         )
     except ValueError as exc:
-        raise InputError(f"{args.file}: {exc}") from None
-    summary["file"] = str(args.file)
+        raise InputError(f"{source}: {exc}") from None
+    summary["file" if args.dataset is None else "dataset"] = args.file or args.dataset
     if args.format == "json":
         print(strict_dumps(summary, indent=2))
     else:
@@ -242,10 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-scaling", description="Neural scaling laws for MLflow and Lightning."
     )
+    parser.add_argument("--version", action="version", version=f"mlflow-scaling {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit a scaling law to a CSV of runs (no MLflow needed)")
-    fit.add_argument("file", help="CSV with one row per run")
+    fit.add_argument("file", nargs="?", default=None, help="CSV with one row per run")
+    fit.add_argument(
+        "--dataset", choices=DATASETS, default=None,
+        help="fit bundled data instead of a file: the 240 Chinchilla runs (Epoch's preprocessing)",
+    )  # fmt: skip
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
     fit.add_argument(

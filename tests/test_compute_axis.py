@@ -132,3 +132,18 @@ def test_cli_learns_the_axis_from_c_and_d_columns(tmp_path, family):
     out = run_cli("fit", only_c, "--c-col", "C", "--bootstrap", "0", "--format", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["compute_axis"]["kind"] == "6ND"
+
+
+def test_report_names_the_axis_and_the_interval_method(family):
+    from mlflow_scaling.report.html import report_html
+
+    n, d, c, loss = family
+    points = [
+        MemberPoint(f"r{i}", f"run {i}", n[i], d[i], c[i], C_FROM_METRIC, loss[i], "loss", 0, 0)
+        for i in range(n.size)
+    ]
+    doc = analyze_family(points, RefitSettings(n_boot=50, budgets=(1e16,)))
+    doc.update(family="attention", members=[p.to_dict() for p in points], excluded=[])
+    html = report_html(doc)
+    assert 'data-kind="measured"' in html and "f/6N from 3.67 " in html
+    assert "widened beyond the trained range by" in html

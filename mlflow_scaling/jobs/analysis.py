@@ -31,7 +31,7 @@ from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3  # 3: fit runs carry scaling.span.* (the index reads only fit runs)
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200

@@ -23,6 +23,7 @@ from ..argtypes import non_negative_int as _non_negative_int
 from ..argtypes import positive_float as _positive_float
 from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..tabular import InputError
+from .shards import parse_shard
 
 if TYPE_CHECKING:
     from .refit import FamilyOutcome
@@ -148,6 +149,14 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-curves", action="store_true", help="skip Approach 1 (do not read metric histories)"
+    )
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=None,
+        metavar="I/N",
+        help="only the families whose stable hash falls in shard I of N (0 <= I < N): N "
+        "processes, e.g. the pods of a Kubernetes Indexed Job, split the families",
     )
     p.add_argument(
         "--huber-delta",
@@ -321,6 +330,7 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         on_outcome=show,
         should_stop=should_stop,
         workers=args.workers,
+        shard=args.shard,
     )
 
 

@@ -55,6 +55,7 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .shards import Shard
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -295,6 +296,21 @@ def plan_family(
     )
 
 
+def span_metrics(family: Family) -> dict[str, float]:
+    """The smallest and largest N, D and C of the members used: the index page's ranges."""
+    out = {}
+    for axis, values in (
+        ("N", [p.n for p in family.members]),
+        ("D", [p.d for p in family.members]),
+        ("C", [p.c for p in family.members]),
+    ):
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        if finite:
+            out[schema.span_metric(axis, "min")] = float(min(finite))
+            out[schema.span_metric(axis, "max")] = float(max(finite))
+    return out
+
+
 def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes) -> FamilyOutcome:
     """Write one analysed family to its fit run (found or created; see :mod:`fit_run`)."""
     family = plan.family
@@ -317,6 +333,7 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
         metrics = dict(analysis["metrics"])
         metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
         metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+        metrics.update(span_metrics(family))
         tags = {
             schema.TAG_PHASE: analysis["phase"],
             schema.TAG_CHECK: analysis["check_verdict"],
@@ -421,6 +438,7 @@ def refit_pass(
     on_outcome: Callable[[FamilyOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
+    shard: Shard | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -428,7 +446,8 @@ def refit_pass(
     experiments is an :class:`InputError`. Errors within a family become its outcome.
     ``should_stop`` is asked before each family; when it says yes the pass ends early (the
     families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
-    once in worker processes (the writes stay in this process, in family order).
+    once in worker processes (the writes stay in this process, in family order). ``shard``
+    keeps only the families of that shard (:mod:`.shards`).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
     fitted ones, each group in family order.
@@ -444,6 +463,8 @@ def refit_pass(
                 f"no runs with {schema.TAG_FAMILY} = {', '.join(map(repr, missing))} in "
                 f"experiment(s) {where} at {client.tracking_uri}"
             )
+    if shard is not None:
+        found = [f for f in found if shard.owns(f.experiment.experiment_id, f.name)]
     outcomes: list[FamilyOutcome] = []
 
     def emit(outcome: FamilyOutcome) -> None:

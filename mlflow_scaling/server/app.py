@@ -48,8 +48,10 @@ PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
-REPORT_CSP = "sandbox allow-scripts; default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"  # noqa: E501
-"""The HTML report runs in an opaque origin: its scripts work, MLflow's API is out of reach."""
+REPORT_CSP = (
+    "sandbox; default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-inline'"
+)
+"""The HTML report has no script and may run none; sandboxed, it cannot reach MLflow's API."""
 
 SourceFactory = Callable[[], TrackingSource]
 AccessFactory = Callable[[], AccessCheck]

@@ -1,4 +1,4 @@
-"""Every MLflow name of the data contract, in one place (see DESIGN.md and the README).
+"""Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
 The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
 free of imports beyond the standard library.
@@ -59,6 +59,19 @@ METRIC_FIT_POINTS = "scaling.fit_points"
 """Member runs used by the refit (step = refit number)."""
 METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
 """Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
+
+
+SPAN_METRIC_PREFIX = "scaling.span."
+SPAN_AXES = ("N", "D", "C")
+
+
+def span_metric(axis: str, end: str) -> str:
+    """Metric key of the smallest (``end="min"``) or largest (``"max"``) N, D or C over the
+    members the refit used, for example ``scaling.span.N_min``; the index page reads these
+    from the fit run instead of reading every member run."""
+    if axis not in SPAN_AXES or end not in ("min", "max"):
+        raise ValueError(f"unknown span metric {axis!r}, {end!r}; axes {SPAN_AXES}, ends min/max")
+    return f"{SPAN_METRIC_PREFIX}{axis}_{end}"
 
 
 def fit_metric(name: str) -> str:
