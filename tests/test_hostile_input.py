@@ -12,7 +12,7 @@ from test_cli_fit import run_cli
 
 from mlflow_scaling import strict_json
 from mlflow_scaling.laws import bootstrap_chinchilla, fit_chinchilla, fitting
-from mlflow_scaling.laws.isoflop import cluster_log_values
+from mlflow_scaling.laws.isoflop import cluster_log_values, fit_isoflop
 from mlflow_scaling.laws.phases import detect_phases
 from mlflow_scaling.tabular import InputError, read_points
 
@@ -229,3 +229,17 @@ def test_chunked_and_subsampled_fit_matches_the_plain_fit(monkeypatch):
     monkeypatch.setattr(fitting, "CHUNK_PAIRS", 64)  # blocks of 1 replicate
     boot_blocked = bootstrap_chinchilla(n, d, loss, n_boot=8, fit=plain)
     np.testing.assert_allclose(boot_blocked.thetas, boot_plain.thetas, rtol=1e-9)
+
+
+def test_an_isoflop_vertex_beyond_any_size_is_excluded_not_infinite():
+    # Before: exp(vertex) overflowed to inf and made Approach 2's exponent NaN (a noisy budget
+    # of 20,000 rows in benchmarks/bench_rows.py printed the overflow warning).
+    n = np.array([1e7, 2e7, 4e7] * 3)
+    flops = np.repeat([1e17, 1e18, 1e19], 3)
+    log_n = np.log(n[:3])
+    loss = np.concatenate([3 - 1e-6 * log_n + 1e-11 * log_n**2, [2.9, 2.8, 2.85, 2.6, 2.5, 2.55]])
+    iso = fit_isoflop(n, flops, loss)
+    assert [e["reason"] for e in iso.excluded] == [
+        "the minimum lies at N = e^5.001e+04, beyond any size"
+    ]
+    assert len(iso.profiles) == 2 and np.isfinite(iso.a)

@@ -22,6 +22,7 @@ from scipy.signal import fftconvolve
 from .compute_axis import ComputeAxis
 
 METHODS = ("parabola", "akima")
+_LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
 
 
 # The kernel density is tabulated on a grid of bandwidth / _BINS_PER_BANDWIDTH steps; values
@@ -197,6 +198,11 @@ def fit_isoflop(
             excluded.append({"flops": budget, "reason": found})
             continue
         x, lmin, coef = found
+        if not x < _LOG_FLOAT_MAX:  # a nearly flat parabola: its vertex is no size at all
+            excluded.append(
+                {"flops": budget, "reason": f"the minimum lies at N = e^{x:.4g}, beyond any size"}
+            )
+            continue
         profiles.append(
             IsoFlopProfile(
                 flops=budget,
