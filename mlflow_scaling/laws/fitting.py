@@ -221,8 +221,10 @@ _MIN_ROWS_PER_THREAD = 256
 # the number of points.
 CHUNK_PAIRS = 1 << 19
 # The successive-halving stages rank Epoch's 4,500 starts; with more points than this they rank
-# them on a fixed random subset of this many (the winners then converge on all points).
+# them, and converge the best, on a fixed random subset of this many points ...
 EXPLORE_MAX_POINTS = 4096
+# ... and the best distinct optima on that subset that converge on all points.
+FULL_DATA_STARTS = 4
 # Bootstrap replicates × points that one core refits in about a minute (measured with
 # benchmarks/bench_rows.py: ~1e-5 s per point-refit); callers refuse more, with a message.
 MAX_BOOTSTRAP_WORK = 5_000_000
@@ -430,10 +432,14 @@ def fit_chinchilla(
         order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
         phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, huber_delta, steps)
         it1 += it
-    if ranking is not prob:
-        f = _by_row_chunks(_objective_rows, phi, w, prob, huber_delta)
     best = _distinct(phi, f, n_polish)
-    phi, f, it2, still_active = _levenberg_marquardt(phi[best], prob, w, huber_delta, max_iter)
+    it2 = 0
+    if ranking is not prob:  # converge on the subset; all points then move the best few a little
+        phi, f, it2, _ = _levenberg_marquardt(phi[best], ranking, w_rank, huber_delta, max_iter)
+        f = _by_row_chunks(_objective_rows, phi, w, prob, huber_delta)
+        best = _distinct(phi, f, FULL_DATA_STARTS)
+    phi, f, it3, still_active = _levenberg_marquardt(phi[best], prob, w, huber_delta, max_iter)
+    it2 += it3
     order = np.argsort(f)
     phi, f = phi[order], f[order]
     polished = _polish(phi[0], prob, w, huber_delta)
