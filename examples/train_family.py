@@ -55,13 +55,13 @@ class Shape:
     def tokens(self) -> int:
         return self.steps * BATCH * SEQ_LEN
 
-    def config(self) -> GPTConfig:
+    def config(self, lr_scale: float = 1.0) -> GPTConfig:
         return GPTConfig(
             n_layer=self.n_layer,
             n_head=max(1, self.d_model // 32),
             d_model=self.d_model,
             seq_len=SEQ_LEN,
-            lr=min(3e-3, 3e-3 * math.sqrt(64 / self.d_model)),
+            lr=lr_scale * min(3e-3, 3e-3 * math.sqrt(64 / self.d_model)),
         )
 
 
@@ -147,10 +147,11 @@ def train_one(
     family: str,
     seed: int,
     progress: bool,
+    lr_scale: float = 1.0,
 ) -> str:
     """Train one member and return its MLflow run id."""
     L.seed_everything(seed, verbose=False)
-    model = ScheduledGPT(shape.config(), total_steps=shape.steps)
+    model = ScheduledGPT(shape.config(lr_scale), total_steps=shape.steps)
     train = DataLoader(RandomWindows(corpus_train, shape.steps * BATCH, seed), batch_size=BATCH)
     val = DataLoader(validation, batch_size=64)
     logger = MLFlowLogger(
@@ -185,8 +186,12 @@ def train_family(
     seed: int = 0,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    lr_scale: float = 1.0,
 ) -> dict[str, str]:
-    """Train (or reuse) every member of the family; shape key -> run id."""
+    """Train (or reuse) every member of the family; shape key -> run id.
+
+    ``lr_scale`` multiplies every member's learning rate (a second family for a comparison).
+    """
     from tqdm import tqdm
 
     torch.set_num_threads(1)  # tiny matrices: one thread per process is fastest on 2 cores
@@ -208,7 +213,7 @@ def train_family(
             continue
         runs[shape.key] = train_one(
             shape, data, validation, tracking_uri=tracking_uri, experiment=experiment,
-            family=family, seed=seed, progress=progress,
+            family=family, seed=seed, progress=progress, lr_scale=lr_scale,
         )  # fmt: skip
         bar.update(1)
     bar.close()

@@ -4,7 +4,9 @@ Parameters: every distinct parameter tensor counts once (shared/tied tensors are
 twice), trainable or frozen. Embedding parameters are the weights of ``nn.Embedding`` and
 ``nn.EmbeddingBag`` modules (token and position tables). A linear output head whose weight *is*
 the token embedding's (a tied head) is that same tensor, so it counts once, as embedding, and
-is absent from the non-embedding count (the nanoGPT / Hugging Face convention).
+is absent from the non-embedding count (the nanoGPT / Hugging Face convention). Sharded
+parameters (FSDP2, FSDP1, DeepSpeed ZeRO-3) count at their full size: see
+:func:`count_parameters`.
 
 Tokens: three counts per batch, each either a Python ``int`` (known from shapes, free) or a
 0-dim integer tensor on the batch's device (from a mask; summed later without a host sync):
@@ -31,58 +33,125 @@ Count = int | Tensor
 PARAMS_CONVENTION = (
     "non_embedding = all distinct parameters (trainable and frozen) minus nn.Embedding and "
     "nn.EmbeddingBag weights (token and position tables); a head tied to the token embedding "
-    "is that embedding tensor and counts once, as embedding"
+    "is that embedding tensor and counts once, as embedding; sharded parameters (FSDP, "
+    "DeepSpeed ZeRO-3) count at their full, unsharded size"
 )
 
 
 @dataclass(frozen=True)
 class ParamCounts:
-    """Parameter counts of a model; ``tied_head`` is the size of a head tied to an embedding."""
+    """Parameter counts of a model; ``tied_head`` is the size of a head tied to an embedding.
+
+    ``sharding`` names how the parameters were found sharded (``None`` for plain tensors)."""
 
     total: int
     embedding: int
     tied_head: int = 0
+    sharding: str | None = None
 
     @property
     def non_embedding(self) -> int:
         return self.total - self.embedding
 
 
+SHARDING_FSDP2 = "FSDP2 (DTensor parameters, global shapes)"
+SHARDING_FSDP1 = "FSDP1 (FlatParameter metadata)"
+SHARDING_ZERO3 = "DeepSpeed ZeRO-3 (ds_numel)"
+
+
+@dataclass
+class _Logical:
+    """One parameter of the model as written: its full size and the (module, name) places it
+    is registered under (several when shared)."""
+
+    numel: int
+    places: list[tuple[nn.Module, str]]
+
+
 def count_parameters(model: nn.Module) -> ParamCounts:
     """Total, embedding and tied-head parameter counts of ``model`` (see the module docstring).
 
-    Under sharding strategies whose parameters are ``DTensor``s the global shape is used; other
-    sharding schemes (flattened shards) would report this rank's shard only.
+    Counts are of the full model whatever the sharding, and equal on every rank:
+
+    * FSDP2 (``fully_shard``) and tensor parallelism: parameters are ``DTensor``s, whose shape
+      is the global one;
+    * FSDP1 (``FullyShardedDataParallel``): with ``use_orig_params=False`` the module holds
+      flat 1-D shards (``FlatParameter``) and the original parameters are gone; with
+      ``use_orig_params=True`` the original parameters are 1-D views of this rank's shard. Both
+      are counted from the ``FlatParameter``'s record of the original parameters (full sizes,
+      owning modules, shared ones), so embeddings and a tied head are still recognised;
+    * DeepSpeed ZeRO-3: a partitioned parameter holds an empty tensor and its full size in
+      ``ds_numel``.
     """
-    seen: set[int] = set()
-    total = 0
-    for p in model.parameters():  # yields each shared tensor once
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += _numel(p)
-
-    embedding_ids: set[int] = set()
-    embedding = 0
+    logical: dict[Any, _Logical] = {}
+    covered: set[int] = set()  # parameter objects accounted for by an FSDP1 flat parameter
+    sharding: set[str] = set()
+    for flat in _flat_parameters(model):
+        sharding.add(SHARDING_FSDP1)
+        covered.add(id(flat))
+        covered.update(id(p) for p in (flat._params or []) + (flat._shared_params or []))
+        for info, numel in zip(flat._param_infos, flat._numels, strict=True):
+            key = (id(info.module), info.param_name)
+            logical[key] = _Logical(int(numel), [(info.module, info.param_name)])
+        for shared in flat._shared_param_infos:
+            prim = logical.get((id(shared.prim_module), shared.prim_param_name))
+            if prim is not None:
+                prim.places.append((shared.module, shared.param_name))
     for module in model.modules():
-        if isinstance(module, nn.Embedding | nn.EmbeddingBag):
-            w = module.weight
-            if id(w) not in embedding_ids:
-                embedding_ids.add(id(w))
-                embedding += _numel(w)
+        for name, p in module._parameters.items():
+            if p is None or id(p) in covered:
+                continue
+            entry = logical.get(id(p))
+            if entry is None:
+                numel, kind = _full_numel(p)
+                if kind is not None:
+                    sharding.add(kind)
+                logical[id(p)] = entry = _Logical(numel, [])
+            entry.places.append((module, name))
 
-    tied_head = 0
-    tied_ids: set[int] = set()
+    total = embedding = tied_head = 0
+    for entry in logical.values():
+        total += entry.numel
+        if any(_is_embedding_weight(m, name) for m, name in entry.places):
+            embedding += entry.numel
+            if any(isinstance(m, nn.Linear) and name == "weight" for m, name in entry.places):
+                tied_head += entry.numel
+    return ParamCounts(total, embedding, tied_head, " + ".join(sorted(sharding)) or None)
+
+
+def _is_embedding_weight(module: nn.Module, name: str) -> bool:
+    return isinstance(module, nn.Embedding | nn.EmbeddingBag) and name == "weight"
+
+
+def _full_numel(p: Tensor) -> tuple[int, str | None]:
+    """The unsharded size of a parameter, and the sharding it was read through."""
+    ds_numel = getattr(p, "ds_numel", None)
+    if ds_numel is not None:  # DeepSpeed ZeRO-3: ``p`` may hold an empty tensor
+        return int(ds_numel), SHARDING_ZERO3
+    # ``shape`` of a DTensor is its global shape; of a plain tensor, its shape.
+    kind = SHARDING_FSDP2 if _is_dtensor(p) else None
+    return int(torch.Size(p.shape).numel()), kind
+
+
+def _is_dtensor(p: Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # torch built without distributed
+        return False
+    return isinstance(p, DTensor)
+
+
+def _flat_parameters(model: nn.Module) -> list[Any]:
+    """The FSDP1 ``FlatParameter``s of ``model``: registered parameters with
+    ``use_orig_params=False``, attributes of the FSDP modules with ``use_orig_params=True``."""
+    found: dict[int, Any] = {}
     for module in model.modules():
-        if isinstance(module, nn.Linear) and id(module.weight) in embedding_ids:
-            if id(module.weight) not in tied_ids:
-                tied_ids.add(id(module.weight))
-                tied_head += _numel(module.weight)
-    return ParamCounts(total=total, embedding=embedding, tied_head=tied_head)
-
-
-def _numel(p: Tensor) -> int:
-    # ``numel`` of a DTensor is its global size; of a plain tensor, its size.
-    return int(torch.Size(p.shape).numel())
+        candidates = list(module._parameters.values())
+        candidates.append(getattr(module, "_flat_param", None))
+        for p in candidates:
+            if getattr(p, "_is_flat_param", False) and hasattr(p, "_param_infos"):
+                found[id(p)] = p
+    return list(found.values())
 
 
 class TokenCounts(NamedTuple):
@@ -241,8 +310,10 @@ class PendingCounts:
     """Token and FLOP counts since the last synchronisation, kept where they were produced.
 
     Host-known counts are added as Python numbers; device counts are kept as tensors and summed
-    on the device, so adding never copies to the host. :meth:`drain` returns the four sums
-    ``[total, non_padding, loss, flops]`` with a single device-to-host copy, and resets.
+    on the device, so adding never copies to the host. :meth:`drain` returns the five sums
+    ``[total, non_padding, loss, flops, flops_hardware]`` with a single device-to-host copy, and
+    resets. ``flops`` are FLOPs per token times non-padding tokens (the law's C);
+    ``flops_hardware`` times every position, padding included (the compute actually spent).
     """
 
     def __init__(self) -> None:
@@ -250,9 +321,10 @@ class PendingCounts:
 
     def _reset(self) -> None:
         self._host = [0, 0, 0]
-        self._host_flops = 0.0
+        self._host_flops = [0.0, 0.0]
         self._device: list[list[Tensor]] = [[], [], []]
-        self._device_flops: dict[float, list[Tensor]] = {}
+        # FLOPs of device counts: per FLOPs-per-token value, the counts it multiplies
+        self._device_flops: list[dict[float, list[Tensor]]] = [{}, {}]
 
     def add(self, counts: TokenCounts, flops_per_token: float) -> None:
         for i, count in enumerate(counts):
@@ -260,14 +332,17 @@ class PendingCounts:
                 _append(self._device[i], count)
             else:
                 self._host[i] += count
-        non_padding = counts.non_padding
-        if isinstance(non_padding, Tensor):
-            _append(self._device_flops.setdefault(flops_per_token, []), non_padding)
-        else:
-            self._host_flops += non_padding * flops_per_token
+        for j, count in enumerate((counts.non_padding, counts.total)):
+            if isinstance(count, Tensor):
+                _append(self._device_flops[j].setdefault(flops_per_token, []), count)
+            else:
+                self._host_flops[j] += count * flops_per_token
 
     def drain(self) -> list[float]:
-        groups = [g for g in self._device if g] + [g for g in self._device_flops.values() if g]
+        flop_groups = [
+            (j, fpt, g) for j, by_fpt in enumerate(self._device_flops) for fpt, g in by_fpt.items()
+        ]
+        groups = [g for g in self._device if g] + [g for _, _, g in flop_groups]
         device_sums: list[int] = []
         if groups:
             sums = torch.stack([torch.stack(g).sum() for g in groups])
@@ -276,11 +351,10 @@ class PendingCounts:
         out = [
             float(h + (next(it) if g else 0)) for h, g in zip(self._host, self._device, strict=True)
         ]
-        flops = self._host_flops
-        for fpt, g in self._device_flops.items():
-            if g:
-                flops += fpt * next(it)
-        out.append(flops)
+        flops = list(self._host_flops)
+        for j, fpt, _ in flop_groups:
+            flops[j] += fpt * next(it)
+        out.extend(flops)
         self._reset()
         return out
 

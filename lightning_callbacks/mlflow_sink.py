@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.request
 import warnings
 from collections import deque
 from collections.abc import Mapping
@@ -64,6 +65,20 @@ def find_run(trainer: pl.Trainer) -> RunTarget | None:
     return None
 
 
+def _probe(tracking_uri: str, timeout_s: float = 2.0) -> str:
+    """One request to an HTTP tracking server's ``/health``, without retries, described."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri} is not an HTTP server to check"
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return f"{url} answers (HTTP {response.status})"
+    except Exception as err:  # what the check found is the message
+        reason = getattr(err, "reason", None)
+        detail = f"{type(reason).__name__}: {reason}" if reason is not None else str(err)
+        return f"a direct check of {url} failed: {type(err).__name__} ({detail})"
+
+
 def _is_permanent(err: BaseException) -> bool:
     """True for errors that retrying cannot fix (client-side 4xx other than throttling)."""
     try:
@@ -104,6 +119,7 @@ class MlflowSink:
         self._failing = False
         self._warned = False
         self.last_error: BaseException | None = None
+        self._sending_since: float | None = None  # monotonic start of the request in flight
         self.dropped = 0
         self.delivered = 0
         self.requests = 0
@@ -173,6 +189,24 @@ class MlflowSink:
             self._thread.join(timeout=1.0)
         return done
 
+    def describe_failure(self) -> str:
+        """What went wrong, for a warning after a flush that timed out.
+
+        The last error a request returned; when none has returned yet (the first request is
+        still inside MLflow's HTTP retries, minutes by default), how long it has waited and what
+        a direct, single check of the server's ``/health`` says."""
+        err = self.last_error
+        if err is not None:
+            return f"last error: {type(err).__name__}: {err}"
+        since = self._sending_since
+        if since is None:
+            return "no request has failed; the values were still queued"
+        waited = time.monotonic() - since
+        return (
+            f"no answer yet to a request sent {waited:.1f} s ago, still inside MLflow's HTTP "
+            f"retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES); {_probe(self.target.tracking_uri)}"
+        )
+
     # Worker side. ---------------------------------------------------------------------------
     def _has_work(self) -> bool:
         return bool(self._metrics or self._params or self._tags or self._in_flight)
@@ -197,7 +231,9 @@ class MlflowSink:
                 metrics = [self._metrics.popleft() for _ in range(len(self._metrics))]
                 self._in_flight = len(metrics) + len(params) + len(tags)
             cpu_start = time.thread_time()
+            self._sending_since = time.monotonic()
             left_metrics, left_params, left_tags = self._send(metrics, params, tags)
+            self._sending_since = None
             self.cpu_seconds += time.thread_time() - cpu_start
             with self._cond:
                 # What could not be sent goes back in front of anything newer.

@@ -3,9 +3,17 @@
 Per training batch (every rank) the callback counts tokens and adds them, with the batch's
 FLOPs, to pending sums that stay on the device. On logging steps (every ``log_every_n_steps``
 optimizer steps or about every ``log_every_seconds``, and at the end) every rank takes part in
-one all-reduce of those sums; rank zero adds them to the run totals and hands the metrics to an
-asynchronous MLflow sink. Nothing else crosses from device to host, and nothing the tracking
-server does can raise into training.
+one all-reduce of those sums; every rank adds them to its copy of the run totals, and rank zero
+hands the metrics to an asynchronous MLflow sink. Nothing else crosses from device to host, and
+nothing the tracking server does can raise into training.
+
+Checkpoints: :meth:`ScalingLawCallback.state_dict` runs no collective (a checkpoint written by
+rank zero alone must not hang). It saves the totals of the last synchronisation, which every rank
+holds. Besides the logging steps, the callback also synchronises (all ranks, no logging) where
+Lightning writes checkpoints with every rank taking part: at the end of a training epoch, before
+validation, and on the steps of a ``ModelCheckpoint(every_n_train_steps=...)``. A checkpoint
+written elsewhere holds the totals of an earlier step; a resume from it says how many steps the
+totals miss.
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ from lightning.pytorch.callbacks import Callback
 
 from mlflow_scaling.tracking import schema
 
-from . import names
 from .counting import (
     PARAMS_CONVENTION,
     Count,
@@ -68,6 +75,9 @@ class Totals:
     tokens: int = 0
     tokens_loss: int = 0
     flops: float = 0.0
+    flops_hardware: float = 0.0
+    """FLOPs per token over every processed position, padding included (``flops``: non-padding
+    tokens only, the law's C)."""
 
 
 class ScalingLawCallback(Callback):
@@ -160,6 +170,8 @@ class ScalingLawCallback(Callback):
         self._last_log_time = 0.0
         self._last_log_tokens = 0
         self._last_log_flops = 0.0
+        self._synced_step = 0  # the global step :attr:`totals` are exact for (all ranks)
+        self._resumed_from_step: int | None = None  # the step of the totals in a loaded state
         self._paused_since: float | None = None
         self._paused_total = 0.0
         self._peak_flops: float | None = None
@@ -170,20 +182,25 @@ class ScalingLawCallback(Callback):
         return self._generate_state_key(family=self.family)
 
     def state_dict(self) -> dict[str, Any]:
+        """The run totals as of the last synchronisation, and its step. No collective: any rank
+        may call this alone (module docstring)."""
         trainer = getattr(self, "_trainer", None)
-        if self._training and trainer is not None:
-            # Checkpoints are written with every rank taking part, so the counts still pending
-            # on each rank can be summed into the totals now (one all-reduce).
-            self._synchronize(trainer, plan=False)
-        return {"version": 1, **asdict(self.totals)}
+        if self._training and trainer is not None and trainer.world_size == 1:
+            self._synchronize(trainer, plan=False)  # one process: a host copy, no collective
+        return {"version": 2, "step": self._synced_step, **asdict(self.totals)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        flops = float(state_dict.get("flops", 0.0))
         self.totals = Totals(
             tokens_total=int(state_dict.get("tokens_total", 0)),
             tokens=int(state_dict.get("tokens", 0)),
             tokens_loss=int(state_dict.get("tokens_loss", 0)),
-            flops=float(state_dict.get("flops", 0.0)),
+            flops=flops,
+            # version 1 did not count padding: from the resume on, it is counted
+            flops_hardware=float(state_dict.get("flops_hardware", flops)),
         )
+        step = state_dict.get("step")  # version 1: synchronised at the checkpoint's own step
+        self._resumed_from_step = int(step) if step is not None else None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
@@ -195,13 +212,25 @@ class ScalingLawCallback(Callback):
         self._flops = None
         self.param_counts = count_parameters(pl_module)
         start = trainer.global_step
+        resumed_from, self._resumed_from_step = self._resumed_from_step, None
+        if resumed_from is not None and resumed_from < start and trainer.is_global_zero:
+            warnings.warn(
+                f"the checkpoint resumed at step {start} holds the scaling-law totals of step "
+                f"{resumed_from} (the last synchronisation of all ranks before it was written): "
+                f"the tokens and FLOPs of the {start - resumed_from} steps in between are not in "
+                "scaling.tokens and scaling.flops. Checkpoints written by ModelCheckpoint's "
+                "every_n_train_steps, at epoch ends or at validation keep them exact",
+                ScalingLawWarning,
+                stacklevel=2,
+            )
+        self._synced_step = start
         self._last_log_step = start
         self._logged_totals = None
         self._last_log_time = time.monotonic()
         self._paused_total = 0.0
         self._paused_since = None
         self._last_log_tokens = self.totals.tokens
-        self._last_log_flops = self.totals.flops
+        self._last_log_flops = self.totals.flops_hardware
         if self.log_every_seconds is not None:
             self._next_log_step = start + 1  # an early point, and a first measure of step time
         elif self.log_every_n_steps is not None:
@@ -249,8 +278,16 @@ class ScalingLawCallback(Callback):
         step = trainer.global_step
         if step >= self._next_log_step and step > self._last_log_step:
             self._log_step(trainer, step)
+        elif step > self._synced_step and _checkpoint_due(trainer, step):
+            self._synchronize(trainer, plan=False)  # the checkpoint then holds exact totals
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._training:
+            self._synchronize(trainer, plan=False)  # for a checkpoint at the epoch's end
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._training:
+            self._synchronize(trainer, plan=False)  # for a checkpoint after validation
         if self._training and self._paused_since is None:
             self._paused_since = time.monotonic()  # validation time is not training throughput
 
@@ -292,6 +329,11 @@ class ScalingLawCallback(Callback):
 
         def measure() -> float | None:
             nonlocal measure_error
+            if params.sharding is not None:
+                # The sharded model's forward runs the strategy's collectives (all-gathers);
+                # on the meta device, and on one rank, that would fail or hang.
+                measure_error = f"not attempted: the parameters are sharded ({params.sharding})"
+                return None
             try:
                 flops = measure_training_flops(pl_module, batch, forward_fn)
             except Exception as err:  # the model may not run on the meta device
@@ -301,10 +343,19 @@ class ScalingLawCallback(Callback):
 
         shape = self.transformer_shape or infer_transformer_shape(pl_module)
         seq_len = sequence_length(batch) or self.seq_len
+        cross_check = self.cross_check and params.sharding is None
+        checked = ""
+        if self.cross_check:
+            checked = (
+                "; cross-checked on the meta device"
+                if cross_check
+                else f"; not cross-checked: the parameters are sharded ({params.sharding})"
+            )
         if self.flops_per_token is not None:
             plan = FlopsPerToken(
                 "user",
-                f"user: flops_per_token={self.flops_per_token:g} given to ScalingLawCallback",
+                f"user: flops_per_token={self.flops_per_token:g} given to ScalingLawCallback"
+                + checked,
                 constant=float(self.flops_per_token),
             )
             main = float(self.flops_per_token)
@@ -313,8 +364,7 @@ class ScalingLawCallback(Callback):
                 "analytic",
                 f"analytic: {ANALYTIC_FORMULA} per token, forward+backward, attention not "
                 f"halved for causal masks; n_layer={shape.n_layer}, n_head={shape.n_head}, "
-                f"head_dim={shape.head_dim} (from {shape.source})"
-                + ("; cross-checked on the meta device" if self.cross_check else ""),
+                f"head_dim={shape.head_dim} (from {shape.source})" + checked,
                 params=params,
                 shape=shape,
                 default_seq_len=self.seq_len,
@@ -327,7 +377,8 @@ class ScalingLawCallback(Callback):
                     "measured",
                     "measured: torch FlopCounterMode on the meta device, one forward+backward "
                     "per batch shape, divided by the batch's positions (padding included), "
-                    "times its non-padding tokens",
+                    "times its non-padding tokens (scaling.flops) or all its positions "
+                    "(scaling.flops_hardware)",
                     model=pl_module,
                     forward_fn=forward_fn,
                 )
@@ -352,7 +403,7 @@ class ScalingLawCallback(Callback):
                         stacklevel=2,
                     )
 
-        if rank_zero and self.cross_check and plan.kind in ("analytic", "user"):
+        if rank_zero and cross_check and plan.kind in ("analytic", "user"):
             measured_fpt = measure()
             if measured_fpt is None:
                 warnings.warn(
@@ -375,9 +426,9 @@ class ScalingLawCallback(Callback):
                     )
         self.flops_method = plan.method
         if rank_zero:
-            metrics = {names.METRIC_FLOPS_PER_TOKEN: main}
+            metrics = {schema.METRIC_FLOPS_PER_TOKEN: main}
             if measured_fpt is not None:
-                metrics[names.METRIC_FLOPS_PER_TOKEN_MEASURED] = measured_fpt
+                metrics[schema.METRIC_FLOPS_PER_TOKEN_MEASURED] = measured_fpt
             self._emit(
                 metrics,
                 step=trainer.global_step,
@@ -387,7 +438,8 @@ class ScalingLawCallback(Callback):
 
     # Synchronising and logging --------------------------------------------------------------
     def _synchronize(self, trainer: pl.Trainer, plan: bool) -> int | None:
-        """Sum pending counts over ranks into :attr:`totals` (one all-reduce).
+        """Sum pending counts over ranks into :attr:`totals` (one all-reduce; every rank calls
+        this at the same points and ends with the same totals).
 
         With ``plan``, rank zero also proposes the next logging interval in the same vector so
         that every rank agrees on it; returns that interval."""
@@ -399,11 +451,13 @@ class ScalingLawCallback(Callback):
         )
         if trainer.world_size > 1:
             values = _all_reduce_sum(trainer, values)
-        total, non_padding, loss, flops, interval = values
+        total, non_padding, loss, flops, flops_hardware, interval = values
         self.totals.tokens_total += round(total)
         self.totals.tokens += round(non_padding)
         self.totals.tokens_loss += round(loss)
         self.totals.flops += flops
+        self.totals.flops_hardware += flops_hardware
+        self._synced_step = trainer.global_step
         return max(1, round(interval)) if plan else None
 
     def _propose_interval(self, step: int) -> int:
@@ -438,26 +492,28 @@ class ScalingLawCallback(Callback):
         totals = self.totals
         metrics: dict[str, float] = {
             schema.METRIC_TOKENS: totals.tokens,
-            names.METRIC_TOKENS_TOTAL: totals.tokens_total,
-            names.METRIC_TOKENS_LOSS: totals.tokens_loss,
+            schema.METRIC_TOKENS_TOTAL: totals.tokens_total,
+            schema.METRIC_TOKENS_LOSS: totals.tokens_loss,
             schema.METRIC_FLOPS: totals.flops,
+            schema.METRIC_FLOPS_HARDWARE: totals.flops_hardware,
         }
         elapsed = self._active_seconds(now)
         if step > self._last_log_step and elapsed > 0:
-            flops_per_s = (totals.flops - self._last_log_flops) / elapsed
-            metrics[names.METRIC_TOKENS_PER_SECOND] = (
+            # throughput and MFU: the compute spent, padding included
+            flops_per_s = (totals.flops_hardware - self._last_log_flops) / elapsed
+            metrics[schema.METRIC_TOKENS_PER_SECOND] = (
                 totals.tokens - self._last_log_tokens
             ) / elapsed
-            metrics[names.METRIC_FLOPS_PER_SECOND] = flops_per_s
+            metrics[schema.METRIC_FLOPS_PER_SECOND] = flops_per_s
             if self._peak_flops:
-                metrics[names.METRIC_MFU] = flops_per_s / (self._peak_flops * trainer.world_size)
+                metrics[schema.METRIC_MFU] = flops_per_s / (self._peak_flops * trainer.world_size)
         self._last_log_step = step
         self._last_log_time = now
         self._paused_total = 0.0
         if self._paused_since is not None:
             self._paused_since = now
         self._last_log_tokens = totals.tokens
-        self._last_log_flops = totals.flops
+        self._last_log_flops = totals.flops_hardware
         self._logged_totals = replace(totals)
         if trainer.is_global_zero:
             self._emit(metrics, step=step)
@@ -515,7 +571,7 @@ class ScalingLawCallback(Callback):
             warnings.warn(
                 f"{sink.pending} scaling-law values could not be delivered to run "
                 f"{sink.target.run_id} at {sink.target.tracking_uri} within "
-                f"{timeout_s:g} s (last error: {sink.last_error}); the totals of this "
+                f"{timeout_s:g} s ({sink.describe_failure()}); the totals of this "
                 f"run were tokens={self.totals.tokens}, flops={self.totals.flops:.6g}",
                 ScalingLawWarning,
                 stacklevel=2,
@@ -549,6 +605,19 @@ def _all_reduce_sum(trainer: pl.Trainer, values: list[float]) -> list[float]:
     else:  # strategies without torch.distributed (XLA, say)
         vector = trainer.strategy.reduce(vector, reduce_op="sum")
     return [float(v) for v in vector.tolist()]
+
+
+def _checkpoint_due(trainer: pl.Trainer, step: int) -> bool:
+    """Whether a ``ModelCheckpoint(every_n_train_steps=n)`` of ``trainer`` saves at ``step``.
+
+    Every rank computes the same answer (same callbacks, same step). Lightning keeps ``n`` in
+    the private ``_every_n_train_steps``; if that ever changes this returns False and such
+    checkpoints hold the totals of the last logging step (a resume says so)."""
+    for callback in trainer.checkpoint_callbacks:
+        every = getattr(callback, "_every_n_train_steps", 0)
+        if isinstance(every, int) and every > 0 and step % every == 0:
+            return True
+    return False
 
 
 def _next_multiple(step: int, interval: int) -> int:

@@ -324,12 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["table", "json"], default="table")
     check.set_defaults(handler=_cmd_check)
 
+    from .downstream_cli import register as register_downstream
     from .jobs.commands import register as register_job_commands
 
+    register_downstream(sub)
     register_job_commands(sub)
     from .planning.command import register as register_plan
 
     register_plan(sub)
+    from .compare_command import register as register_compare
+
+    register_compare(sub)
     return parser
 
 

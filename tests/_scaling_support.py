@@ -13,6 +13,26 @@ from examples.tiny_gpt import IGNORE_INDEX, GPTConfig, TinyGPT
 
 SEQ_LEN = 16
 
+# The tiny GPT of tiny_gpt() counted by hand (n_layer=2, n_head=2, d_model=32, seq_len=16,
+# vocab=256, biases, head tied to the token embedding), independently of the code under test.
+_D, _V = 32, 256
+_BLOCK = (
+    2 * _D  # ln1 weight and bias
+    + (_D * 3 * _D + 3 * _D)  # qkv
+    + (_D * _D + _D)  # attention output projection
+    + 2 * _D  # ln2
+    + (_D * 4 * _D + 4 * _D)  # mlp in
+    + (4 * _D * _D + _D)  # mlp out
+)
+TINY_NON_EMBEDDING = 2 * _BLOCK + 2 * _D  # two blocks and the final LayerNorm: 25,472
+TINY_EMBEDDING = _V * _D + SEQ_LEN * _D  # token and position tables: 8,704
+TINY_TIED_HEAD = _V * _D  # the head is the token table: 8,192
+TINY_TOTAL = TINY_NON_EMBEDDING + TINY_EMBEDDING  # 34,176 (the tied head counts once)
+# 6 FLOPs per matmul parameter and token (non-embedding + the tied head's matmul), plus the
+# attention scores and values: 12 * n_layer * n_head * head_dim * seq_len.
+TINY_FLOPS_PER_TOKEN = 6 * (TINY_NON_EMBEDDING + TINY_TIED_HEAD) + 12 * 2 * 2 * 16 * SEQ_LEN
+assert (TINY_TOTAL, TINY_FLOPS_PER_TOKEN) == (34_176, 214_272)
+
 
 def tiny_gpt(**overrides: Any) -> TinyGPT:
     cfg = {"n_layer": 2, "n_head": 2, "d_model": 32, "seq_len": SEQ_LEN, **overrides}

@@ -73,8 +73,19 @@ def test_pending_counts_sum_host_and_device_parts() -> None:
         pending.add(TokenCounts(10, torch.tensor(i % 7), 4), flops_per_token=2.0)
     pending.add(TokenCounts(10, 10, 10), flops_per_token=3.0)
     non_padding = sum(i % 7 for i in range(300))
-    assert pending.drain() == [3010.0, non_padding + 10.0, 1210.0, 2.0 * non_padding + 30.0]
-    assert pending.drain() == [0.0, 0.0, 0.0, 0.0]
+    hardware = 2.0 * 300 * 10 + 3.0 * 10  # every position, padding included
+    assert pending.drain() == [
+        3010.0,
+        non_padding + 10.0,
+        1210.0,
+        2.0 * non_padding + 30.0,
+        hardware,
+    ]
+    assert pending.drain() == [0.0] * 5
+    # a user counter may give every count as a tensor: FLOPs still per their FLOPs per token
+    pending.add(TokenCounts(torch.tensor(8), torch.tensor(5), torch.tensor(4)), 3.0)
+    pending.add(TokenCounts(torch.tensor(8), torch.tensor(6), 6), 5.0)
+    assert pending.drain() == [16.0, 11.0, 10.0, 3.0 * 5 + 5.0 * 6, 3.0 * 8 + 5.0 * 8]
 
 
 def test_user_token_counter_is_used() -> None:

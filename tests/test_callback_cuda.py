@@ -15,7 +15,6 @@ from lightning.fabric.utilities.throughput import get_available_flops
 from torch.utils.data import DataLoader
 
 from lightning_callbacks import ScalingLawCallback, ScalingLawWarning
-from lightning_callbacks import names as extra
 from mlflow_scaling.tracking import schema
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -50,11 +49,11 @@ def test_no_sync_between_logging_steps_on_cuda(monkeypatch: pytest.MonkeyPatch) 
     assert len(checked) == 16  # 20 steps, 4 of them logging steps (5, 10, 15, 20)
     assert cb.totals.tokens == sum(lengths)
     assert cb.last_metrics[schema.METRIC_TOKENS] == sum(lengths)
-    assert cb.last_metrics[extra.METRIC_FLOPS_PER_SECOND] > 0
+    assert cb.last_metrics[schema.METRIC_FLOPS_PER_SECOND] > 0
     peak = get_available_flops(torch.device("cuda"), torch.bfloat16)
     if peak:  # a GPU whose peak Lightning knows (H100, A100, ...)
-        mfu = cb.last_metrics[extra.METRIC_MFU]
-        assert mfu == pytest.approx(cb.last_metrics[extra.METRIC_FLOPS_PER_SECOND] / peak)
+        mfu = cb.last_metrics[schema.METRIC_MFU]
+        assert mfu == pytest.approx(cb.last_metrics[schema.METRIC_FLOPS_PER_SECOND] / peak)
         assert 0 < mfu < 1
     else:
-        assert extra.METRIC_MFU not in cb.last_metrics
+        assert schema.METRIC_MFU not in cb.last_metrics

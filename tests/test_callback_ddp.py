@@ -6,13 +6,20 @@ import lightning as L
 import mlflow
 import pytest
 import torch
-from _scaling_support import SEQ_LEN, PaddedBytes, history, tiny_gpt, trainer, unique
+from _scaling_support import (
+    SEQ_LEN,
+    TINY_FLOPS_PER_TOKEN,
+    PaddedBytes,
+    history,
+    tiny_gpt,
+    trainer,
+    unique,
+)
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader
 
 from lightning_callbacks import ScalingLawCallback
-from lightning_callbacks import names as extra
 from mlflow_scaling.tracking import schema
 
 STEPS = 4
@@ -35,7 +42,7 @@ def test_ddp_totals_are_sums_over_ranks_logged_once(mlflow_server: str, tmp_path
     experiment = unique("cb-ddp")
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=mlflow_server)
     cb = ScalingLawCallback(family="ddp", log_every_n_steps=2, log_every_seconds=None)
-    # A checkpoint between logging steps: every rank's pending counts go into its state.
+    # A checkpoint between logging steps: the ranks synchronise first, so its state is exact.
     checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=-1)
     trainer(
         devices=2,
@@ -56,12 +63,14 @@ def test_ddp_totals_are_sums_over_ranks_logged_once(mlflow_server: str, tmp_path
     all_lengths = LENGTHS[0] + LENGTHS[1]
     non_padding = sum(all_lengths)
     assert metrics[schema.METRIC_TOKENS] == non_padding
-    assert metrics[extra.METRIC_TOKENS_TOTAL] == len(all_lengths) * SEQ_LEN
-    assert metrics[extra.METRIC_TOKENS_LOSS] == sum(n - 1 for n in all_lengths)
+    assert metrics[schema.METRIC_TOKENS_TOTAL] == len(all_lengths) * SEQ_LEN
+    assert metrics[schema.METRIC_TOKENS_LOSS] == sum(n - 1 for n in all_lengths)
     # not local x world_size: rank 0 alone would give a different number
     assert metrics[schema.METRIC_TOKENS] != 2 * sum(LENGTHS[0])
-    fpt = metrics[extra.METRIC_FLOPS_PER_TOKEN]
-    assert metrics[schema.METRIC_FLOPS] == pytest.approx(non_padding * fpt)
+    assert metrics[schema.METRIC_FLOPS_PER_TOKEN] == TINY_FLOPS_PER_TOKEN
+    assert metrics[schema.METRIC_FLOPS] == non_padding * TINY_FLOPS_PER_TOKEN
+    positions = len(all_lengths) * SEQ_LEN
+    assert metrics[schema.METRIC_FLOPS_HARDWARE] == positions * TINY_FLOPS_PER_TOKEN
 
     # Logged once per logging step (rank zero only): steps 2 and 4; the end is step 4 too.
     half = sum(LENGTHS[0][: 2 * BATCH[0]]) + sum(LENGTHS[1][: 2 * BATCH[1]])
@@ -73,4 +82,6 @@ def test_ddp_totals_are_sums_over_ranks_logged_once(mlflow_server: str, tmp_path
 
     (ckpt,) = tmp_path.glob("*step=3.ckpt")
     state = torch.load(ckpt, weights_only=False)["callbacks"][cb.state_key]
+    # Step 3 is no logging step, but ModelCheckpoint saves there: all ranks synchronised first.
+    assert state["step"] == 3
     assert state["tokens"] == sum(LENGTHS[0][: 3 * BATCH[0]]) + sum(LENGTHS[1][: 3 * BATCH[1]])

@@ -7,8 +7,19 @@ import warnings
 import lightning as L
 import pytest
 import torch
-from _scaling_support import SEQ_LEN, tiny_gpt, token_loader, trainer
+from _scaling_support import (
+    SEQ_LEN,
+    TINY_FLOPS_PER_TOKEN,
+    TINY_NON_EMBEDDING,
+    TINY_TIED_HEAD,
+    TINY_TOTAL,
+    PaddedBytes,
+    tiny_gpt,
+    token_loader,
+    trainer,
+)
 from torch import nn
+from torch.utils.data import DataLoader
 
 from examples.tiny_gpt import GPTConfig, TinyGPT
 from lightning_callbacks import (
@@ -20,7 +31,6 @@ from lightning_callbacks import (
     infer_transformer_shape,
     measure_training_flops,
 )
-from lightning_callbacks import names as extra
 from lightning_callbacks.flops import relative_difference
 from mlflow_scaling.tracking import schema
 
@@ -43,14 +53,17 @@ def test_analytic_count_agrees_with_meta_device_count_within_2_percent(tie_head:
 def test_tied_head_counts_once_as_embedding_but_its_matmul_is_counted() -> None:
     tied, untied = tiny_gpt(tie_head=True), tiny_gpt(tie_head=False)
     ct, cu = count_parameters(tied), count_parameters(untied)
-    head = 256 * 32
-    assert cu.total - ct.total == head
-    assert ct.non_embedding == cu.non_embedding - head
-    assert (ct.tied_head, cu.tied_head) == (head, 0)
-    shape = infer_transformer_shape(tied)
-    assert analytic_flops_per_token(ct, shape, SEQ_LEN) == analytic_flops_per_token(
-        cu, shape, SEQ_LEN
+    assert (ct.total, ct.non_embedding, ct.tied_head) == (TINY_TOTAL, TINY_NON_EMBEDDING, 256 * 32)
+    assert (cu.total, cu.non_embedding, cu.tied_head) == (
+        TINY_TOTAL + 256 * 32,
+        TINY_NON_EMBEDDING + 256 * 32,
+        0,
     )
+    # the same matrix products either way: the hand count of _scaling_support
+    shape = infer_transformer_shape(tied)
+    assert shape == TransformerShape(2, 2, 16, "config")
+    assert analytic_flops_per_token(ct, shape, SEQ_LEN) == TINY_FLOPS_PER_TOKEN
+    assert analytic_flops_per_token(cu, shape, SEQ_LEN) == TINY_FLOPS_PER_TOKEN
 
 
 def test_shape_from_multihead_attention_modules() -> None:
@@ -88,7 +101,7 @@ def test_models_that_are_not_transformers_use_the_measured_count_per_shape() -> 
         trainer(callbacks=[cb], max_steps=2).fit(model, token_loader(2, 3))
     assert cb.flops_method.startswith("measured: torch FlopCounterMode on the meta device")
     # The counter counts matrix products: 2 FLOPs per weight forward, 4 backward.
-    fpt = cb.last_metrics[extra.METRIC_FLOPS_PER_TOKEN]
+    fpt = cb.last_metrics[schema.METRIC_FLOPS_PER_TOKEN]
     assert fpt == 6 * (16 * 64 + 64 * 256)
     assert cb.totals.flops == pytest.approx(2 * 3 * SEQ_LEN * fpt)
 
@@ -98,13 +111,15 @@ def test_user_flops_per_token_wins_and_is_named() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer(callbacks=[cb], max_steps=2).fit(tiny_gpt(), token_loader(2, 2))
-    assert cb.flops_method == "user: flops_per_token=1e+06 given to ScalingLawCallback"
+    assert cb.flops_method == (
+        "user: flops_per_token=1e+06 given to ScalingLawCallback; cross-checked on the meta device"
+    )
     assert cb.totals.flops == 2 * 2 * SEQ_LEN * 1e6
     assert cb.last_metrics[schema.METRIC_FLOPS] == 2 * 2 * SEQ_LEN * 1e6
     # 1e6 is far from the measured ~2e5: a warning naming both numbers
     mismatch = [str(w.message) for w in caught if "differ by" in str(w.message)]
     assert len(mismatch) == 1
-    measured = cb.last_metrics[extra.METRIC_FLOPS_PER_TOKEN_MEASURED]
+    measured = cb.last_metrics[schema.METRIC_FLOPS_PER_TOKEN_MEASURED]
     assert "1e+06" in mismatch[0] and f"{measured:.4g}" in mismatch[0]
 
 
@@ -115,16 +130,31 @@ def test_a_misread_shape_disagrees_and_warns_with_both_numbers() -> None:
         warnings.simplefilter("always")
         trainer(callbacks=[cb], max_steps=1).fit(tiny_gpt(), token_loader(1, 2))
     (message,) = [str(w.message) for w in caught if "differ by" in str(w.message)]
-    analytic = cb.last_metrics[extra.METRIC_FLOPS_PER_TOKEN]
-    measured = cb.last_metrics[extra.METRIC_FLOPS_PER_TOKEN_MEASURED]
+    analytic = cb.last_metrics[schema.METRIC_FLOPS_PER_TOKEN]
+    measured = cb.last_metrics[schema.METRIC_FLOPS_PER_TOKEN_MEASURED]
+    assert analytic == 6 * (TINY_NON_EMBEDDING + TINY_TIED_HEAD) + 12 * 40 * 2 * 16 * SEQ_LEN
     assert f"analytic FLOPs per token {analytic:.4g}" in message
     assert f"measured {measured:.4g}" in message
 
 
-def test_mfu_from_a_given_peak() -> None:
-    cb = ScalingLawCallback(family="mfu", peak_flops_per_device=1e12, log_every_n_steps=2)
+def test_throughput_and_mfu_count_the_padding_the_hardware_computed() -> None:
+    lengths = [16, 3, 9, 12, 1, 16, 7, 5]
+    cb = ScalingLawCallback(
+        family="mfu", peak_flops_per_device=1e12, log_every_n_steps=2, log_every_seconds=None
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawWarning)
-        trainer(callbacks=[cb], max_steps=4).fit(tiny_gpt(), token_loader(4, 2))
+        trainer(callbacks=[cb], max_steps=4).fit(
+            tiny_gpt(), DataLoader(PaddedBytes(lengths), batch_size=2)
+        )
     metrics = cb.last_metrics
-    assert metrics[extra.METRIC_MFU] == pytest.approx(metrics[extra.METRIC_FLOPS_PER_SECOND] / 1e12)
+    assert metrics[schema.METRIC_FLOPS] == sum(lengths) * TINY_FLOPS_PER_TOKEN
+    assert metrics[schema.METRIC_FLOPS_HARDWARE] == len(lengths) * SEQ_LEN * TINY_FLOPS_PER_TOKEN
+    # The last interval (steps 3 and 4): FLOPs/s over every position, tokens/s over real ones.
+    positions, tokens = 4 * SEQ_LEN, sum(lengths[4:])
+    assert metrics[schema.METRIC_FLOPS_PER_SECOND] / metrics[
+        schema.METRIC_TOKENS_PER_SECOND
+    ] == pytest.approx(positions * TINY_FLOPS_PER_TOKEN / tokens, rel=1e-12)
+    assert metrics[schema.METRIC_MFU] == pytest.approx(
+        metrics[schema.METRIC_FLOPS_PER_SECOND] / 1e12
+    )

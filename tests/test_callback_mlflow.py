@@ -6,15 +6,24 @@ import warnings
 
 import mlflow
 import pytest
-from _scaling_support import SEQ_LEN, PaddedBytes, history, tiny_gpt, token_loader, trainer, unique
+from _scaling_support import (
+    SEQ_LEN,
+    TINY_FLOPS_PER_TOKEN,
+    TINY_NON_EMBEDDING,
+    TINY_TOTAL,
+    PaddedBytes,
+    history,
+    tiny_gpt,
+    token_loader,
+    trainer,
+    unique,
+)
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader
 
 from examples.tiny_gpt import GPTConfig, TinyGPT
-from lightning_callbacks import ScalingLawCallback, ScalingLawWarning, count_parameters
-from lightning_callbacks import names as extra
-from lightning_callbacks.flops import analytic_flops_per_token, infer_transformer_shape
+from lightning_callbacks import ScalingLawCallback, ScalingLawWarning
 from mlflow_scaling.tracking import schema
 
 
@@ -29,26 +38,23 @@ def test_unpadded_run_has_contract_metrics_tags_and_params(mlflow_server: str) -
     run = client.get_run(logger.run_id)
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
 
-    counts = count_parameters(model)
-    assert counts.tied_head == 256 * 32
-    assert metrics[schema.METRIC_PARAMS_TOTAL] == counts.total
-    assert metrics[schema.METRIC_PARAMS_NON_EMBEDDING] == counts.non_embedding
-    assert metrics[schema.METRIC_PARAMS] == counts.non_embedding
-    # embeddings: 256x32 tokens (tied with the head, counted once) + 16x32 positions
-    assert counts.total - counts.non_embedding == 256 * 32 + SEQ_LEN * 32
+    # hand counts (see _scaling_support): the tied head counts once, as embedding
+    assert metrics[schema.METRIC_PARAMS_TOTAL] == TINY_TOTAL
+    assert metrics[schema.METRIC_PARAMS_NON_EMBEDDING] == TINY_NON_EMBEDDING
+    assert metrics[schema.METRIC_PARAMS] == TINY_NON_EMBEDDING
 
     tokens = steps * batch * SEQ_LEN
-    fpt = analytic_flops_per_token(counts, infer_transformer_shape(model), SEQ_LEN)
+    fpt = TINY_FLOPS_PER_TOKEN
     assert metrics[schema.METRIC_TOKENS] == tokens
-    assert metrics[extra.METRIC_TOKENS_TOTAL] == tokens
-    assert metrics[extra.METRIC_TOKENS_LOSS] == tokens
+    assert metrics[schema.METRIC_TOKENS_TOTAL] == tokens
+    assert metrics[schema.METRIC_TOKENS_LOSS] == tokens
     assert metrics[schema.METRIC_FLOPS] == pytest.approx(tokens * fpt, rel=1e-12)
-    assert metrics[extra.METRIC_FLOPS_PER_TOKEN] == fpt
-    measured = metrics[extra.METRIC_FLOPS_PER_TOKEN_MEASURED]
+    assert metrics[schema.METRIC_FLOPS_PER_TOKEN] == fpt
+    measured = metrics[schema.METRIC_FLOPS_PER_TOKEN_MEASURED]
     assert abs(measured - fpt) / fpt < 0.05
-    assert metrics[extra.METRIC_TOKENS_PER_SECOND] > 0
-    assert metrics[extra.METRIC_FLOPS_PER_SECOND] > 0
-    assert extra.METRIC_MFU not in metrics  # no known peak on a CPU
+    assert metrics[schema.METRIC_TOKENS_PER_SECOND] > 0
+    assert metrics[schema.METRIC_FLOPS_PER_SECOND] > 0
+    assert schema.METRIC_MFU not in metrics  # no known peak on a CPU
 
     assert tags[schema.TAG_FAMILY] == "tiny-gpt"
     assert tags[schema.TAG_LOSS_METRIC] == "train_loss"
@@ -77,11 +83,13 @@ def test_padded_batches_are_counted_by_mask_and_labels(mlflow_tracking: str) -> 
     client = mlflow.MlflowClient(mlflow_tracking)
     metrics = client.get_run(run.info.run_id).data.metrics
     assert metrics[schema.METRIC_TOKENS] == sum(lengths)
-    assert metrics[extra.METRIC_TOKENS_TOTAL] == len(lengths) * SEQ_LEN
-    assert metrics[extra.METRIC_TOKENS_LOSS] == sum(n - 1 for n in lengths)
+    assert metrics[schema.METRIC_TOKENS_TOTAL] == len(lengths) * SEQ_LEN
+    assert metrics[schema.METRIC_TOKENS_LOSS] == sum(n - 1 for n in lengths)
     assert metrics[schema.METRIC_PARAMS] == metrics[schema.METRIC_PARAMS_TOTAL]
-    fpt = metrics[extra.METRIC_FLOPS_PER_TOKEN]
-    assert metrics[schema.METRIC_FLOPS] == pytest.approx(sum(lengths) * fpt)
+    assert metrics[schema.METRIC_FLOPS_PER_TOKEN] == TINY_FLOPS_PER_TOKEN
+    # C counts the non-padding tokens; the compute spent counts every position
+    assert metrics[schema.METRIC_FLOPS] == sum(lengths) * TINY_FLOPS_PER_TOKEN
+    assert metrics[schema.METRIC_FLOPS_HARDWARE] == len(lengths) * SEQ_LEN * TINY_FLOPS_PER_TOKEN
     assert history(client, run.info.run_id, schema.METRIC_TOKENS) == [
         (1, float(sum(lengths[:4]))),
         (2, float(sum(lengths))),  # also the end: not written twice
@@ -133,10 +141,9 @@ def test_counters_survive_resume_from_checkpoint(mlflow_server: str, tmp_path) -
     points = history(client, first_logger.run_id, schema.METRIC_TOKENS)
     assert points[-1] == (2 * epoch_steps, 2.0 * epoch_steps * per_step)
     assert all(v == s * per_step for s, v in points)  # cumulative across the resume
-    run = client.get_run(first_logger.run_id)
-    assert run.data.metrics[schema.METRIC_FLOPS] == pytest.approx(
-        2 * epoch_steps * per_step * run.data.metrics[extra.METRIC_FLOPS_PER_TOKEN]
-    )
+    metrics = client.get_run(first_logger.run_id).data.metrics
+    assert metrics[schema.METRIC_FLOPS] == 2 * epoch_steps * per_step * TINY_FLOPS_PER_TOKEN
+    assert metrics[schema.METRIC_FLOPS_HARDWARE] == metrics[schema.METRIC_FLOPS]  # no padding
 
 
 def test_without_a_run_it_counts_and_says_so_once() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -113,6 +114,69 @@ def test_server_killed_for_good_training_finishes_with_a_warning(
     messages = _scaling_warnings(caught)
     assert any("failed for run" in m for m in messages)
     assert sum("failed for run" in m for m in messages) == 1
-    assert any("could not be delivered" in m and f"tokens={steps * BATCH * SEQ_LEN}" in m
-               for m in messages)  # fmt: skip
+    (final,) = [m for m in messages if "could not be delivered" in m]
+    assert f"tokens={steps * BATCH * SEQ_LEN}" in final
+    # the real error, not "(last error: None)"
+    assert "(last error: MlflowException: API request to" in final
+    assert "Connection refused" in final
     assert elapsed < 30
+
+
+class KillsQuietly(L.Callback):
+    """At step ``at``: let the callback deliver all it has, then kill the server. What the next
+    steps log goes out in a request still inside MLflow's HTTP retries when the final flush
+    times out."""
+
+    def __init__(self, server: MlflowServer, callback: ScalingLawCallback, at: int) -> None:
+        self.server, self.callback, self.at = server, callback, at
+        self.delivered: bool | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.at:
+            assert self.callback.sink is not None
+            self.delivered = self.callback.sink.flush(timeout_s=30.0)
+            self.server.kill()
+
+
+def test_a_flush_that_times_out_before_any_answer_says_what_is_known(
+    mlflow_server_factory: Callable[..., MlflowServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow retries for about 14 s (0 + 2 + 4 + 8 s of backoff); the final flush waits 0.5 s.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    server = mlflow_server_factory()
+    steps = 3
+    cb = ScalingLawCallback(family="silent", log_every_n_steps=1, flush_timeout_s=0.5)
+    chaos = KillsQuietly(server, cb, at=steps - 1)
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(server.uri)
+    run = mlflow.start_run(experiment_id=mlflow.create_experiment(unique("cb-silent")))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer(callbacks=[cb, chaos], max_steps=steps).fit(
+                tiny_gpt(), token_loader(steps, BATCH)
+            )
+            # the request left behind fails later, in the sink's thread: wait for it here
+            for thread in threading.enumerate():
+                if thread.name == f"scaling-law-mlflow-sink-{run.info.run_id[:8]}":
+                    thread.join(timeout=30)
+    finally:
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # no more waiting
+        try:
+            mlflow.end_run()  # the server is gone: this one is allowed to fail
+        except Exception:
+            pass
+        mlflow.set_tracking_uri(previous_uri)
+
+    assert chaos.delivered is True
+    messages = _scaling_warnings(caught)
+    (final,) = [m for m in messages if "could not be delivered" in m]
+    assert "last error: None" not in final
+    assert "(no answer yet to a request sent " in final
+    assert "still inside MLflow's HTTP retries (MLFLOW_HTTP_REQUEST_MAX_RETRIES)" in final
+    assert f"a direct check of {server.uri}/health failed: URLError (" in final
+    assert "Connection refused" in final
+    assert f"tokens={steps * BATCH * SEQ_LEN}" in final

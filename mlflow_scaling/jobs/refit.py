@@ -10,7 +10,10 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    scaling check, bootstrap intervals) and written to its fit run (:mod:`..tracking.fit_run`):
    metrics with step = refit number, the ``scaling.phase`` and ``scaling.check`` tags, the
    artifacts ``scaling/fit.json``, ``fit.png``, ``report.html``, ``predictions.csv`` (and
-   ``curves.json`` when training curves were read), the digests last.
+   ``curves.json`` when training curves were read, ``tasks.png`` when the family declares
+   downstream tasks), the digests last;
+4. comparisons declared with ``scaling.compare_to`` are brought up to date the same way
+   (:mod:`.compare_refit`).
 
 An error in one family is recorded in its outcome (and on its fit run) and the pass goes on.
 """
@@ -55,6 +58,7 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .compare_refit import refresh_comparisons
 from .shards import Shard
 
 if TYPE_CHECKING:
@@ -168,13 +172,14 @@ def build_fit_document(
         "members": [p.to_dict() for p in family.members],
         "excluded": [e.to_dict() for e in family.excluded],
     }
-    doc.update({k: v for k, v in analysis.items() if k != "metrics"})
+    doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
     return to_strict(doc)
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
     from ..report.html import report_html
     from ..report.predictions import predictions_csv
+    from ..report.task_figures import write_tasks_png
 
     (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
     (folder / "fit.png").write_bytes(png)
@@ -184,6 +189,7 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         (folder / "plan.json").write_text(strict_dumps(doc["plan"], indent=2))
     if curves_doc is not None:
         (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
+    write_tasks_png(folder, doc)
 
 
 @dataclass
@@ -338,6 +344,7 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
             schema.TAG_PHASE: analysis["phase"],
             schema.TAG_CHECK: analysis["check_verdict"],
             schema.TAG_REFIT_NUMBER: str(refit_number),
+            **analysis.get("task_tags", {}),
         }
         try:
             with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
@@ -491,6 +498,7 @@ def refit_pass(
         else:
             plans.append(plan)
     if not plans:
+        refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
         return outcomes
 
     pool = None
@@ -520,4 +528,5 @@ def refit_pass(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
     return outcomes

@@ -52,9 +52,13 @@ SERVED_ARTIFACTS = (
     schema.ARTIFACT_FIT_PNG,
     schema.ARTIFACT_REPORT_HTML,
     schema.ARTIFACT_PREDICTIONS_CSV,
+    schema.ARTIFACT_TASKS_PNG,
+    schema.ARTIFACT_COMPARE_JSON,
+    schema.ARTIFACT_COMPARE_PNG,
     schema.ARTIFACT_PLAN_JSON,
 )
-"""The fit-run artifacts the pages link to; the artifact route serves these and no others."""
+"""The fit-run (and comparison-run) artifacts the pages link to; the artifact route serves
+these and no others."""
 
 HISTORY_METRICS = ("alpha", "beta", "a", "b")
 """Fitted exponents whose history across refits is plotted."""
@@ -310,6 +314,7 @@ class FamilyDetail:
     predictions_truncated: bool = False
     history: list[History] = field(default_factory=list)
     artifacts: set[str] = field(default_factory=set)
+    comparisons: list[dict[str, str]] = field(default_factory=list)
 
 
 def _refit_number(tags: Mapping[str, str]) -> int | None:
@@ -449,6 +454,9 @@ def family_detail(
     if fam is None or (not fam.members and not fam.excluded and not fam.fit_runs):
         return None
     detail = FamilyDetail(summary=summarize(fam), members=fam.members, excluded=fam.excluded)
+    from .compare_page import comparisons_of  # (it imports this module)
+
+    detail.comparisons = comparisons_of(source, experiment, family)
     run = fam.fit_run
     if run is None:
         return detail

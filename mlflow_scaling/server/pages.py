@@ -25,7 +25,9 @@ from ..planning.section import plan_section
 from ..rendering import render
 from ..tracking import schema
 from .charts import data_uri, history_png
+from .compare_page import render_compare_links
 from .data import FamilyDetail, FamilySummary, dig
+from .task_table import tasks_section
 
 FIT_ROWS = (
     ("E", "E", "irreducible loss"),
@@ -236,6 +238,7 @@ def render_family(d: FamilyDetail, links: Links) -> str:
         "d": d,
         "s": s,
         "members": sorted(d.members, key=lambda p: (p.n, p.d)),
+        "compare_links": Markup(render_compare_links(d.comparisons, links)),  # escaped there
     }
     if fitted:
         context.update(
@@ -250,5 +253,6 @@ def render_family(d: FamilyDetail, links: Links) -> str:
             predictions_csv=schema.ARTIFACT_PREDICTIONS_CSV,
             history=_history_view(d),
             plan=Markup(plan_section(d.doc)),  # rendered by _plan.html, escaped there
+            tasks=Markup(tasks_section(d, links)),  # rendered by _tasks.html, escaped there
         )  # fmt: skip
     return render("family.html", fitted=fitted, **context)

@@ -60,6 +60,10 @@ class MemberPoint:
     loss_metric: str
     loss_step: int
     end_time: int | None
+    task_tags: dict[str, str] = field(default_factory=dict, compare=False)
+    """The run's downstream-task declarations (``scaling.tasks``, ``scaling.task.*``, ...)."""
+    metrics: dict[str, float] = field(default_factory=dict, compare=False)
+    """Every latest metric of the run (task accuracies and losses are read from here)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,6 +318,8 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         loss_metric=loss_metric,
         loss_step=_latest_steps(run).get(loss_metric, 0),
         end_time=info.end_time,
+        task_tags=schema.task_tags_of(data.tags),
+        metrics=dict(metrics),
     )
 
 
