@@ -23,8 +23,8 @@ class InputError(ValueError):
 
 
 def _show(names) -> str:
-    """Column names for a one-line message (repr quoting escapes newlines and the like)."""
-    return ", ".join(repr(str(name)) for name in names)
+    """Column names for a one-line message: quoted (escaped) where not plainly printable."""
+    return ", ".join(n if n.isprintable() and n.strip() == n else repr(n) for n in map(str, names))
 
 
 def _read_text(path: Path) -> str:

@@ -48,7 +48,7 @@ def test_header_shorter_than_its_rows_is_an_error_naming_the_line(tmp_path):
                    enumerate(np.geomspace(1e7, 1e9, 6)))  # fmt: skip
     path = write(tmp_path, "N,D,loss\n" + rows)
     line = one_error_line(run_cli("fit", path, "--bootstrap", "0"))
-    assert f"{path}: line 2 has 4 fields but the header has 3 ('N', 'D', 'loss')" in line
+    assert f"{path}: line 2 has 4 fields but the header has 3 (N, D, loss)" in line
 
 
 def test_row_with_fewer_fields_is_an_error_naming_the_line(tmp_path):
