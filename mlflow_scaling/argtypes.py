@@ -31,3 +31,24 @@ def huber_delta(text: str) -> float | str:
     if text.strip().lower() == "auto":
         return "auto"
     return positive_float(text)
+
+
+# A percentile interval from a few replicates is noise: 50 is the least we compute one from.
+MIN_BOOTSTRAP = 50
+MAX_BOOTSTRAP = 100_000
+
+
+def bootstrap_replicates(text: str) -> int:
+    """0 (no intervals) or a replicate count in [MIN_BOOTSTRAP, MAX_BOOTSTRAP]."""
+    value = non_negative_int(text)
+    if 0 < value < MIN_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(
+            f"{value} replicates are too few for a 95 % interval; use 0 (no intervals) or at "
+            f"least {MIN_BOOTSTRAP}"
+        )
+    if value > MAX_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(
+            f"{value} replicates is more than {MAX_BOOTSTRAP:,}; a few thousand fix an interval's "
+            "ends to well under 1 %"
+        )
+    return value

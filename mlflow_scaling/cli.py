@@ -6,17 +6,19 @@ Exit codes: 0 success (or a passing check), 1 a failing check, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from .argtypes import bootstrap_replicates as _bootstrap_replicates
 from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
-from .laws.fitting import DEFAULT_HUBER_DELTA
+from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
+from .strict_json import dumps as strict_dumps
 from .summary import summarize_chinchilla
-from .tabular import InputError, read_points
+from .tabular import InputError, Points, read_points
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -24,7 +26,31 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 def _fmt(x) -> str:
     if x is None:
         return "-"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "n/a"
     return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def _fixed(x: float, decimals: int) -> str:
+    """``x`` with fixed decimals where that reads well, else in 4 significant digits."""
+    return f"{x:.{decimals}f}" if 1e-3 <= abs(x) < 1e5 else f"{x:.4g}"
+
+
+def _warn(command: str, points: Points) -> None:
+    for warning in points.warnings:
+        print(f"mlflow-scaling {command}: warning: {warning}", file=sys.stderr)
+
+
+def _check_bootstrap_work(n_boot: int, n_points: int) -> None:
+    """Replicates × points beyond MAX_BOOTSTRAP_WORK take longer than anyone waits: say so."""
+    if n_boot * n_points > MAX_BOOTSTRAP_WORK:
+        most = MAX_BOOTSTRAP_WORK // n_points
+        lower = f"--bootstrap {most} or fewer" if most >= 50 else "--bootstrap 0"
+        raise InputError(
+            f"--bootstrap {n_boot} on {n_points:,} points is {n_boot * n_points:.2g} point-refits, "
+            f"more than the {MAX_BOOTSTRAP_WORK:.0e} that take about a minute; use {lower}, "
+            "or aggregate per run first (one final loss per run)"
+        )
 
 
 def format_fit_table(summary: dict) -> str:
@@ -69,15 +95,15 @@ def format_fit_table(summary: dict) -> str:
         for r in summary["budgets"]:
             lines.append(
                 f"{r['flops']:>10.3g} {r['n_opt']:>10.3g} {r['d_opt']:>10.3g} "
-                f"{r['tokens_per_param']:>6.1f} {r['loss']:>7.4f} {_fmt(r['lo']):>7} "
-                f"{_fmt(r['hi']):>7}"
+                f"{_fixed(r['tokens_per_param'], 1):>6} {_fixed(r['loss'], 4):>7} "
+                f"{_fmt(r['lo']):>7} {_fmt(r['hi']):>7}"
             )
     if summary.get("predictions"):
         lines.append("")
         lines.append(f"{'N':>10} {'D':>10} {'loss':>7} {'lo':>7} {'hi':>7}")
         for r in summary["predictions"]:
             lines.append(
-                f"{r['N']:>10.3g} {r['D']:>10.3g} {r['loss']:>7.4f} {_fmt(r['lo']):>7} "
+                f"{r['N']:>10.3g} {r['D']:>10.3g} {_fixed(r['loss'], 4):>7} {_fmt(r['lo']):>7} "
                 f"{_fmt(r['hi']):>7}"
             )
     return "\n".join(lines)
@@ -97,11 +123,13 @@ def _fit_points(args: argparse.Namespace):
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
+    _warn("fit", points)
     return points, str(args.file)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     points, source = _fit_points(args)
+    _check_bootstrap_work(args.bootstrap, points.n.size)
     targets = None
     if args.predict:
         t = read_points(
@@ -123,7 +151,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"{source}: {exc}") from None
     summary["file" if args.dataset is None else "dataset"] = args.file or args.dataset
     if args.format == "json":
-        print(json.dumps(summary, indent=2))
+        print(strict_dumps(summary, indent=2))
     else:
         print(format_fit_table(summary))
     return EXIT_OK
@@ -159,7 +187,7 @@ def _cmd_phases(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
     report["file"] = str(args.file)
-    print(json.dumps(report, indent=2) if args.format == "json" else format_phases_table(report))
+    print(strict_dumps(report, indent=2) if args.format == "json" else format_phases_table(report))
     return EXIT_OK
 
 
@@ -189,6 +217,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
+    _warn("check", points)
+    _check_bootstrap_work(args.bootstrap, points.n.size)
     try:
         result = scaling_check(
             points.n,
@@ -208,7 +238,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
     result["file"] = str(args.file)
-    print(json.dumps(result, indent=2) if args.format == "json" else format_check_table(result))
+    print(strict_dumps(result, indent=2) if args.format == "json" else format_check_table(result))
     return EXIT_OK if result["verdict"] == PASS else EXIT_FAIL
 
 
@@ -247,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(1e-3 reproduces Epoch's Chinchilla fit)",
     )
     fit.add_argument(
-        "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
+        "--bootstrap",
+        type=_bootstrap_replicates,
+        default=1000,
+        help="replicates (0: none; else at least 50)",
     )
     fit.add_argument("--predict", default=None, help="CSV of targets with N and D (or C)")
     fit.add_argument("--budget", type=_positive_float, nargs="+", help="compute budgets in FLOPs")
@@ -284,7 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-backtest-error", type=_positive_float, default=0.03)
     check.add_argument("--max-exponent-gap", type=_positive_float, default=0.08)
     check.add_argument("--max-extrapolation", type=_positive_float, default=10.0)
-    check.add_argument("--bootstrap", type=_non_negative_int, default=400)
+    check.add_argument(
+        "--bootstrap", type=_bootstrap_replicates, default=400,
+        help="replicates for the prediction interval (0: none; else at least 50)",
+    )  # fmt: skip
     check.add_argument("--format", choices=["table", "json"], default="table")
     check.set_defaults(handler=_cmd_check)
 
@@ -309,7 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except InputError as exc:
-        print(f"mlflow-scaling {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split("\n"))  # one line, whatever the culprit's name holds
+        print(f"mlflow-scaling {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -14,10 +14,10 @@ Exit codes: 0 a comparison was made (whatever the verdict), 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from .argtypes import non_negative_int, positive_float
+from .strict_json import dumps as strict_dumps
 from .tabular import InputError
 
 DEFAULT_N_BOOT = 200
@@ -159,7 +159,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                          "not both")  # fmt: skip
     doc = _from_csv(args) if args.files else _from_mlflow(args)
     if args.format == "json":
-        print(json.dumps(doc, indent=2, allow_nan=False))
+        print(strict_dumps(doc, indent=2))
     else:
         print(format_compare_table(doc))
     return EXIT_OK

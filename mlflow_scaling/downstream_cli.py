@@ -15,12 +15,12 @@ input with one line naming the file, column and row.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
 from .argtypes import non_negative_int
 from .laws.downstream import fit_task
+from .strict_json import dumps as strict_dumps
 from .tabular import InputError, numeric_column, read_csv, read_points
 
 EXIT_OK = 0
@@ -116,7 +116,7 @@ def format_table(doc: dict) -> str:
 
 def _cmd_downstream(args: argparse.Namespace) -> int:
     doc = downstream_report(args)
-    print(json.dumps(doc, indent=2) if args.format == "json" else format_table(doc))
+    print(strict_dumps(doc, indent=2) if args.format == "json" else format_table(doc))
     return EXIT_OK
 
 

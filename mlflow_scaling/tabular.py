@@ -5,6 +5,8 @@ No MLflow here: people with a CSV and no tracking server use this through the CL
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,26 +15,95 @@ import pandas as pd
 
 from .laws.allocation import FLOPS_PER_PARAM_TOKEN
 from .laws.compute_axis import ComputeAxis
+from .laws.validation import FLOAT_LIMIT
 
 
 class InputError(ValueError):
     """Bad user input. The message is one line naming the culprit; the CLI exits with 2."""
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV file, turning every way it can be unreadable into an :class:`InputError`."""
-    path = Path(path)
-    if not path.is_file():
+def _show(names) -> str:
+    """Column names for a one-line message: quoted (escaped) where not plainly printable."""
+    return ", ".join(n if n.isprintable() and n.strip() == n else repr(n) for n in map(str, names))
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a CSV file")
+    if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
     try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _checked_rows(path: Path, text: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and each row's line number; every row must have one field per column.
+
+    A trailing comma (one empty field past the last column, on the header or on a row) is
+    tolerated; any other count of fields is an error naming the line, since pandas would read
+    such a row shifted (its first field taken as an index).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        for fields in reader:
+            if not fields or all(not f.strip() for f in fields) and len(fields) <= 1:
+                continue  # blank line
+            if header is None:
+                if len(fields) > 1 and fields[-1] == "":
+                    fields = fields[:-1]  # trailing comma on the header
+                header = fields
+                continue
+            if len(fields) == len(header) + 1 and fields[-1] == "":
+                fields = fields[:-1]  # trailing comma
+            if len(fields) != len(header):
+                raise InputError(
+                    f"{path}: line {reader.line_num} has {len(fields)} fields but the header "
+                    f"has {len(header)} ({_show(header)}); every row needs one value per column"
+                )
+            rows.append(fields)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV at line {reader.line_num} ({exc})") from None
+    if header is None:
+        raise InputError(f"{path}: the file is empty")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)
+    return header, rows, lines
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file, turning every way it can be unreadable into an :class:`InputError`.
+
+    ``frame.attrs["lines"]`` holds each row's line number in the file.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    header, rows, lines = _checked_rows(path, text)
+    if not rows:
+        raise InputError(f"{path}: no data rows")
+    clean = io.StringIO()
+    csv.writer(clean).writerows([header, *rows])
+    clean.seek(0)
+    try:
+        frame = pd.read_csv(clean, skip_blank_lines=False)
+    except (pd.errors.ParserError, ValueError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: malformed CSV ({detail})") from None
-    if frame.empty:
-        raise InputError(f"{path}: no data rows")
+    frame.attrs["lines"] = lines
     return frame
 
 
@@ -45,24 +116,31 @@ def numeric_column(
 ) -> np.ndarray:
     """One column as floats; a missing column or a bad value raises an :class:`InputError`.
 
-    Rows are numbered as data rows from 1 (the line in the file is that number plus one,
-    for the header).
+    Rows are numbered as data rows from 1, with their line in the file (``frame.attrs``, else
+    the row number plus one, for the header). Values at the float limit (1.797e308, how SQL
+    stores keep an infinity) count as not finite.
     """
     if column not in frame.columns:
-        raise InputError(
-            f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))})"
-        )
+        raise InputError(f"{path}: no column {column!r} (columns: {_show(frame.columns)})")
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-    for i, (text, value) in enumerate(zip(raw.tolist(), values, strict=True)):
-        where = f"{path}: column {column!r}, row {i + 1} (line {i + 2})"
-        if np.isnan(value) and not (isinstance(text, float) and np.isnan(text)):
-            raise InputError(f"{where}: {text!r} is not a number")
-        if not np.isfinite(value):
-            raise InputError(f"{where}: value is missing or not finite ({text!r})")
-        if positive and value <= 0:
-            raise InputError(f"{where}: must be positive, got {text!r}")
-    return values
+    bad = ~np.isfinite(values) | (np.abs(values) >= FLOAT_LIMIT)
+    if positive:
+        bad |= values <= 0
+    if not bad.any():
+        return values
+    i = int(np.flatnonzero(bad)[0])
+    text, value = raw.iloc[i], values[i]
+    lines = frame.attrs.get("lines")
+    line = lines[i] if lines is not None and i < len(lines) else i + 2
+    where = f"{path}: column {column!r}, row {i + 1} (line {line})"
+    if isinstance(text, float) and np.isnan(text) or str(text).strip() == "":
+        raise InputError(f"{where}: value is missing (empty or NaN)")
+    if np.isnan(value) and str(text).strip().lower() not in ("nan", "-nan", "+nan"):
+        raise InputError(f"{where}: {text!r} is not a number")
+    if not np.isfinite(value) or abs(value) >= FLOAT_LIMIT:
+        raise InputError(f"{where}: value is not finite ({text!r})")
+    raise InputError(f"{where}: must be positive, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +151,7 @@ class Points:
     d: np.ndarray
     loss: np.ndarray | None
     c: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def flops(self) -> np.ndarray:
@@ -107,7 +186,7 @@ def read_points(
         if d_col not in frame.columns:
             raise InputError(
                 f"{path}: no column {d_col!r} for tokens and no compute column given "
-                f"(pass --c-col to derive D = C/(6N)); columns: {', '.join(frame.columns)}"
+                f"(pass --c-col to derive D = C/(6N)); columns: {_show(frame.columns)}"
             )
         d = numeric_column(frame, d_col, path, positive=True)
         if c_col is not None:
@@ -117,4 +196,27 @@ def read_points(
         d = c / (FLOPS_PER_PARAM_TOKEN * n)
         c = None  # D was derived on the 6ND axis; C carries no more information
     loss = None if loss_col is None else numeric_column(frame, loss_col, path, positive=True)
-    return Points(n=n, d=d, loss=loss, c=c)
+    columns = [v for v in (n, d, c, loss) if v is not None]
+    warning = duplicate_rows_warning(np.column_stack(columns), frame.attrs.get("lines"), path)
+    return Points(n=n, d=d, loss=loss, c=c, warnings=(warning,) if warning else ())
+
+
+def duplicate_rows_warning(rows: np.ndarray, lines: list[int] | None, path) -> str | None:
+    """A one-line warning naming the rows that repeat an earlier row exactly, or None.
+
+    They are kept (two runs can end identically), but a copied row weighs twice in the fit.
+    """
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    repeats = np.flatnonzero(first[inverse.ravel()] != np.arange(rows.shape[0]))
+    if repeats.size == 0:
+        return None
+    line_of = (lambda i: lines[i]) if lines is not None else (lambda i: i + 2)
+    shown = ", ".join(
+        f"{line_of(int(i))} (= line {line_of(int(first[inverse.ravel()[i]]))})" for i in repeats[:5]
+    )
+    more = f" and {repeats.size - 5} more" if repeats.size > 5 else ""
+    rows_repeat = "1 row repeats" if repeats.size == 1 else f"{repeats.size} rows repeat"
+    return (
+        f"{path}: {rows_repeat} an earlier row exactly, at line {shown}{more}; kept, each "
+        "weighs as a run (remove copies)"
+    )

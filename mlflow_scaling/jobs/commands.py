@@ -9,7 +9,6 @@ or an unreachable tracking server (one line on stderr naming the URI).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import strict_json
 from ..argtypes import huber_delta as huber_delta_arg
 from ..argtypes import non_negative_int as _non_negative_int
 from ..argtypes import positive_float as _positive_float
@@ -273,13 +273,13 @@ def _cmd_families(args: argparse.Namespace) -> int:
             result = suggest_families(client, exps, scale, min_runs=args.min_runs)
             assigned = assign_families(client, result.suggestions) if args.assign else None
             if args.format == "json":
-                print(json.dumps({**result.to_dict(), "assigned": assigned}, indent=2))
+                print(strict_json.dumps({**result.to_dict(), "assigned": assigned}, indent=2))
             else:
                 print(format_suggestions(result, assigned))
             return EXIT_OK
         infos = list_families(client, exps, args.family)
     if args.format == "json":
-        print(json.dumps([i.to_dict() for i in infos], indent=2))
+        print(strict_json.dumps([i.to_dict() for i in infos], indent=2))
     else:
         print(format_families_table(infos))
     return EXIT_OK
@@ -345,7 +345,9 @@ def _cmd_refit(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - start
     if args.format == "json":
         print(
-            json.dumps({"seconds": elapsed, "families": [o.to_dict() for o in outcomes]}, indent=2)
+            strict_json.dumps(
+                {"seconds": elapsed, "families": [o.to_dict() for o in outcomes]}, indent=2
+            )
         )
     else:
         print(pass_summary(outcomes, elapsed))
@@ -371,7 +373,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         started = time.monotonic()
         outcomes = _run_pass(args, client, cache, should_stop=stop.is_set, echo=stamp)
         if args.format == "json":
-            print(json.dumps({"families": [o.to_dict() for o in outcomes]}), flush=True)
+            print(strict_json.dumps({"families": [o.to_dict() for o in outcomes]}), flush=True)
         else:
             stamp(pass_summary(outcomes, time.monotonic() - started))
         return outcomes

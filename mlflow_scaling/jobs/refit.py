@@ -26,7 +26,6 @@ Families written before stay consistent (the protocol never publishes half a wri
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -38,10 +37,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..compat import metric_steps
 from ..planning.command import plan_gpu_setting, refit_plan
+from ..strict_json import dumps as strict_dumps
+from ..strict_json import to_strict
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.connection import TrackingUnavailable, check_reachable
@@ -107,29 +106,6 @@ class FamilyOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _finite_json(value: Any) -> Any:
-    """NaN and infinities become None, so fit.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(v) for v in value]
-    return value
 
 
 def target_params_of(run: Run | None) -> float | None:
@@ -206,7 +182,7 @@ def build_fit_document(
         "excluded": [e.to_dict() for e in family.excluded],
     }
     doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
-    return _finite_json(json.loads(json.dumps(doc, default=_json_default)))
+    return to_strict(doc)
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
@@ -222,14 +198,14 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         log.warning("family %r: %s", doc.get("family"), message)
         doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
         report = render("report_unavailable.html", family=doc.get("family"), message=message)
-    (folder / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
+    (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report, encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
     if "plan" in doc:
-        (folder / "plan.json").write_text(json.dumps(doc["plan"], indent=2, allow_nan=False))
+        (folder / "plan.json").write_text(strict_dumps(doc["plan"], indent=2))
     if curves_doc is not None:
-        (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
+        (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
     write_tasks_png(folder, doc)
 
 

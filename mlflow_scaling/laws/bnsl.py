@@ -26,6 +26,8 @@ from numpy.typing import ArrayLike
 from scipy.optimize import least_squares
 from scipy.special import expit
 
+from .validation import positive_finite
+
 __all__ = ["BrokenPowerLaw", "fit_broken_power_law"]
 
 C0_BOUND = 10.0  # |c0| limit during the fit
@@ -295,12 +297,8 @@ def fit_broken_power_law(
     y_arr = np.asarray(y, dtype=float).ravel()
     if x_arr.shape != y_arr.shape:
         raise ValueError(f"x has {x_arr.size} values but y has {y_arr.size}")
-    for name, arr in (("x", x_arr), ("y", y_arr)):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
-        if bad.size:
-            raise ValueError(
-                f"{name} must be finite and > 0; index {bad[0]} has {name}={float(arr[bad[0]])!r}"
-            )
+    positive_finite(x_arr, "x")
+    positive_finite(y_arr, "y")
     if np.unique(x_arr).size < 2:
         raise ValueError("x must take at least 2 distinct values")
     w = np.ones_like(x_arr) if weights is None else np.asarray(weights, dtype=float).ravel()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .validation import positive_finite
+
 
 @dataclass(frozen=True)
 class Envelope:
@@ -65,11 +67,7 @@ def training_curve_envelope(
     if not (n.size == flops.size == loss.size == curve.size):
         raise ValueError("n, flops, loss and curve must have equal lengths")
     for name, arr in (("n", n), ("flops", flops), ("loss", loss)):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
-        if bad.size:
-            raise ValueError(
-                f"{name} must be positive and finite; point {int(bad[0])} has {arr[bad[0]]!r}"
-            )
+        positive_finite(arr, name, item="point")
     ids = np.unique(curve)
     if ids.size < 2:
         raise ValueError(f"the envelope needs curves of at least 2 model sizes, got {ids.size}")

@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from .chinchilla import ChinchillaLaw, log_predict
+from .validation import positive_finite, unit_exponent
 
 EPOCH_HUBER_DELTA = 1e-3
 HUBER_AUTO = "auto"
@@ -139,6 +140,10 @@ class _Problem:
         sigma = (float(x.std()) or 1.0, float(y.std()) or 1.0)
         return cls((x - mu[0]) / sigma[0], (y - mu[1]) / sigma[1], np.log(loss), mu, sigma)
 
+    def take(self, index: np.ndarray) -> _Problem:
+        """The same coordinates restricted to some points."""
+        return _Problem(self.u[index], self.v[index], self.t[index], self.mu, self.sigma)
+
     def to_internal(self, theta: np.ndarray) -> np.ndarray:
         out = np.array(theta, dtype=float, copy=True)
         out[..., 0] = theta[..., 0] - theta[..., 3] * self.mu[0]
@@ -211,27 +216,46 @@ def _gradient_hessian(phi: np.ndarray, prob: _Problem, weights: np.ndarray, delt
 
 _THREADS = max(1, min(8, os.cpu_count() or 1))
 _MIN_ROWS_PER_THREAD = 256
+# One batched evaluation holds about 20 float64 arrays of (starts × points); a chunk of starts
+# keeps starts × points under this many pairs (4 MB per array), so memory does not grow with
+# the number of points.
+CHUNK_PAIRS = 1 << 19
+# The successive-halving stages rank Epoch's 4,500 starts; with more points than this they rank
+# them, and converge the best, on a fixed random subset of this many points ...
+EXPLORE_MAX_POINTS = 4096
+# ... and the best distinct optima on that subset that converge on all points.
+FULL_DATA_STARTS = 4
+# Bootstrap replicates × points that one core refits in about a minute (measured with
+# benchmarks/bench_rows.py: ~1e-5 s per point-refit); callers refuse more, with a message.
+MAX_BOOTSTRAP_WORK = 5_000_000
+
+
+def _rows(weights: np.ndarray, index) -> np.ndarray:
+    """Weights of some starts: shared (P,) weights are the same for every start."""
+    return weights if weights.ndim == 1 else weights[index]
 
 
 def _by_row_chunks(fn, phi: np.ndarray, weights: np.ndarray, *args):
-    """Run ``fn(phi, weights, *args)`` on row chunks in threads and stitch the results.
+    """Run ``fn(phi, weights, *args)`` on chunks of starts in threads and stitch the results.
 
-    numpy releases the GIL inside its array kernels, so independent starts spread over threads
-    use every core.
+    ``weights`` is (P,), shared by all starts, or (S, P). numpy releases the GIL inside its
+    array kernels, so independent starts spread over threads use every core; chunks hold at
+    most :data:`CHUNK_PAIRS` (start, point) pairs, so memory stays bounded.
     """
-    chunks = min(_THREADS, phi.shape[0] // _MIN_ROWS_PER_THREAD)
-    if chunks <= 1:
+    n_rows, n_points = phi.shape[0], max(1, args[0].t.shape[0])
+    per_chunk = min(
+        max(_MIN_ROWS_PER_THREAD, -(-n_rows // _THREADS)), max(1, CHUNK_PAIRS // n_points)
+    )
+    bounds = list(range(0, n_rows, per_chunk)) + [n_rows]
+    if len(bounds) <= 2:
         return fn(phi, weights, *args)
-    bounds = np.linspace(0, phi.shape[0], chunks + 1).astype(int)
-    with ThreadPoolExecutor(chunks) as pool:
-        parts = list(
-            pool.map(
-                lambda i: fn(
-                    phi[bounds[i] : bounds[i + 1]], weights[bounds[i] : bounds[i + 1]], *args
-                ),
-                range(chunks),
-            )
-        )
+
+    def part(i: int):
+        rows = slice(bounds[i], bounds[i + 1])
+        return fn(phi[rows], _rows(weights, rows), *args)
+
+    with ThreadPoolExecutor(min(_THREADS, len(bounds) - 1)) as pool:
+        parts = list(pool.map(part, range(len(bounds) - 1)))
     if isinstance(parts[0], tuple):
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
     return np.concatenate(parts)
@@ -253,7 +277,7 @@ def _levenberg_marquardt(
     when its objective no longer decreases by more than ``ftol`` relatively.
     """
     phi = np.array(phi, dtype=float, copy=True)
-    weights = np.broadcast_to(weights, (phi.shape[0], prob.t.shape[0]))
+    weights = np.asarray(weights, dtype=float)
     lam = np.full(phi.shape[0], 1e-3)
     f_best = _by_row_chunks(_objective_rows, phi, weights, prob, delta)
     active = np.isfinite(f_best)
@@ -262,13 +286,14 @@ def _levenberg_marquardt(
     while it < max_iter and active.any():
         it += 1
         idx = np.flatnonzero(active)
-        f, grad, hess = _by_row_chunks(_gradient_hessian_rows, phi[idx], weights[idx], prob, delta)
+        w_idx = _rows(weights, idx)
+        f, grad, hess = _by_row_chunks(_gradient_hessian_rows, phi[idx], w_idx, prob, delta)
         ev, vec = np.linalg.eigh(hess)
         scale = np.abs(ev).max(axis=1, keepdims=True) + 1e-300
         coef = np.einsum("sji,sj->si", vec, grad) / (np.abs(ev) + lam[idx, None] * scale)
         step = -np.einsum("sij,sj->si", vec, coef)
         trial = phi[idx] + step
-        f_trial = _by_row_chunks(_objective_rows, trial, weights[idx], prob, delta)
+        f_trial = _by_row_chunks(_objective_rows, trial, w_idx, prob, delta)
         better = np.isfinite(f_trial) & (f_trial < f)
         phi[idx[better]] = trial[better]
         f_best[idx[better]] = f_trial[better]
@@ -298,17 +323,57 @@ def _validate_points(n, d, loss, weights=None):
     arrays = [np.asarray(v, dtype=float).ravel() for v in (n, d, loss)]
     if len({a.size for a in arrays}) != 1:
         raise ValueError(f"N, D and loss must have equal lengths, got {[a.size for a in arrays]}")
-    for name, arr in zip(("N", "D", "loss"), arrays, strict=True):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
-        if bad.size:
-            raise ValueError(
-                f"{name} must be positive and finite; row {int(bad[0])} has {arr[bad[0]]!r}"
-                + (f" ({bad.size} bad rows)" if bad.size > 1 else "")
-            )
+    arrays = [
+        positive_finite(a, name, item="row")
+        for a, name in zip(arrays, ("N", "D", "loss"), strict=True)
+    ]
     if arrays[0].size < 5:
         raise ValueError(f"the Chinchilla law has 5 parameters; got only {arrays[0].size} points")
+    for name, arr, what in (("N", arrays[0], "model sizes"), ("D", arrays[1], "token counts")):
+        if np.unique(arr).size < 2:
+            raise ValueError(
+                f"the Chinchilla law needs at least 2 distinct {what}; every point has "
+                f"{name}={arr[0]:.4g}, so its exponent cannot be fitted"
+            )
     w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
     return (*arrays, w)
+
+
+# Epoch's grid was laid out for language-model runs: N and D between ~1e3 and ~1e15 and losses
+# between ~1e-3 and ~1e3 (geometric means). Data far outside is fitted from the same grid laid
+# out in units of a power of ten that brings it to these centres (see grid_in_data_units).
+GRID_RANGES = {"N": (3.0, 15.0, 9.0), "D": (3.0, 15.0, 11.0), "loss": (-3.0, 3.0, 0.0)}
+
+
+def grid_in_data_units(grid: np.ndarray, n, d, loss) -> np.ndarray:
+    """Starts (a, b, e, α, β) read in units of 10^k N, 10^m D and 10^j loss, in plain units.
+
+    L/s_L = E' + A'/(N/s_N)^α + B'/(D/s_D)^β is L = s_L·E' + s_L·s_N^α·A'/N^α + …, so
+    a = a' + α·log s_N + log s_L, b = b' + β·log s_D + log s_L, e = e' + log s_L.
+    For data within :data:`GRID_RANGES` every scale is 1 and the grid is Epoch's.
+    """
+    ln10 = np.log(10.0)
+    log_sn, log_sd, log_sl = (
+        ln10 * unit_exponent(v, *GRID_RANGES[k]) for v, k in ((n, "N"), (d, "D"), (loss, "loss"))
+    )
+    out = np.array(grid, dtype=float, copy=True)
+    out[:, 0] += out[:, 3] * log_sn + log_sl
+    out[:, 1] += out[:, 4] * log_sd + log_sl
+    out[:, 2] += log_sl
+    return out
+
+
+_LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
+
+
+def _check_representable(theta: np.ndarray) -> None:
+    """The fitted E, A, B must be doubles; beyond that no number this law gives means much."""
+    for name, value in zip(("A", "B", "E"), theta[:3], strict=True):
+        if value > _LOG_FLOAT_MAX:
+            raise ValueError(
+                f"the fitted {name} = e^{value:.1f} overflows double precision in these units; "
+                "give N, D and the loss in units nearer 1 (e.g. parameters in millions)"
+            )
 
 
 def fit_chinchilla(
@@ -350,24 +415,38 @@ def fit_chinchilla(
         raise ValueError(f"huber_delta must be a positive number or 'auto', got {huber_delta!r}")
     n, d, loss, w = _validate_points(n, d, loss, weights)
     prob = _Problem.from_points(n, d, loss)
-    theta0 = epoch_grid() if starts is None else np.atleast_2d(np.asarray(starts, dtype=float))
+    if starts is None:
+        theta0 = grid_in_data_units(epoch_grid(), n, d, loss)
+    else:
+        theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
     phi = prob.to_internal(theta0)
-    f = _by_row_chunks(_objective_rows, phi, np.broadcast_to(w, (phi.shape[0], w.size)), prob,
-                       huber_delta)  # fmt: skip
+    # Rank the starts on at most EXPLORE_MAX_POINTS points (a fixed random subset).
+    ranking, w_rank = prob, w
+    if n.size > EXPLORE_MAX_POINTS:
+        sub = np.sort(np.random.default_rng(0).choice(n.size, EXPLORE_MAX_POINTS, replace=False))
+        ranking, w_rank = prob.take(sub), w[sub]
+    f = _by_row_chunks(_objective_rows, phi, w_rank, ranking, huber_delta)
     it1 = 0
     for fraction, steps in explore:
         keep = max(n_polish, int(np.ceil(fraction * theta0.shape[0])))
         order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
-        phi, f, it, _ = _levenberg_marquardt(phi[order], prob, w, huber_delta, steps)
+        phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, huber_delta, steps)
         it1 += it
     best = _distinct(phi, f, n_polish)
-    phi, f, it2, still_active = _levenberg_marquardt(phi[best], prob, w, huber_delta, max_iter)
+    it2 = 0
+    if ranking is not prob:  # converge on the subset; all points then move the best few a little
+        phi, f, it2, _ = _levenberg_marquardt(phi[best], ranking, w_rank, huber_delta, max_iter)
+        f = _by_row_chunks(_objective_rows, phi, w, prob, huber_delta)
+        best = _distinct(phi, f, FULL_DATA_STARTS)
+    phi, f, it3, still_active = _levenberg_marquardt(phi[best], prob, w, huber_delta, max_iter)
+    it2 += it3
     order = np.argsort(f)
     phi, f = phi[order], f[order]
     polished = _polish(phi[0], prob, w, huber_delta)
     if polished is not None and polished[1] < f[0]:
         phi[0], f[0] = polished
     theta = prob.to_user(phi)
+    _check_representable(theta[0])
     return ChinchillaFit(
         law=ChinchillaLaw.from_log_params(theta[0]),
         objective=float(f[0]),
@@ -428,11 +507,20 @@ def refit_batch(
     n, d, loss, _ = _validate_points(n, d, loss)
     prob = _Problem.from_points(n, d, loss)
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
+    weights = np.asarray(weights, dtype=float)
     r, k = weights.shape[0], starts.shape[0]
-    phi0 = np.repeat(prob.to_internal(starts)[None], r, axis=0).reshape(r * k, 5)
-    w = np.repeat(np.asarray(weights, dtype=float), k, axis=0)
-    phi, f, _, _ = _levenberg_marquardt(phi0, prob, w, huber_delta, max_iter)
-    phi, f = phi.reshape(r, k, 5), f.reshape(r, k)
-    pick = np.argmin(np.where(np.isfinite(f), f, np.inf), axis=1)
-    rows = np.arange(r)
-    return prob.to_user(phi[rows, pick]), f[rows, pick]
+    phi_start = prob.to_internal(starts)
+    out_theta, out_f = np.empty((r, 5)), np.empty(r)
+    # Replicates are independent: refit them in blocks so the (replicates × starts, points)
+    # weight matrix stays bounded (8 × CHUNK_PAIRS pairs per block).
+    block = max(1, 8 * CHUNK_PAIRS // (k * n.size))
+    for lo in range(0, r, block):
+        hi = min(r, lo + block)
+        phi0 = np.tile(phi_start, (hi - lo, 1))
+        w = np.repeat(weights[lo:hi], k, axis=0)
+        phi, f, _, _ = _levenberg_marquardt(phi0, prob, w, huber_delta, max_iter)
+        phi, f = phi.reshape(hi - lo, k, 5), f.reshape(hi - lo, k)
+        pick = np.argmin(np.where(np.isfinite(f), f, np.inf), axis=1)
+        rows = np.arange(hi - lo)
+        out_theta[lo:hi], out_f[lo:hi] = prob.to_user(phi[rows, pick]), f[rows, pick]
+    return out_theta, out_f

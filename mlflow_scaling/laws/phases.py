@@ -63,7 +63,7 @@ fit's E), so the report gives the frontier loss for the caller to compare.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -71,6 +71,7 @@ from numpy.typing import ArrayLike
 
 from mlflow_scaling.laws.bnsl import BrokenPowerLaw, fit_broken_power_law
 from mlflow_scaling.laws.power_law import SaturatingPowerLaw, fit_saturating_power_law
+from mlflow_scaling.laws.validation import positive_finite, unit_exponent
 
 __all__ = [
     "CANDIDATES",
@@ -102,6 +103,11 @@ CANDIDATES: dict[str, int] = {
 # Sharpness f of the two 3-parameter broken laws: the slope changes over ~0.5 decade.
 REDUCED_SHARPNESS = 0.25
 _GRID_POINTS = 512
+# x and loss are fitted in their own units while the log10 of their geometric mean lies within
+# these ranges, else in units of a power of ten (``units`` in the report): a law fitted to
+# x near 1e300 would overflow its amplitude.
+X_UNIT_RANGE = (-12.0, 25.0, 0.0)
+LOSS_UNIT_RANGE = (-30.0, 30.0, 0.0)
 _RMS_FLOOR = 1e-4  # floor on the RMS log residual used by AICc
 
 
@@ -171,7 +177,9 @@ class PhaseReport:
     ``model`` names the chosen law and ``scores`` holds the information criterion of every
     candidate fitted (lower is better; ``criterion`` says which: ``"aicc"``, or ``"aic"`` on
     3 points). ``frontier_*`` describe the chosen law at the largest x. ``used`` are the
-    indices of the input points that entered the fit; ``reduce`` dropped the others.
+    indices of the input points that entered the fit; ``reduce`` dropped the others. ``law``
+    is fitted in units of ``units["x"]`` and ``units["loss"]`` (1 unless the data sit near
+    the float limits); segments, breaks and the frontier are in the caller's units.
     """
 
     phase: str
@@ -190,6 +198,7 @@ class PhaseReport:
     reason: str
     settings: dict[str, object] = field(default_factory=dict)
     criterion: str = "aicc"
+    units: dict[str, float] = field(default_factory=lambda: {"x": 1.0, "loss": 1.0})
 
     @property
     def span_decades(self) -> float:
@@ -207,6 +216,7 @@ class PhaseReport:
             "breaks": [float(b) for b in self.breaks],
             "model": self.model,
             "law": None if self.law is None else self.law.to_dict(),
+            "law_units": dict(self.units),
             "criterion": self.criterion,
             "scores": {k: _json_float(v) for k, v in self.scores.items()},
             "n_input": int(self.n_input),
@@ -237,12 +247,8 @@ def _reduce_points(
     y_arr = np.asarray(loss, dtype=float).ravel()
     if x_arr.shape != y_arr.shape:
         raise ValueError(f"x has {x_arr.size} values but loss has {y_arr.size}")
-    for name, arr in (("x", x_arr), ("loss", y_arr)):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
-        if bad.size:
-            raise ValueError(
-                f"{name} must be finite and > 0; index {bad[0]} has {name}={float(arr[bad[0]])!r}"
-            )
+    positive_finite(x_arr, "x")
+    positive_finite(y_arr, "loss")
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     order = np.lexsort((y_arr, x_arr))  # by x, then by loss
@@ -385,7 +391,9 @@ def _classify(
     min_segment_points: int,
     chance_loss: float | None,
     chance_tolerance: float,
+    loss_unit: float = 1.0,
 ) -> tuple[str, tuple[Segment, ...], tuple[float, ...], str, float, float]:
+    """Phase, segments, breaks and reason; ``x_points``, ``chance_loss`` in the law's units."""
     x_points = np.unique(x_points)  # support is counted in distinct x
     x_min, x_max = float(x_points[0]), float(x_points[-1])
     log10_grid = np.linspace(np.log10(x_min), np.log10(x_max), _GRID_POINTS)
@@ -433,8 +441,9 @@ def _classify(
     if chance_loss is not None and not below_chance:
         phase = "cold_start"
         reason = (
-            f"frontier loss {frontier_loss:.4g} is within {100 * chance_tolerance:.0f} % of the "
-            f"uniform-guess loss {chance_loss:.4g}"
+            f"frontier loss {frontier_loss * loss_unit:.4g} is within "
+            f"{100 * chance_tolerance:.0f} % of the uniform-guess loss "
+            f"{chance_loss * loss_unit:.4g}"
         )
     elif all_flat:
         phase = last.phase
@@ -547,7 +556,9 @@ def detect_phases(
             f"x spans {span:.2f} decade; at least {min_span_decades} are needed",
         )
 
-    scores, laws = _fit_candidates(xs, ys, names)
+    x_unit = 10.0 ** unit_exponent(xs, *X_UNIT_RANGE)
+    loss_unit = 10.0 ** unit_exponent(ys, *LOSS_UNIT_RANGE)
+    scores, laws = _fit_candidates(xs / x_unit, ys / loss_unit, names)
     if not scores:
         return report("insufficient_data", f"none of {names} can be scored on {xs.size} points")
     model = min(scores, key=lambda k: (scores[k], CANDIDATES[k]))
@@ -555,23 +566,27 @@ def detect_phases(
 
     phase, segments, breaks, reason, frontier_loss, frontier_slope = _classify(
         law,
-        xs,
+        xs / x_unit,
         flat_drop_per_decade=flat_drop_per_decade,
         cold_start_ratio=cold_start_ratio,
         min_scaling_decades=min_scaling_decades,
         min_segment_points=min_segment_points,
-        chance_loss=chance_loss,
+        chance_loss=None if chance_loss is None else chance_loss / loss_unit,
         chance_tolerance=chance_tolerance,
+        loss_unit=loss_unit,
     )
     return report(
         phase,
         reason + f" [model {model}]",
-        segments=segments,
-        breaks=breaks,
+        segments=tuple(
+            replace(s, x_min=s.x_min * x_unit, x_max=s.x_max * x_unit) for s in segments
+        ),
+        breaks=tuple(b * x_unit for b in breaks),
         model=model,
         law=law,
         scores=scores,
-        frontier_loss=frontier_loss,
+        frontier_loss=frontier_loss * loss_unit,
         frontier_slope=frontier_slope,
         criterion=_criterion_for(xs.size),
+        units={"x": x_unit, "loss": loss_unit},
     )

@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import least_squares, minimize
 
-from .fitting import huber
+from .fitting import CHUNK_PAIRS, huber
+from .validation import positive_finite
 
 __all__ = ["SaturatingPowerLaw", "fit_saturating_power_law", "huber"]
 
@@ -68,12 +69,8 @@ def _validated(
         raise ValueError(f"x has {x_arr.size} values but loss has {y_arr.size}")
     if x_arr.size < 3:
         raise ValueError(f"need at least 3 points to fit 3 parameters, got {x_arr.size}")
-    for name, arr in (("x", x_arr), ("loss", y_arr)):
-        bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0))
-        if bad.size:
-            raise ValueError(
-                f"{name} must be finite and > 0; index {bad[0]} has {name}={float(arr[bad[0]])!r}"
-            )
+    positive_finite(x_arr, "x")
+    positive_finite(y_arr, "loss")
     if np.unique(x_arr).size < 2:
         raise ValueError("x must take at least 2 distinct values")
     if weights is None:
@@ -92,13 +89,23 @@ def _validated(
     return x_arr, y_arr, w
 
 
+def _by_row_chunks(fn, n_rows: int, n_points: int) -> np.ndarray:
+    """``fn(rows)`` over slices of rows, each with rows × points <= CHUNK_PAIRS, stitched."""
+    step = max(1, CHUNK_PAIRS // max(1, n_points))
+    return np.concatenate([fn(slice(i, i + step)) for i in range(0, n_rows, step)])
+
+
 def _objective_batch(
     theta: np.ndarray, u: np.ndarray, log_y: np.ndarray, w: np.ndarray, delta: float
 ) -> np.ndarray:
     """Summed weighted Huber objective for a batch of parameter rows ``(a, alpha, e)``."""
-    a, alpha, e = theta[:, :1], theta[:, 1:2], theta[:, 2:3]
-    log_pred = np.logaddexp(a - alpha * u, e)
-    return (w * huber(log_y - log_pred, delta)).sum(axis=1)
+
+    def rows(sl: slice) -> np.ndarray:
+        a, alpha, e = theta[sl, :1], theta[sl, 1:2], theta[sl, 2:3]
+        log_pred = np.logaddexp(a - alpha * u, e)
+        return (w * huber(log_y - log_pred, delta)).sum(axis=1)
+
+    return _by_row_chunks(rows, theta.shape[0], u.size)
 
 
 def _objective_and_grad(
@@ -129,10 +136,13 @@ def _grid_starts(u: np.ndarray, y: np.ndarray) -> np.ndarray:
     )
     alpha, frac, factor = alpha.ravel(), frac.ravel(), factor.ravel()
     floor = frac * y.min()
-    # Amplitude implied by each point once the floor is removed; its median is the start.
-    excess = np.maximum(y[None, :] - floor[:, None], 1e-12 * y.max())
-    implied_a = np.log(excess) + alpha[:, None] * u[None, :]
-    a = np.median(implied_a, axis=1) + factor
+
+    def median_amplitude(sl: slice) -> np.ndarray:
+        # Amplitude implied by each point once the floor is removed; its median is the start.
+        excess = np.maximum(y[None, :] - floor[sl, None], 1e-12 * y.max())
+        return np.median(np.log(excess) + alpha[sl, None] * u[None, :], axis=1)
+
+    a = _by_row_chunks(median_amplitude, floor.size, y.size) + factor
     return np.column_stack([a, alpha, np.log(floor)])
 
 

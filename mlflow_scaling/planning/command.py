@@ -9,11 +9,11 @@ needs no MLflow. Exit 2 on bad input, with one line on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
 from ..argtypes import positive_float
+from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError
 from .compute import flops_per_token
 from .gpus import ACCELERATORS, accelerator
@@ -196,7 +196,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             return EXIT_REFUSED
     else:
         plan = standalone_plan(args)
-    print(json.dumps(plan, indent=2) if args.format == "json" else format_plan(plan))
+    print(strict_dumps(plan, indent=2) if args.format == "json" else format_plan(plan))
     return EXIT_OK
 
 

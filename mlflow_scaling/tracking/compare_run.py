@@ -11,7 +11,6 @@ them with the digests; the refit job skips it while both digests of the publishe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..laws.compare import Comparison, FamilyRuns
+from ..strict_json import dumps as strict_dumps
 from . import schema
 from .digest import input_digest, settings_digest
 from .fit_run import MAX_RUN_NAME, delete_duplicates, write_fit
@@ -176,7 +176,7 @@ def write_comparison(
         doc = build_compare_document(comparison, baseline.experiment, candidate.experiment,
                                      run_id=run.info.run_id, settings=settings, digest=digest,
                                      refit_number=number)  # fmt: skip
-        (folder / "compare.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
+        (folder / "compare.json").write_text(strict_dumps(doc, indent=2))
         (folder / "compare.png").write_bytes(compare_figure_png(doc))
         docs.append(doc)
 
