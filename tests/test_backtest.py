@@ -10,9 +10,9 @@ def test_chinchilla_backtest_small_to_large():
     assert bt.fit.n_points == int((p.n < 1e9).sum())
     assert bt.actual.size == int((p.n >= 1e9).sum())
     assert bt.mean_abs_relative_error <= 0.015
-    # 95 % prediction intervals cover 79 of the 122 held-out runs (0.648) with this seed:
-    # intervals built in-sample undercover when extrapolating (issue 14), but not collapse.
-    assert bt.coverage >= 0.6
+    # calibrated 95 % prediction intervals (the extrapolation error measured inside the
+    # training part) cover at least 90 % of the 122 held-out runs
+    assert bt.coverage >= 0.9
     d = bt.to_dict()
     assert d["n_test"] == bt.actual.size and d["mean_abs_relative_error"] <= 0.015
 
