@@ -281,13 +281,16 @@ def pass_summary(outcomes: Sequence[FamilyOutcome], seconds: float) -> str:
 
 
 def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, echo=print):
+    from .progress import RefitProgress
     from .refit import refit_pass
 
     table = args.format == "table"
     if table:
         echo(OUTCOME_HEADER)
+    progress = RefitProgress()
 
     def show(o):
+        progress.done(o)
         if table:
             echo(format_outcome(o))
 
@@ -301,6 +304,7 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         on_outcome=show,
         should_stop=should_stop,
         workers=args.workers,
+        on_family_start=progress.start,
     )
 
 

@@ -438,6 +438,7 @@ def refit_pass(
     on_outcome: Callable[[FamilyOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
+    on_family_start: Callable[[str, int, int], None] | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -446,6 +447,8 @@ def refit_pass(
     ``should_stop`` is asked before each family; when it says yes the pass ends early (the
     families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
     once in worker processes (the writes stay in this process, in family order).
+    ``on_family_start(name, index, total)`` is called as each family to fit starts (index from
+    0 of ``total`` families to fit), for progress displays (:mod:`.progress`).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
     fitted ones, each group in family order.
@@ -504,6 +507,8 @@ def refit_pass(
             if stopping():
                 log.info("stopping the pass before family %r", plan.family.name)
                 break
+            if on_family_start is not None:
+                on_family_start(plan.family.name, i, len(plans))
             plan.started = time.monotonic()  # seconds: this family's analysis and writes
             try:
                 if pool is not None:
