@@ -320,7 +320,7 @@ def train_family(
     per_budget = sorted({sum(s.budget == b for s in shapes) for b in budgets})
     echo(
         f"{family}: {len(shapes)} runs, an isoFLOP grid: {len(budgets)} compute budgets "
-        f"({', '.join(f'{b:.0e}' for b in budgets)} FLOPs) × "
+        f"({', '.join(f'{b:.2g}' for b in budgets)} FLOPs) × "
         f"{'-'.join(map(str, per_budget))} model sizes each"
     )
     ensure_experiment(tracking_uri, experiment)
@@ -347,7 +347,7 @@ def train_family(
             loss = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
             acc = "n/a" if result.task_accuracy is None else f"{result.task_accuracy:.3f}"
             echo(
-                f"  run {i}/{len(shapes)} {shape.key} at {shape.budget:.0e} FLOPs: "
+                f"  run {i}/{len(shapes)} {shape.key} at {shape.budget:.2g} FLOPs: "
                 f"val_loss {loss}, nextline accuracy {acc} ({result.seconds:.0f} s)"
             )
     bar.close()
