@@ -24,3 +24,10 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
+
+
+def huber_delta(text: str) -> float | str:
+    """``auto`` (δ scaled to the residuals) or a positive number (1e-3 reproduces Epoch)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return positive_float(text)

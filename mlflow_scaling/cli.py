@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .laws.fitting import DEFAULT_HUBER_DELTA
@@ -85,6 +86,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             budgets=args.budget or (),
             targets=targets,
+            axis=points.axis(),
         )
     except ValueError as exc:
         raise InputError(f"{args.file}: {exc}") from None
@@ -163,6 +165,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             points.loss,
             target_params=args.target_params,
             target_tokens=args.target_tokens,
+            flops=points.flops,
+            axis=points.axis(),
             min_sizes=args.min_sizes,
             min_span_decades=args.min_span_decades,
             max_backtest_error=args.max_backtest_error,
@@ -180,7 +184,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _add_point_columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-col", default="N", help="parameters column (default N)")
     p.add_argument("--d-col", default="D", help="tokens column (default D)")
-    p.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
+    p.add_argument(
+        "--c-col",
+        default=None,
+        help="compute column: with a D column, the compute axis f(N) = C/D is learned from it; "
+        "without one, D = C/(6N)",
+    )
     p.add_argument("--loss-col", default="loss", help="loss column (default loss)")
 
 
@@ -194,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="CSV with one row per run")
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
-    fit.add_argument("--huber-delta", type=_positive_float, default=DEFAULT_HUBER_DELTA)
+    fit.add_argument(
+        "--huber-delta",
+        type=huber_delta_arg,
+        default=DEFAULT_HUBER_DELTA,
+        help="'auto' (default): δ = 1.345 x the residuals' robust scale; a number fixes it "
+        "(1e-3 reproduces Epoch's Chinchilla fit)",
+    )
     fit.add_argument(
         "--bootstrap", type=_non_negative_int, default=1000, help="replicates (0: none)"
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .laws.allocation import FLOPS_PER_PARAM_TOKEN
+from .laws.compute_axis import ComputeAxis
 
 
 class InputError(ValueError):
@@ -66,15 +67,23 @@ def numeric_column(
 
 @dataclass(frozen=True)
 class Points:
-    """Runs as (N, D, loss) arrays, with the compute C = 6·N·D."""
+    """Runs as (N, D, loss) arrays, with their compute C when the file gave both C and D."""
 
     n: np.ndarray
     d: np.ndarray
     loss: np.ndarray | None
+    c: np.ndarray | None = None
 
     @property
     def flops(self) -> np.ndarray:
-        return FLOPS_PER_PARAM_TOKEN * self.n * self.d
+        """The runs' compute: as read when measured, else on the axis (6ND)."""
+        return self.c if self.c is not None else self.axis().flops(self.n, self.d)
+
+    def axis(self) -> ComputeAxis:
+        """The compute axis: learned from C/D when the file has both, else 6ND."""
+        if self.c is None:
+            return ComputeAxis.six_nd()
+        return ComputeAxis.from_runs(self.n, self.c, self.d)
 
 
 def read_points(
@@ -87,10 +96,13 @@ def read_points(
 ) -> Points:
     """Read N, D (or C, giving D = C/(6N)) and, unless ``loss_col`` is None, the loss.
 
-    D comes from ``d_col`` when the file has it; otherwise from ``c_col`` when given.
+    D comes from ``d_col`` when the file has it; otherwise from ``c_col`` when given. When the
+    file has both, C is kept and the compute axis f(N) = C/D is learned from it
+    (:meth:`Points.axis`); from C alone, D = C/(6N) and the axis is 6ND.
     """
     frame = read_csv(path)
     n = numeric_column(frame, n_col, path, positive=True)
+    c = None
     if d_col in frame.columns or c_col is None:
         if d_col not in frame.columns:
             raise InputError(
@@ -98,8 +110,11 @@ def read_points(
                 f"(pass --c-col to derive D = C/(6N)); columns: {', '.join(frame.columns)}"
             )
         d = numeric_column(frame, d_col, path, positive=True)
+        if c_col is not None:
+            c = numeric_column(frame, c_col, path, positive=True)
     else:
         c = numeric_column(frame, c_col, path, positive=True)
         d = c / (FLOPS_PER_PARAM_TOKEN * n)
+        c = None  # D was derived on the 6ND axis; C carries no more information
     loss = None if loss_col is None else numeric_column(frame, loss_col, path, positive=True)
-    return Points(n=n, d=d, loss=loss)
+    return Points(n=n, d=d, loss=loss, c=c)

@@ -9,7 +9,7 @@ from mlflow_scaling.laws.bootstrap import resample_weights
 @pytest.fixture(scope="module")
 def chinchilla_boot():
     p = chinchilla()
-    return p, bootstrap_chinchilla(p.n, p.d, p.loss, n_boot=1000, seed=0)
+    return p, bootstrap_chinchilla(p.n, p.d, p.loss, n_boot=1000, seed=0, huber_delta=1e-3)
 
 
 def test_intervals_overlap_epochs_published_ones(chinchilla_boot):

@@ -4,13 +4,13 @@ from reference_data import EPOCH, EPOCH_OBJECTIVE, HOFFMANN, chinchilla
 from scipy.optimize import minimize
 
 from mlflow_scaling.laws import ChinchillaLaw, epoch_grid, fit_chinchilla
-from mlflow_scaling.laws.fitting import chinchilla_objective
+from mlflow_scaling.laws.fitting import EPOCH_HUBER_DELTA, chinchilla_objective
 
 
 @pytest.fixture(scope="module")
 def chinchilla_fit():
     p = chinchilla()
-    return p, fit_chinchilla(p.n, p.d, p.loss)
+    return p, fit_chinchilla(p.n, p.d, p.loss, huber_delta=EPOCH_HUBER_DELTA)
 
 
 def test_epoch_grid_has_4500_distinct_starts():
@@ -70,7 +70,7 @@ def test_averaging_trap_stops_near_hoffmann():
     summed = chinchilla_objective(res.x, p.n, p.d, p.loss)
     assert summed > 1.1 * EPOCH_OBJECTIVE
     # The summed objective, optimised to convergence from the same single start, escapes.
-    escaped = fit_chinchilla(p.n, p.d, p.loss, starts=[start])
+    escaped = fit_chinchilla(p.n, p.d, p.loss, starts=[start], huber_delta=EPOCH_HUBER_DELTA)
     assert escaped.objective == pytest.approx(EPOCH_OBJECTIVE, rel=1e-5)
     assert escaped.law.beta == pytest.approx(EPOCH["beta"], abs=0.003)
 

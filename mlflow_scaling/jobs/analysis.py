@@ -21,15 +21,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..laws.allocation import local_allocation_exponent
 from ..laws.check import scaling_check
+from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
-from ..tracking.reading import Curve, MemberPoint
+from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -50,7 +52,7 @@ class RefitSettings:
     n_boot: int = DEFAULT_N_BOOT
     level: float = 0.95
     seed: int = 0
-    huber_delta: float = DEFAULT_HUBER_DELTA
+    huber_delta: float | str = DEFAULT_HUBER_DELTA
     min_points: int = DEFAULT_MIN_POINTS
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
@@ -107,9 +109,19 @@ def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_poin
     return ""
 
 
-def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray) -> dict:
+def family_axis(points: Sequence[MemberPoint]) -> ComputeAxis:
+    """The family's compute axis: learned from the members that logged FLOPs, else 6ND."""
+    measured = [p for p in points if p.c_source == C_FROM_METRIC]
+    if not measured:
+        return ComputeAxis.six_nd()
+    return ComputeAxis.from_runs(
+        [p.n for p in measured], [p.c for p in measured], [p.d for p in measured]
+    )
+
+
+def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray, axis: ComputeAxis) -> dict:
     try:
-        iso = fit_isoflop(n, c, loss)
+        iso = fit_isoflop(n, c, loss, axis=axis)
     except ValueError as exc:
         return {"applicable": False, "reason": str(exc)}
     out = {"applicable": True, **iso.to_dict()}
@@ -164,6 +176,7 @@ def analyze_family(
             "reason": reason,
             "phase": schema.PHASE_INSUFFICIENT_DATA,
             "check_verdict": schema.CHECK_FAIL,
+            "compute_axis": family_axis(points).to_dict(),
             "approach3": None,
             "approach2": {"applicable": False, "reason": reason},
             "approach1": {"applicable": False, "reason": reason},
@@ -174,7 +187,9 @@ def analyze_family(
         }
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
-    c = np.array([p.c for p in points])
+    axis = family_axis(points)
+    # Members without logged FLOPs are placed on the family's axis too (one axis everywhere).
+    c = np.array([p.c if p.c_source == C_FROM_METRIC else axis.flops(p.n, p.d) for p in points])
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
     check = scaling_check(
@@ -182,6 +197,8 @@ def analyze_family(
         d,
         loss,
         target_params=target,
+        flops=c,
+        axis=axis,
         n_boot=0,
         level=settings.level,
         huber_delta=settings.huber_delta,
@@ -199,6 +216,7 @@ def analyze_family(
             budgets=budgets,
             seed=settings.seed,
             fit=check.fit,
+            axis=axis,
         )
     except ValueError as exc:  # e.g. exponents with alpha + beta <= 0: no allocation exists
         summary, boot = {"error": str(exc)}, None
@@ -208,8 +226,14 @@ def analyze_family(
     if prediction and boot is not None:
         _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
         prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-        prediction["interval"] = f"bootstrap prediction interval ({boot.n_boot} replicates)"
+        prediction["interval"] = boot.interval_method()
+        prediction["uncertainty"] = boot.uncertainty_dict()
     summary["extrapolates"] = check.fit is not None
+    if check.fit is not None and "allocation" in summary:
+        # Approach 3's exponent on the family's axis, over the compute the runs span
+        summary["allocation"]["a_on_axis"] = local_allocation_exponent(
+            check.fit.law, [float(c.min()), float(c.max())], axis
+        )
     metrics = {}
     if "params" in summary:
         metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
@@ -220,8 +244,9 @@ def analyze_family(
         "reason": None,
         "phase": check.phase.phase,
         "check_verdict": check.verdict,
+        "compute_axis": axis.to_dict(),
         "approach3": summary,
-        "approach2": _approach2(n, c, loss),
+        "approach2": _approach2(n, c, loss, axis),
         "approach1": _approach1(points, curves or {}),
         "phases": check.phase.to_dict(),
         "check": check_doc,

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .bootstrap import bootstrap_chinchilla
+from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 
 
@@ -71,12 +72,14 @@ def backtest_chinchilla(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
+    calibrate: bool = True,
 ) -> Backtest:
     """Fit on points with N < ``split_n``; predict those with N ≥ ``split_n``.
 
     With ``n_boot > 0`` the held-out points also get prediction intervals, and the result
-    reports their coverage.
+    reports their coverage; with ``calibrate`` (default) the intervals include the extrapolation
+    error measured inside the training part (:mod:`extrapolation`).
     """
     n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
     train = n < split_n
@@ -94,6 +97,12 @@ def backtest_chinchilla(
             n[train], d[train], loss[train], groups=g, n_boot=n_boot, seed=seed, fit=fit,
             huber_delta=huber_delta,
         )  # fmt: skip
+        if calibrate:
+            boot = boot.with_calibration(
+                calibrate_extrapolation(
+                    n[train], d[train], loss[train], fit=fit, huber_delta=huber_delta
+                )
+            )
         _, lo, hi = boot.predict_interval(n[~train], d[~train], level=level)
     return Backtest(
         split_n=float(split_n),

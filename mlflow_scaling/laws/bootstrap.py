@@ -3,20 +3,41 @@
 Each replicate resamples *runs* (groups of points) with replacement; the resample is a vector
 of integer weights on the points, so all replicates are refitted together by the batched
 optimiser in :mod:`fitting`, each started from the full-data optima.
+
+A replicate is *degenerate* when it cannot determine the law: fewer distinct points than the
+law's 5 parameters, a non-finite objective or parameters, or exponents that are not positive
+and below :data:`MAX_EXPONENT`. Small families have many: their share is reported
+(:attr:`BootstrapFit.degenerate_share`), and the intervals keep every replicate, so they are as
+wide as the data honestly allows rather than narrowed by dropping the bad draws.
+
+Prediction intervals beyond the trained range are widened by the family's own extrapolation
+error when a calibration is attached (:mod:`extrapolation`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .allocation import compute_optimal
 from .chinchilla import PARAM_NAMES, ChinchillaLaw, log_predict
-from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _distinct, fit_chinchilla, refit_batch
+from .compute_axis import ComputeAxis
+from .extrapolation import ExtrapolationCalibration
+from .fitting import (
+    DEFAULT_HUBER_DELTA,
+    HUBER_AUTO,
+    ChinchillaFit,
+    _distinct,
+    fit_chinchilla,
+    refit_batch,
+)
 
 DERIVED_NAMES = ("a", "b")
+MAX_EXPONENT = 5.0
+DEGENERATE_WARNING = 0.1
+N_LAW_PARAMS = 5
 
 
 def resample_weights(groups: ArrayLike, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,6 +57,43 @@ class BootstrapFit:
     residuals: np.ndarray
     n_groups: int
     seed: int
+    degenerate: np.ndarray | None = None
+    calibration: ExtrapolationCalibration | None = None
+
+    @property
+    def degenerate_share(self) -> float:
+        """Share of replicates that could not determine the law (module docstring)."""
+        return 0.0 if self.degenerate is None else float(self.degenerate.mean())
+
+    def with_calibration(self, calibration: ExtrapolationCalibration | None) -> BootstrapFit:
+        """The same replicates, with prediction intervals widened by ``calibration``."""
+        return replace(self, calibration=calibration)
+
+    def interval_method(self) -> str:
+        """In words: what made the prediction intervals."""
+        base = f"bootstrap over runs ({self.n_boot} replicates"
+        if self.degenerate_share:
+            base += f", {self.degenerate_share:.0%} underdetermined"
+        base += ")"
+        if self.calibration is None:
+            return base + " plus in-sample residuals; extrapolation error not included"
+        return base + "; " + self.calibration.describe()
+
+    def uncertainty_dict(self) -> dict:
+        """The bootstrap's health and the interval method, for fit.json."""
+        out = {
+            "n_boot": self.n_boot,
+            "degenerate_share": self.degenerate_share,
+            "interval_method": self.interval_method(),
+            "extrapolation": None if self.calibration is None else self.calibration.to_dict(),
+        }
+        if self.degenerate_share > DEGENERATE_WARNING:
+            out["warning"] = (
+                f"{self.degenerate_share:.0%} of bootstrap replicates cannot determine the "
+                f"5-parameter law (too few distinct runs, or no positive exponents): the family "
+                f"is too small for precise intervals; they are kept wide on purpose"
+            )
+        return out
 
     @property
     def n_boot(self) -> int:
@@ -92,19 +150,27 @@ class BootstrapFit:
         q = _quantiles(level)
         lo, hi = np.quantile(np.exp(logs), q, axis=0)
         point = self.fit.law.predict(n.ravel(), d.ravel())
+        if kind == "prediction" and self.calibration is not None:
+            lo, hi = self.calibration.widen(point, lo, hi, n.ravel(), d.ravel(), level)
         return point.reshape(n.shape), lo.reshape(n.shape), hi.reshape(n.shape)
 
     def allocation_intervals(
-        self, flops: ArrayLike, level: float = 0.95
+        self, flops: ArrayLike, level: float = 0.95, axis: ComputeAxis | None = None
     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(point, lo, hi) of N_opt, D_opt and the optimal loss for each budget."""
-        point = compute_optimal(self.fit.law, flops)
-        batch = compute_optimal(self.laws(), flops)
+        """(point, lo, hi) of N_opt, D_opt and the optimal loss for each budget on ``axis``."""
+        point = compute_optimal(self.fit.law, flops, axis=axis)
+        batch = compute_optimal(self.laws(), flops, axis=axis)
         q = _quantiles(level)
         out = {}
         for name in ("n_opt", "d_opt", "loss"):
             lo, hi = np.quantile(getattr(batch, name), q, axis=0)
             out[name] = (getattr(point, name), lo, hi)
+        if self.calibration is not None:  # the optimum's loss beyond the data: widen it too
+            mid, lo, hi = out["loss"]
+            out["loss"] = (
+                mid,
+                *self.calibration.widen(mid, lo, hi, point.n_opt, point.d_opt, level),
+            )
         return out
 
 
@@ -122,7 +188,7 @@ def bootstrap_chinchilla(
     groups: ArrayLike | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     fit: ChinchillaFit | None = None,
     n_starts: int = 3,
 ) -> BootstrapFit:
@@ -139,11 +205,13 @@ def bootstrap_chinchilla(
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
     if fit is None:
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    if huber_delta == HUBER_AUTO:  # replicates use the point fit's resolved δ
+        huber_delta = fit.huber_delta
     optima = np.array(fit.local_optima) if fit.local_optima else fit.law.log_params[None]
     starts = optima[_distinct(optima, np.arange(len(optima), dtype=float), n_starts)]
     rng = np.random.default_rng(seed)
     weights = resample_weights(groups, n_boot, rng)
-    thetas, _ = refit_batch(n, d, loss, weights, starts, huber_delta=huber_delta)
+    thetas, objectives = refit_batch(n, d, loss, weights, starts, huber_delta=huber_delta)
     residuals = np.log(loss) - log_predict(fit.law.log_params, np.log(n), np.log(d))
     return BootstrapFit(
         fit=fit,
@@ -151,7 +219,23 @@ def bootstrap_chinchilla(
         residuals=residuals.ravel(),
         n_groups=int(np.unique(groups).size),
         seed=seed,
+        degenerate=degenerate_replicates(thetas, objectives, weights),
     )
+
+
+def degenerate_replicates(thetas: np.ndarray, objectives: np.ndarray, weights: np.ndarray):
+    """Boolean per replicate: it cannot determine the law (module docstring)."""
+    distinct = (weights > 0).sum(axis=1)
+    alpha, beta = thetas[:, 3], thetas[:, 4]
+    sane = (
+        np.isfinite(objectives)
+        & np.all(np.isfinite(thetas), axis=1)
+        & (alpha > 0)
+        & (beta > 0)
+        & (alpha < MAX_EXPONENT)
+        & (beta < MAX_EXPONENT)
+    )
+    return (distinct < N_LAW_PARAMS) | ~sane
 
 
 __all__ = ["PARAM_NAMES", "BootstrapFit", "bootstrap_chinchilla", "resample_weights"]

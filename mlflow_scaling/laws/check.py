@@ -24,6 +24,11 @@ threshold, and passes only when all that apply pass:
 
 It also predicts the loss at the target with a bootstrap prediction interval. Without
 ``target_tokens`` the target is trained compute-optimally by the fitted law.
+
+Compute is the family's own axis (:mod:`compute_axis`): the runs' measured FLOPs when given
+(``flops``), else 6ND. The phase of the frontier, the target's compute-optimal tokens and
+Approach 3's allocation exponent (the slope of log N_opt against log C over the isoFLOP
+budgets, comparable with Approach 2's) all use it.
 """
 
 from __future__ import annotations
@@ -33,13 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .allocation import (
-    FLOPS_PER_PARAM_TOKEN,
-    allocation_exponents,
-    budget_for_size,
-    tokens_for_budget,
-)
+from .allocation import local_allocation_exponent, tokens_at_optimum
 from .bootstrap import bootstrap_chinchilla
+from .compute_axis import ComputeAxis
+from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import cluster_log_values, fit_isoflop
 from .phases import PhaseReport, detect_phases
@@ -108,6 +110,8 @@ def scaling_check(
     *,
     target_params: float,
     target_tokens: float | None = None,
+    flops: ArrayLike | None = None,
+    axis: ComputeAxis | None = None,
     groups: ArrayLike | None = None,
     min_sizes: int = 4,
     min_span_decades: float = 1.0,
@@ -117,12 +121,18 @@ def scaling_check(
     size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
-    huber_delta: float = DEFAULT_HUBER_DELTA,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
     seed: int = 0,
     phase_options: dict | None = None,
 ) -> CheckResult:
-    """Run the scaling check on runs (N, D, loss); see the module docstring for criteria."""
+    """Run the scaling check on runs (N, D, loss); see the module docstring for criteria.
+
+    ``flops`` are the runs' measured training FLOPs; ``axis`` the family's compute axis
+    (default: learned from ``flops``, else 6ND).
+    """
     n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
+    if axis is None:
+        axis = ComputeAxis.six_nd() if flops is None else ComputeAxis.from_runs(n, flops, d)
     if not (n.size == d.size == loss.size):
         raise ValueError(f"N, D and loss must have equal lengths ({n.size}, {d.size}, {loss.size})")
     if not (np.isfinite(target_params) and target_params > 0):
@@ -138,7 +148,7 @@ def scaling_check(
         "n_boot": n_boot,
         "level": level,
     }
-    flops = FLOPS_PER_PARAM_TOKEN * n * d
+    flops = axis.flops(n, d) if flops is None else np.asarray(flops, dtype=float).ravel()
     sizes = cluster_log_values(n, size_bandwidth_decades) if n.size else np.zeros(0, int)
     n_sizes = int(np.unique(sizes).size)
     span = float(np.log10(n.max() / n.min())) if n.size else 0.0
@@ -164,7 +174,7 @@ def scaling_check(
         )
         fit = None
     criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
-    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap))
+    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
 
     ratio = float(target_params / n.max()) if n.size else float("inf")
     criteria.append(
@@ -183,10 +193,10 @@ def scaling_check(
     if fit is not None:
         if target_tokens:
             tokens = target_tokens
-        else:  # trained compute-optimally by the fitted law
-            budget = budget_for_size(fit.law, target_params)
-            tokens = float(tokens_for_budget(target_params, budget))
+        else:  # trained compute-optimally by the fitted law, on the family's axis
+            tokens = float(tokens_at_optimum(fit.law, target_params, axis))
         prediction = {"N": float(target_params), "D": float(tokens), "level": level}
+        prediction["C"] = float(axis.flops(target_params, tokens))
         prediction["loss"] = float(fit.law.predict(target_params, tokens))
         prediction["lo"] = prediction["hi"] = None
         prediction["tokens"] = "given" if target_tokens else "compute_optimal"
@@ -194,9 +204,13 @@ def scaling_check(
             boot = bootstrap_chinchilla(
                 n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit,
                 huber_delta=huber_delta,
+            ).with_calibration(
+                calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
             )  # fmt: skip
             _, lo, hi = boot.predict_interval(target_params, tokens, level=level)
             prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+            prediction["interval"] = boot.interval_method()
+            prediction["uncertainty"] = boot.uncertainty_dict()
     else:
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
@@ -225,19 +239,19 @@ def _backtest_criterion(n, d, loss, sizes, max_error, huber_delta) -> Criterion:
     )
 
 
-def _approaches_criterion(n, flops, loss, fit, max_gap) -> Criterion:
+def _approaches_criterion(n, flops, loss, fit, max_gap, axis) -> Criterion:
     name = "approaches_agree"
     if fit is None:
         return Criterion(name, None, max_gap, None, "no Approach 3 fit")
     try:
-        iso = fit_isoflop(n, flops, loss)
+        iso = fit_isoflop(n, flops, loss, axis=axis)
     except ValueError as exc:
         return Criterion(name, None, max_gap, None, f"not applicable: {exc}")
     if len(iso.profiles) < 3:
         return Criterion(
             name, None, max_gap, None, f"not applicable: {len(iso.profiles)} isoFLOP budgets (< 3)"
         )
-    a3, _ = allocation_exponents(fit.law)
+    a3 = local_allocation_exponent(fit.law, [p.flops for p in iso.profiles], axis)
     gap = abs(iso.a - a3)
     return Criterion(
         name,

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .allocation import FLOPS_PER_PARAM_TOKEN
-
 
 @dataclass(frozen=True)
 class Envelope:
@@ -53,7 +51,6 @@ def training_curve_envelope(
     curve: ArrayLike,
     *,
     n_grid: int = 200,
-    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
 ) -> Envelope:
     """Approach 1 from points of several curves.
 

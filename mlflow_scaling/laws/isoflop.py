@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.interpolate import Akima1DInterpolator
 
-from .allocation import FLOPS_PER_PARAM_TOKEN
+from .compute_axis import ComputeAxis
 
 METHODS = ("parabola", "akima")
 
@@ -138,12 +138,13 @@ def fit_isoflop(
     method: str = "parabola",
     bandwidth_decades: float = 0.05,
     min_runs: int = 3,
-    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+    axis: ComputeAxis | None = None,
 ) -> IsoFlopFit:
     """Approach 2 on runs with sizes ``n``, budgets ``flops`` and final losses ``loss``.
 
     Budgets with fewer than ``min_runs`` distinct sizes, or whose loss has no minimum, are
-    excluded and listed with the reason. Needs at least two usable budgets.
+    excluded and listed with the reason. Needs at least two usable budgets. D_opt = C / f(N_opt)
+    on the family's compute ``axis`` (default 6ND).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -189,7 +190,8 @@ def fit_isoflop(
     logc = np.log([p.flops for p in profiles])
     logn_opt = np.log([p.n_opt for p in profiles])
     a, log_k = np.polyfit(logc, logn_opt, 1)
-    logd_opt = logc - np.log(flops_per_param_token) - logn_opt
+    axis = axis or ComputeAxis.six_nd()
+    logd_opt = np.log(axis.tokens(np.exp(logn_opt), np.exp(logc)))
     b, log_kd = np.polyfit(logc, logd_opt, 1)
     return IsoFlopFit(
         method=method,

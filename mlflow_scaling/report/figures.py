@@ -18,6 +18,7 @@ import matplotlib
 import numpy as np
 
 from ..laws.chinchilla import ChinchillaLaw
+from ..laws.compute_axis import ComputeAxis
 
 FIGSIZE = (13.0, 5.2)
 DPI = 110
@@ -101,16 +102,19 @@ def _loss_panel(ax, doc: dict[str, Any], cmap, norm) -> None:
     a3 = doc.get("approach3")
     if a3 and a3.get("params"):
         law = ChinchillaLaw(**a3["params"])
+        axis = ComputeAxis.from_dict(doc.get("compute_axis"))
         for i, size in enumerate(_size_levels(n)):
             sel = n == size
             grid = np.geomspace(c[sel].min() / 2, c[sel].max() * 2, 60)
             ax.plot(
                 grid,
-                law.predict(size, grid / (6 * size)),
+                law.predict(size, axis.tokens(size, grid)),
                 color=cmap(norm(size)),
                 lw=0.8,
                 alpha=0.8,
-                label="fitted law at each size, L(N, C/6N)" if i == 0 else None,
+                label=f"fitted law at each size, L(N, C/f(N)), axis {axis.kind}"
+                if i == 0
+                else None,
             )
         rows = doc.get("budgets") or []
         if rows:

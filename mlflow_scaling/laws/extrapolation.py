@@ -1,0 +1,193 @@
+"""The error of extrapolating, estimated from the family itself, for honest prediction intervals.
+
+A bootstrap over runs measures how much the fitted parameters move under resampling, *assuming
+the law's form is right*. Beyond the largest trained size the form's own error takes over and
+grows with the distance: in-sample residuals cannot see it. So we measure it the way it will be
+used, by extrapolating inside the family:
+
+1. Drop the largest model size (then the two largest, then three: ``max_holdouts``) and refit
+   the law on the rest, as long as at least ``min_train_sizes`` sizes and 5 runs remain.
+2. Predict each held-out run; record its log residual r = log L − log L̂ and its distance beyond
+   the training data, δ = max(log10 N/N_max, log10 C/C_max, 0) in decades (N_max, C_max: the
+   largest size and compute that refit saw).
+3. Model the residual variance as noise plus a term growing with distance,
+   E[r²] = σ² + s²·δ², where σ² is the in-sample residual variance of the full fit (a robust
+   estimate, 1.4826·MAD). Least squares on r² − σ² against δ² gives
+   s² = max(0, Σ (r² − σ²)·δ² / Σ δ⁴): the extra log-error per decade of extrapolation.
+4. A target at distance δ from the full data gets an extra log half-width
+   t_{ν, (1+level)/2}·s·δ, added in quadrature to the bootstrap prediction interval's own
+   half-widths (lower and upper separately). ν, the degrees of freedom of the Student t, is the
+   number of held-out sizes behind s (a held-out size's runs share one refit, so they are not
+   independent); few held-out sizes give a wide t and so a wide interval.
+
+Where no refit is possible (too few sizes or runs), s cannot be measured: the calibration falls
+back to a stated prior growth (:data:`PRIOR_GROWTH`) with a Student t of ν = runs − 5 degrees
+of freedom (the runs left over after fitting the law's 5 parameters), and says so. A 6-run
+family therefore gets a very wide interval: it cannot know more.
+
+Inside the trained range (δ = 0) the interval is the bootstrap's, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from .compute_axis import ComputeAxis
+from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+
+METHOD_HOLDOUT = "holdout-growth"
+METHOD_PRIOR = "prior-growth"
+PRIOR_GROWTH = 0.05
+"""Extra log-error per decade (one standard deviation) assumed where the family is too small
+to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
+measurement."""
+SIZE_GROUP_DECADES = 0.01
+
+
+@dataclass(frozen=True)
+class ExtrapolationCalibration:
+    """How the error of extrapolating grows with distance, for this family."""
+
+    method: str
+    growth_per_decade: float
+    dof: int
+    noise: float
+    n_max: float
+    c_max: float
+    axis: ComputeAxis
+    holdouts: tuple[dict, ...] = ()
+    reason: str = ""
+
+    def distance(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
+        """Decades beyond the trained data: max(log10 N/N_max, log10 C/C_max, 0)."""
+        n = np.asarray(n, dtype=float)
+        c = self.axis.flops(n, d)
+        return np.maximum(np.maximum(np.log10(n / self.n_max), np.log10(c / self.c_max)), 0.0)
+
+    def extra_half_width(self, n: ArrayLike, d: ArrayLike, level: float) -> np.ndarray:
+        """The extra log half-width of a ``level`` interval for targets (n, d)."""
+        q = (1 + level) / 2
+        return stats.t.ppf(q, self.dof) * self.growth_per_decade * self.distance(n, d)
+
+    def widen(self, point, lo, hi, n, d, level: float):
+        """Bootstrap bounds widened by the extrapolation error, in quadrature on log scale."""
+        extra = self.extra_half_width(n, d, level)
+        down = np.sqrt(np.log(point / lo) ** 2 + extra**2)
+        up = np.sqrt(np.log(hi / point) ** 2 + extra**2)
+        return point * np.exp(-down), point * np.exp(up)
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "growth_per_decade": self.growth_per_decade,
+            "dof": self.dof,
+            "noise": self.noise,
+            "n_max": self.n_max,
+            "c_max": self.c_max,
+            "holdouts": list(self.holdouts),
+            "reason": self.reason,
+        }
+
+    def describe(self) -> str:
+        if self.method == METHOD_PRIOR:
+            return (
+                f"bootstrap, widened beyond the trained range by a prior "
+                f"{self.growth_per_decade:.3g} log-error per decade, t with {self.dof} dof "
+                f"({self.reason})"
+            )
+        return (
+            f"bootstrap, widened beyond the trained range by {self.growth_per_decade:.3g} "
+            f"log-error per decade measured by refitting without the largest sizes "
+            f"({len(self.holdouts)} refits, t with {self.dof} dof)"
+        )
+
+
+def _size_labels(n: np.ndarray) -> np.ndarray:
+    logn = np.log10(n)
+    order = np.argsort(logn)
+    jumps = np.diff(logn[order]) > SIZE_GROUP_DECADES
+    labels = np.empty(n.size, dtype=int)
+    labels[order] = np.concatenate([[0], np.cumsum(jumps)])
+    return labels
+
+
+def robust_scale(residuals: np.ndarray) -> float:
+    """1.4826·MAD: the standard deviation of Gaussian residuals, unmoved by a few outliers."""
+    r = np.asarray(residuals, dtype=float)
+    return float(1.4826 * np.median(np.abs(r - np.median(r))))
+
+
+def calibrate_extrapolation(
+    n: ArrayLike,
+    d: ArrayLike,
+    loss: ArrayLike,
+    *,
+    fit: ChinchillaFit,
+    axis: ComputeAxis | None = None,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
+    max_holdouts: int = 3,
+    min_train_sizes: int = 3,
+) -> ExtrapolationCalibration:
+    """Measure the growth of the extrapolation error (module docstring) on runs (n, d, loss)."""
+    n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
+    axis = axis or ComputeAxis.six_nd()
+    c = axis.flops(n, d)
+    full_resid = np.log(loss) - np.log(fit.law.predict(n, d))
+    noise = robust_scale(full_resid)
+    labels = _size_labels(n)
+    n_sizes = int(labels.max()) + 1 if labels.size else 0
+    base = {"noise": noise, "n_max": float(n.max()), "c_max": float(c.max()), "axis": axis}
+    residuals, distances, size_ids, holdouts = [], [], [], []
+    for k in range(1, max_holdouts + 1):
+        train = labels < n_sizes - k
+        if n_sizes - k < min_train_sizes or train.sum() < 5:
+            break
+        try:
+            refit = fit_chinchilla(n[train], d[train], loss[train], huber_delta=huber_delta)
+        except ValueError:
+            break
+        test = ~train
+        r = np.log(loss[test]) - np.log(refit.law.predict(n[test], d[test]))
+        dist = np.maximum(
+            np.maximum(np.log10(n[test] / n[train].max()), np.log10(c[test] / c[train].max())), 0
+        )
+        residuals.append(r)
+        distances.append(dist)
+        size_ids.append(labels[test] + 1000 * k)
+        holdouts.append(
+            {
+                "dropped_sizes": k,
+                "n_train": int(train.sum()),
+                "n_test": int(test.sum()),
+                "max_distance_decades": float(dist.max()),
+                "rms_log_error": float(np.sqrt(np.mean(r**2))),
+            }
+        )
+    if not residuals:
+        reason = (
+            f"{n_sizes} model sizes and {n.size} runs: no refit without the largest size "
+            f"keeps {min_train_sizes} sizes and 5 runs"
+        )
+        return ExtrapolationCalibration(
+            method=METHOD_PRIOR,
+            growth_per_decade=PRIOR_GROWTH,
+            dof=max(n.size - 5, 1),
+            reason=reason,
+            **base,
+        )
+    r = np.concatenate(residuals)
+    dist = np.concatenate(distances)
+    dof = int(np.unique(np.concatenate(size_ids)).size)
+    weight = dist**2
+    s2 = float(np.sum((r**2 - noise**2) * weight) / max(np.sum(weight**2), 1e-300))
+    return ExtrapolationCalibration(
+        method=METHOD_HOLDOUT,
+        growth_per_decade=float(np.sqrt(max(s2, 0.0))),
+        dof=max(dof, 1),
+        holdouts=tuple(holdouts),
+        **base,
+    )
