@@ -132,7 +132,8 @@ def _interval(ci) -> str:
 
 def describe_approaches(doc: dict, echo=print) -> dict[str, float | None]:
     """The allocation exponent a (N_opt ∝ C^a) by each approach, side by side."""
-    echo("  allocation exponent a (N_opt ∝ C^a), three ways:")
+    axis = (doc.get("compute_axis") or {}).get("kind", "6ND")
+    echo(f"  allocation exponent a (N_opt ∝ C^a), three ways, compute axis {axis}:")
     one, two, three = doc.get("approach1") or {}, doc.get("approach2") or {}, doc["approach3"]
     alloc = three["allocation"]
     rows = [
@@ -149,9 +150,17 @@ def describe_approaches(doc: dict, echo=print) -> dict[str, float | None]:
         else:
             exponents[key] = None
             echo(f"    Approach {label:<34} not applicable: {part.get('reason')}")
-    exponents["approach3"] = alloc["a"]
     ci = (alloc.get("ci") or {}).get("a")
-    echo(f"    Approach {'3: parametric law L(N, D)':<34} a = {alloc['a']:.3f}{_interval(ci)}")
+    on_axis = alloc.get("a_on_axis")
+    if on_axis is None:  # a refit that knows only C = 6ND
+        exponents["approach3"] = alloc["a"]
+        echo(f"    Approach {'3: parametric law L(N, D)':<34} a = {alloc['a']:.3f}{_interval(ci)}")
+    else:
+        exponents["approach3"] = on_axis
+        echo(
+            f"    Approach {'3: parametric law L(N, D)':<34} a = {on_axis:.3f}  (on the family's "
+            f"compute axis; {alloc['a']:.3f}{_interval(ci)} with C = 6ND)"
+        )
     return exponents
 
 
