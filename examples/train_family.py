@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -207,6 +208,10 @@ def lightning_quiet(quiet: bool) -> Iterator[None]:
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
+    # MLflow prints "View run ... at URL" when a run against a server ends
+    url_env = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    url_setting = os.environ.get(url_env)
+    os.environ[url_env] = "true"
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -216,6 +221,10 @@ def lightning_quiet(quiet: bool) -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+        if url_setting is None:
+            os.environ.pop(url_env, None)
+        else:
+            os.environ[url_env] = url_setting
 
 
 class RunProgress(L.Callback):

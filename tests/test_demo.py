@@ -2,6 +2,7 @@
 
 import html.parser
 import json
+import logging
 import os
 import struct
 import subprocess
@@ -40,7 +41,7 @@ def run_demo(uri: str, *extra: str, env_extra: dict | None = None):
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py"), "--quick", "--no-progress",
          "--tracking-uri", uri, "--bootstrap", "100", *extra],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True, text=True, env=env, timeout=2400,
     )  # fmt: skip
 
 
@@ -48,6 +49,7 @@ def run_demo(uri: str, *extra: str, env_extra: dict | None = None):
 def demo_run(mlflow_server):
     out = run_demo(mlflow_server)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    print(out.stdout)  # the demo's findings, shown by pytest -rA
     return mlflow_server, out
 
 
@@ -189,9 +191,10 @@ def test_demo_is_quiet(demo_run):
     assert "refit 1/2: family" in out.stderr  # the refit pass reports per family in logs
 
 
-def test_verbose_brings_lightning_back(mlflow_server, capfd):
+def test_verbose_brings_lightning_back(mlflow_server, capfd, caplog):
     import torch
 
+    caplog.set_level(logging.INFO, logger="lightning.pytorch")  # Lightning's banner is INFO
     corpus = torch.frombuffer(bytearray(b"def f(x):\n    return x\n" * 200), dtype=torch.uint8)
     validation = train_family.ByteWindows(bytes(corpus[:1025].tolist()), train_family.SEQ_LEN)
     task = nextline_task.build_examples(
@@ -201,12 +204,15 @@ def test_verbose_brings_lightning_back(mlflow_server, capfd):
     shape = train_family.Shape(size, 8 * train_family.TOKENS_PER_STEP * size.flops_per_token)
     seen = {}
     for verbose in (False, True):
+        caplog.clear()
         train_family.train_one(
             shape, corpus.long(), validation, task, tracking_uri=mlflow_server,
             experiment="demo-verbose", family="verbose", seed=0, verbose=verbose,
         )  # fmt: skip
-        seen[verbose] = "".join(capfd.readouterr())
-    assert "GPU available" not in seen[False] and "GPU available" in seen[True]
+        seen[verbose] = "".join(capfd.readouterr()) + caplog.text
+    for chatter in ("GPU available", "💡 Tip", "Epoch 0:"):
+        assert chatter not in seen[False] and chatter in seen[True], chatter
+    assert "View run" not in seen[False]
 
 
 def test_rerun_reuses_finished_runs(demo_run):
