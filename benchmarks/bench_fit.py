@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 
 from mlflow_scaling.datasets import load_chinchilla
 from mlflow_scaling.laws import bootstrap_chinchilla, epoch_grid, fit_chinchilla
+from mlflow_scaling.laws.fitting import EPOCH_HUBER_DELTA
 
 
 def reference_objective(theta, log_n, log_d, log_loss, delta=1e-3):
@@ -43,9 +44,14 @@ def main() -> int:
     times = []
     for _ in range(3):  # median of three, so a stray load spike does not decide the ratio
         t0 = time.perf_counter()
-        fit = fit_chinchilla(p.n, p.d, p.loss)
+        fit = fit_chinchilla(p.n, p.d, p.loss, huber_delta=EPOCH_HUBER_DELTA)
         times.append(time.perf_counter() - t0)
     ours = float(np.median(times))
+    auto_times = []
+    for _ in range(3):  # the default, δ scaled to the residuals: two fits, the second short
+        t0 = time.perf_counter()
+        auto = fit_chinchilla(p.n, p.d, p.loss)
+        auto_times.append(time.perf_counter() - t0)
 
     rng = np.random.default_rng(0)
     sample = rng.choice(len(grid), size=args.sample, replace=False)
@@ -59,7 +65,9 @@ def main() -> int:
     boot_times = []
     for seed in range(3):
         t0 = time.perf_counter()
-        boot = bootstrap_chinchilla(p.n, p.d, p.loss, n_boot=1000, fit=fit, seed=seed)
+        boot = bootstrap_chinchilla(
+            p.n, p.d, p.loss, n_boot=1000, fit=fit, seed=seed, huber_delta=EPOCH_HUBER_DELTA
+        )
         boot_times.append(time.perf_counter() - t0)
     boot_time = float(np.median(boot_times))
 
@@ -72,6 +80,10 @@ def main() -> int:
         f"{per_start * 1e3:.1f} ms each; best sampled objective {best_sampled:.9e})"
     )
     print(f"speed-up:  {reference / ours:8.0f}x")
+    print(
+        f"default (huber_delta='auto', δ={auto.huber_delta:.4g}): "
+        f"{float(np.median(auto_times)):.2f} s (median of 3)"
+    )
     lo, hi = boot.confidence_intervals()["alpha"]
     print(
         f"bootstrap: 1000 refits in {boot_time:.2f} s, median of 3 (alpha 95% CI {lo:.4f}-{hi:.4f})"

@@ -16,9 +16,9 @@ import collections
 import time
 
 import numpy as np
+from synthetic_phases import PHASE_KINDS, sample_phase_family  # beside this script
 
 from mlflow_scaling.laws.phases import detect_phases
-from mlflow_scaling.laws.synthetic_phases import PHASE_KINDS, sample_phase_family
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -179,6 +179,8 @@ def describe_task(doc: dict, task: str, echo=print) -> dict | None:
         )
         return None
     echo(f"  downstream task {task!r}: phase {found.get('phase')}")
+    if found.get("error"):
+        echo(f"    {found['error']}")
     backtest = found.get("largest_size_backtest")
     if isinstance(backtest, dict):
         value = {k: _number(backtest.get(k)) for k in ("measured", "predicted", "lo", "hi")}

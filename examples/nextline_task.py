@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+
+from mlflow_scaling.tracking import schema
 
 TASK = "nextline"
 METRIC_ACCURACY = "task.nextline.accuracy"
@@ -133,14 +134,13 @@ def score(model: torch.nn.Module, examples: list[Example], batch_size: int = 64)
 
 
 def task_tags(n_examples: int) -> dict[str, str]:
-    """The tags that declare the task on a member run."""
-    prefix = f"scaling.task.{TASK}"
+    """The tags that declare the task on a member run (the data contract's task tags)."""
     return {
-        "scaling.tasks": TASK,
-        f"{prefix}.metric": METRIC_ACCURACY,
-        f"{prefix}.loss_metric": METRIC_BITS_PER_BYTE,
-        f"{prefix}.chance": f"{CHANCE:g}",
-        f"{prefix}.n_examples": str(n_examples),
+        schema.TAG_TASKS: TASK,
+        schema.task_tag(TASK, "metric"): METRIC_ACCURACY,
+        schema.task_tag(TASK, "loss_metric"): METRIC_BITS_PER_BYTE,
+        schema.task_tag(TASK, "chance"): f"{CHANCE:g}",
+        schema.task_tag(TASK, "n_examples"): str(n_examples),
     }
 
 
@@ -154,7 +154,7 @@ class NextLineEval(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.result = score(pl_module, self.examples)
         if trainer.logger is not None:
-            metrics: dict[str, Tensor | float] = {
+            metrics: dict[str, float] = {
                 METRIC_ACCURACY: self.result.accuracy,
                 METRIC_BITS_PER_BYTE: self.result.bits_per_byte,
             }

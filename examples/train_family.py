@@ -65,13 +65,13 @@ class Size:
     n_layer: int
     d_model: int
 
-    def config(self) -> GPTConfig:
+    def config(self, lr_scale: float = 1.0) -> GPTConfig:
         return GPTConfig(
             n_layer=self.n_layer,
             n_head=max(1, self.d_model // 32),
             d_model=self.d_model,
             seq_len=SEQ_LEN,
-            lr=min(3e-3, 3e-3 * math.sqrt(64 / self.d_model)),
+            lr=lr_scale * min(3e-3, 3e-3 * math.sqrt(64 / self.d_model)),
         )
 
     @cached_property
@@ -104,8 +104,8 @@ class Shape:
     def tokens(self) -> int:
         return self.steps * TOKENS_PER_STEP
 
-    def config(self) -> GPTConfig:
-        return self.size.config()
+    def config(self, lr_scale: float = 1.0) -> GPTConfig:
+        return self.size.config(lr_scale)
 
 
 # Budget (FLOPs) -> the sizes trained on it. Each band brackets the compute-optimal size of its
@@ -259,11 +259,12 @@ def train_one(
     seed: int,
     verbose: bool = False,
     bar=None,
+    lr_scale: float = 1.0,
 ) -> RunResult:
     """Train one member and return its MLflow run id and final numbers."""
     started = time.perf_counter()
     L.seed_everything(seed, verbose=False)
-    model = ScheduledGPT(shape.config(), total_steps=shape.steps)
+    model = ScheduledGPT(shape.config(lr_scale), total_steps=shape.steps)
     train = DataLoader(RandomWindows(corpus_train, shape.steps * BATCH, seed), batch_size=BATCH)
     val = DataLoader(validation, batch_size=64)
     logger = MLFlowLogger(
@@ -311,11 +312,13 @@ def train_family(
     progress: bool = True,
     verbose: bool = False,
     echo: Callable[[str], None] = print,
+    lr_scale: float = 1.0,
 ) -> dict[str, str]:
     """Train (or reuse) every member of the family; shape key -> run id.
 
     With ``progress`` and a terminal, one bar shows the runs done and the current run's step;
     otherwise each finished run prints one line. ``verbose`` lets Lightning speak.
+    ``lr_scale`` multiplies every member's learning rate (a second family for a comparison).
     """
     from tqdm import tqdm
 
@@ -349,6 +352,7 @@ def train_family(
         result = train_one(
             shape, data, validation, task, tracking_uri=tracking_uri, experiment=experiment,
             family=family, seed=seed, verbose=verbose, bar=bar if show_bar else None,
+            lr_scale=lr_scale,
         )  # fmt: skip
         runs[shape.key] = result.run_id
         bar.update(1)

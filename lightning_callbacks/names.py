@@ -19,5 +19,5 @@ METRIC_FLOPS_PER_TOKEN_MEASURED = schema.PREFIX + "flops_per_token_measured"
 """The meta-device measurement the analytic count was checked against."""
 METRIC_TOKENS_PER_SECOND = schema.PREFIX + "throughput.tokens_per_s"
 METRIC_FLOPS_PER_SECOND = schema.PREFIX + "throughput.flops_per_s"
-METRIC_MFU = schema.PREFIX + "throughput.mfu"
+METRIC_MFU = schema.METRIC_MFU
 """Model FLOPs utilisation: FLOPs/s over (peak FLOPs/s of one device x world size)."""

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from . import __version__
 from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
@@ -44,7 +45,22 @@ def format_fit_table(summary: dict) -> str:
     lines.append(
         f"allocation: N_opt ∝ C^{alloc['a']:.4f}, D_opt ∝ C^{alloc['b']:.4f}"
         + (f"   (a in ({aci['a'][0]:.3f}, {aci['a'][1]:.3f}))" if aci else "")
+        + " for C = 6ND"
     )
+    axis = summary.get("compute_axis") or {}
+    if axis.get("kind") == "measured":
+        ratios = axis["ratio_to_6nd"]
+        lines.append(
+            f"compute axis: measured C = f(N)·D, f/6N from {ratios[0]:.2f} to {ratios[-1]:.2f} "
+            "over the trained sizes; budgets below are on it"
+        )
+    else:
+        lines.append("compute axis: 6ND (no FLOPs given with the tokens)")
+    unc = summary.get("uncertainty")
+    if unc:
+        lines.append(f"intervals: {unc['interval_method']}")
+        if unc.get("warning"):
+            lines.append(f"warning: {unc['warning']}")
     if summary.get("budgets"):
         lines.append("")
         header = ("budget C", "N_opt", "D_opt", "D/N", "loss", "lo", "hi")
@@ -67,10 +83,25 @@ def format_fit_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+DATASETS = ("chinchilla",)
+"""Bundled data ``fit --dataset`` can fit (``mlflow_scaling.datasets``)."""
+
+
+def _fit_points(args: argparse.Namespace):
+    if (args.file is None) == (args.dataset is None):
+        raise InputError("give either a CSV file or --dataset, not both and not neither")
+    if args.dataset is not None:
+        from .datasets import load_chinchilla
+
+        return load_chinchilla(), f"dataset {args.dataset}"
     points = read_points(
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
+    return points, str(args.file)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    points, source = _fit_points(args)
     targets = None
     if args.predict:
         t = read_points(
@@ -89,8 +120,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             axis=points.axis(),
         )
     except ValueError as exc:
-        raise InputError(f"{args.file}: {exc}") from None
-    summary["file"] = str(args.file)
+        raise InputError(f"{source}: {exc}") from None
+    summary["file" if args.dataset is None else "dataset"] = args.file or args.dataset
     if args.format == "json":
         print(json.dumps(summary, indent=2))
     else:
@@ -197,10 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-scaling", description="Neural scaling laws for MLflow and Lightning."
     )
+    parser.add_argument("--version", action="version", version=f"mlflow-scaling {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="fit a scaling law to a CSV of runs (no MLflow needed)")
-    fit.add_argument("file", help="CSV with one row per run")
+    fit.add_argument("file", nargs="?", default=None, help="CSV with one row per run")
+    fit.add_argument(
+        "--dataset", choices=DATASETS, default=None,
+        help="fit bundled data instead of a file: the 240 Chinchilla runs (Epoch's preprocessing)",
+    )  # fmt: skip
     fit.add_argument("--law", choices=["chinchilla"], default="chinchilla")
     _add_point_columns(fit)
     fit.add_argument(
@@ -252,9 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=["table", "json"], default="table")
     check.set_defaults(handler=_cmd_check)
 
+    from .downstream_cli import register as register_downstream
     from .jobs.commands import register as register_job_commands
 
+    register_downstream(sub)
     register_job_commands(sub)
+    from .planning.command import register as register_plan
+
+    register_plan(sub)
+    from .compare_command import register as register_compare
+
+    register_compare(sub)
     return parser
 
 

@@ -12,17 +12,38 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from . import formatting
+from .tracking import schema
+
+PHASE_LABELS = {
+    schema.PHASE_COLD_START: "cold start",
+    schema.PHASE_SCALING: "scaling",
+    schema.PHASE_PLATEAU: "plateau",
+    schema.PHASE_INSUFFICIENT_DATA: "insufficient data",
+}
+PHASE_CLASSES = {
+    schema.PHASE_COLD_START: "phase-cold",
+    schema.PHASE_SCALING: "phase-scaling",
+    schema.PHASE_PLATEAU: "phase-plateau",
+    schema.PHASE_INSUFFICIENT_DATA: "phase-insufficient",
+}
+
 
 @cache
 def environment() -> Environment:
     """The shared Jinja2 environment (created once per process)."""
-    return Environment(
+    env = Environment(
         loader=PackageLoader("mlflow_scaling", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters.update(formatting.FILTERS)
+    env.globals.update(
+        MISSING=formatting.MISSING, PHASE_LABELS=PHASE_LABELS, PHASE_CLASSES=PHASE_CLASSES
+    )
+    return env
 
 
 def render(template: str, **context) -> str:

@@ -53,6 +53,7 @@ def test_clean_synthetic_family_passes_with_compute_optimal_target():
     n, d, loss = grid_family(np.geomspace(2e7, 1e9, 6))
     result = scaling_check(n, d, loss, target_params=5e9, n_boot=100)
     assert result.verdict == "pass", result.failed
+    assert result.phase.phase == "scaling"
     assert result.prediction["tokens"] == "compute_optimal"
     # the compute-optimal target lands on the fitted law's allocation
     from mlflow_scaling.laws import compute_optimal

@@ -34,7 +34,7 @@ def test_fit_json_with_budgets_and_predictions(runs_csv, tmp_path):
     out = run_cli(
         "fit", runs_csv, "--law", "chinchilla", "--n-col", "params", "--c-col", "C",
         "--loss-col", "final_loss", "--bootstrap", "200", "--budget", "1e22", "5.88e23",
-        "--predict", targets, "--format", "json",
+        "--predict", targets, "--format", "json", "--huber-delta", "1e-3",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -100,3 +100,29 @@ def test_too_few_runs_and_missing_file(tmp_path):
 def test_bad_budget_option(runs_csv):
     out = run_cli("fit", runs_csv, "--budget", "-1")
     assert out.returncode == 2 and "must be a positive finite number" in out.stderr
+
+
+def test_fit_the_bundled_chinchilla_dataset():
+    out = run_cli("fit", "--dataset", "chinchilla", "--huber-delta", "1e-3", "--bootstrap", "0",
+                  "--format", "json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["dataset"] == "chinchilla" and summary["n_points"] == 240
+    for name, value in EPOCH.items():
+        assert summary["params"][name] == pytest.approx(value, rel=2e-3), name
+
+
+def test_fit_needs_a_file_or_a_dataset(runs_csv):
+    for args in (("fit",), ("fit", runs_csv, "--dataset", "chinchilla")):
+        out = run_cli(*args)
+        assert out.returncode == 2
+        error = "give either a CSV file or --dataset, not both and not neither"
+        assert out.stderr.strip().splitlines() == [f"mlflow-scaling fit: error: {error}"]
+
+
+def test_version():
+    from importlib.metadata import version
+
+    out = run_cli("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"mlflow-scaling {version('mlflow-scaling')}"

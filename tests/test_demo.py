@@ -1,6 +1,5 @@
 """The main job end to end: the quick demo against a live MLflow server."""
 
-import html.parser
 import json
 import logging
 import os
@@ -11,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from _html_check import assert_valid_html
 from mlflow import MlflowClient
 
 from mlflow_scaling.tracking import schema
@@ -136,10 +136,8 @@ def test_fit_run_has_all_artifacts(demo_run, tmp_path):
     assert width >= 800 and height >= 400
 
     doc = json.loads((folder / "fit.json").read_text())
-    parser = html.parser.HTMLParser()
     page = (folder / "report.html").read_text()
-    parser.feed(page)
-    parser.close()
+    assert_valid_html(page)
     assert "stdlib-gpt" in page
     for key in ("alpha", "beta"):
         assert f"{doc['approach3']['params'][key]:.4g}" in page

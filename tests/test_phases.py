@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from reference_data import bnsl_csv, chinchilla_csv
 
+from benchmarks.synthetic_phases import PHASE_KINDS, sample_phase_family
 from mlflow_scaling.laws.bnsl import BrokenPowerLaw
 from mlflow_scaling.laws.phases import (
     CANDIDATES,
@@ -17,7 +18,6 @@ from mlflow_scaling.laws.phases import (
     slope_for_drop,
 )
 from mlflow_scaling.laws.power_law import SaturatingPowerLaw
-from mlflow_scaling.laws.synthetic_phases import PHASE_KINDS, sample_phase_family
 
 
 def _columns(path, *names):

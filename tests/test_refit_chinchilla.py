@@ -34,7 +34,8 @@ def test_chinchilla_family_through_mlflow(mlflow_server, tmp_path):
     ]  # fmt: skip
     ids = log_runs(client, exp_id, specs)
     out = call_cli("refit", "--tracking-uri", mlflow_server, "--experiment", exp_name,
-                   "--bootstrap", "50", "--budget", "1e21", "1e22", "5.88e23")  # fmt: skip
+                   "--bootstrap", "50", "--budget", "1e21", "1e22", "5.88e23",
+                   "--huber-delta", "1e-3")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "chinchilla" in out.stdout and "fitted" in out.stdout
 
@@ -57,6 +58,6 @@ def test_chinchilla_family_through_mlflow(mlflow_server, tmp_path):
     # Nothing changed: the next pass only reads and compares digests.
     (again,) = refit_pass(
         client, experiments=[exp_name],
-        settings=RefitSettings(n_boot=50, budgets=(1e21, 1e22, 5.88e23)),
+        settings=RefitSettings(n_boot=50, budgets=(1e21, 1e22, 5.88e23), huber_delta=1e-3),
     )  # fmt: skip
     assert again.status == "skipped" and again.refit_number == 1

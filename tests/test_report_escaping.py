@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
 
+from _html_check import assert_valid_html
 from _refit_support import (
     RunSpec,
     call_cli,
@@ -26,8 +28,11 @@ METRIC = '"><svg onload=alert(3)>'
 
 
 def assert_inert(page: str) -> None:
+    assert_valid_html(page)
     assert not re.search(r"<\s*(script|img\s+src=x|svg)", page, re.IGNORECASE)
-    assert "default-src 'none'" in page  # and a policy that would block scripts anyway
+    # ... and a policy that would block scripts anyway.
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
+    assert "default-src 'none'; script-src 'none'" in html.unescape(policy)
 
 
 def test_hostile_names_are_escaped_in_the_report(mlflow_server, tmp_path):
@@ -47,7 +52,7 @@ def test_hostile_names_are_escaped_in_the_report(mlflow_server, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;-failed" in page
-    assert "&quot;&gt;&lt;svg onload=alert(3)&gt;" in page
+    assert "&#34;&gt;&lt;svg onload=alert(3)&gt;" in page  # markupsafe writes " as &#34;
 
 
 def hostile_doc(text: str) -> dict:

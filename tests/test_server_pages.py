@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 from _chromium import Chromium, find_chromium
+from _html_check import assert_valid_html
 from _server_support import SIZES, TRUE_LAW, MlflowCliServer, log_family, start_cli_server
 
 from mlflow_scaling.tracking import schema
@@ -192,6 +193,7 @@ def _table(page: str, cls: str) -> str:
 def test_index_lists_families_with_fit_numbers(site: Site) -> None:
     resp = site.get("/scaling/")
     assert resp.status_code == 200
+    assert_valid_html(resp.text)
     assert resp.headers["Content-Type"].startswith("text/html")
     run = site.client.get_run(site.fit_run_id)
     row = _row(resp.text, FAMILY)
@@ -221,6 +223,7 @@ def test_family_page_shows_fit_artifacts_and_history(site: Site) -> None:
     resp = site.get(_family_url(site.experiment_id, FAMILY))
     assert resp.status_code == 200
     page = resp.text
+    assert_valid_html(page)
     run = site.client.get_run(site.fit_run_id)
     fit = _values(_table(page, "fit"))
     for name in schema.FIT_METRIC_NAMES:
@@ -265,6 +268,18 @@ def test_family_page_shows_fit_artifacts_and_history(site: Site) -> None:
     assert f'href="/#/experiments/{site.experiment_id}/runs/{site.fit_run_id}"' in page
 
 
+def test_artifacts_go_through_the_proxied_store(site: Site) -> None:
+    # `mlflow server --artifacts-destination`: runs carry mlflow-artifacts:/ URIs that only the
+    # server resolves, so the refit job (writing, then reading curves.json back on the second
+    # pass) and the pages (fit.json, predictions.csv, fit.png) worked without any local path.
+    run = site.client.get_run(site.fit_run_id)
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    names = {a.path for a in site.client.list_artifacts(site.fit_run_id, schema.ARTIFACT_DIR)}
+    assert names >= {schema.ARTIFACT_FIT_JSON, schema.ARTIFACT_PREDICTIONS_CSV}
+    page = site.get(_family_url(site.experiment_id, FAMILY)).text
+    assert "could not be read" not in page and 'class="predictions"' in page
+
+
 def test_family_page_accepts_the_experiment_name(site: Site) -> None:
     by_name = site.get(_family_url("scaling-pages", FAMILY))
     assert by_name.status_code == 200
@@ -277,7 +292,9 @@ def test_artifact_route_serves_only_fit_artifacts(site: Site) -> None:
     base = f"/scaling/artifact/{site.fit_run_id}/"
     report = site.get(base + schema.ARTIFACT_REPORT_HTML)
     assert report.status_code == 200
-    assert "sandbox" in report.headers["Content-Security-Policy"]
+    policy = report.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src 'none'" in policy
+    assert_valid_html(report.text)
     assert site.get(base + schema.ARTIFACT_CURVES_JSON).status_code == 404
     assert site.get(base + "scaling/%2E%2E/scaling/fit.json").status_code == 404
     assert site.get(base + "scaling/other.txt").status_code == 404
@@ -298,6 +315,7 @@ def test_user_strings_are_escaped(site: Site) -> None:
     page = site.get(_family_url(site.evil_experiment_id, EVIL_FAMILY))
     assert page.status_code == 200
     for html_text in (index, page.text):
+        assert_valid_html(html_text)
         assert EVIL_FAMILY not in html_text
         assert EVIL_EXPERIMENT not in html_text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text

@@ -11,8 +11,10 @@ import re
 import urllib.parse
 
 import pytest
+from _html_check import assert_valid_html
 from flask import Flask
 
+from mlflow_scaling.formatting import as_float
 from mlflow_scaling.server import data
 from mlflow_scaling.server.app import register_routes
 from mlflow_scaling.server.data import FamilyDetail, FamilySummary, History, Span, dig
@@ -110,6 +112,7 @@ def test_index_escapes_and_formats() -> None:
 
 
 def _assert_no_raw_markup(page: str) -> None:
+    assert_valid_html(page)
     body = page.split("<body>", 1)[1]
     for raw in ("<script", "<img src=x", "<b>exp", "<u>", "<s>", "<i>", "<c>", "<h>", "<loss>",
                 "<oops>", "<td>x", "<q9>", "<k>", "<v>", "<l>"):  # fmt: skip
@@ -142,8 +145,8 @@ def test_dig_finds_the_first_existing_path() -> None:
     assert dig(doc, "z.y", "a.b") == 1
     assert dig(doc, "c", kind=dict) is None
     assert dig(doc, ("a", "b")) == 1
-    assert data.as_float("1e3") == 1000.0 and data.as_float(True) is None
-    assert data.as_float("inf") is None
+    assert as_float("1e3") == 1000.0 and as_float(True) is None
+    assert as_float("inf") is None
 
 
 def test_served_artifacts_are_a_fixed_list() -> None:

@@ -30,8 +30,9 @@ from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
+from .tasks import analyze_tasks, unfitted_tasks
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3  # 3: fit runs carry scaling.span.* (the index reads only fit runs)
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -57,6 +58,9 @@ class RefitSettings:
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
     curves: bool = True
+    plan_gpu: str | None = None
+    """Plan the family's target on this GPU (``scaling/plan.json``; a fit run's
+    ``scaling.plan_gpu`` tag wins)."""
 
     def __post_init__(self) -> None:
         if self.n_boot < 0:
@@ -78,6 +82,8 @@ class RefitSettings:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["budgets"] = list(self.budgets)
+        if self.plan_gpu is None:  # absent unless asked: older settings digests stay valid
+            out.pop("plan_gpu")
         return out
 
 
@@ -183,6 +189,7 @@ def analyze_family(
             "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
             "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
             "budgets": [],
+            "tasks": unfitted_tasks(points, reason),
             "metrics": {},
         }
     n = np.array([p.n for p in points])
@@ -204,6 +211,11 @@ def analyze_family(
         huber_delta=settings.huber_delta,
         seed=settings.seed,
     )
+    task_target = check.prediction or {"N": target, "D": None}
+    tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
+                          n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
+                          huber_delta=settings.huber_delta)  # fmt: skip
+    check = check.with_criteria(tasks.criteria)
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
     try:
         summary, boot = summarize_chinchilla(
@@ -251,5 +263,9 @@ def analyze_family(
         "phases": check.phase.to_dict(),
         "check": check_doc,
         "budgets": summary.get("budgets", []),
-        "metrics": {k: float(v) for k, v in metrics.items() if math.isfinite(v)},
+        "tasks": tasks.docs,
+        "metrics": {
+            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
+        },  # fmt: skip
+        "task_tags": tasks.tags,
     }

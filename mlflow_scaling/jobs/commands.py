@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..argtypes import huber_delta as huber_delta_arg
 from ..argtypes import non_negative_int as _non_negative_int
 from ..argtypes import positive_float as _positive_float
+from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..tabular import InputError
+from .shards import parse_shard
 
 if TYPE_CHECKING:
     from .refit import FamilyOutcome
@@ -147,6 +150,30 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-curves", action="store_true", help="skip Approach 1 (do not read metric histories)"
     )
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=None,
+        metavar="I/N",
+        help="only the families whose stable hash falls in shard I of N (0 <= I < N): N "
+        "processes, e.g. the pods of a Kubernetes Indexed Job, split the families",
+    )
+    p.add_argument(
+        "--huber-delta",
+        type=huber_delta_arg,
+        default=DEFAULT_HUBER_DELTA,
+        help="Huber threshold on log residuals: 'auto' (default, scaled to the residuals) or a "
+        "number (1e-3 reproduces Epoch's Chinchilla fit)",
+    )
+    from ..planning.command import known_gpu
+
+    p.add_argument(
+        "--plan-gpu",
+        type=known_gpu,
+        default=None,
+        metavar="NAME",
+        help="write scaling/plan.json for every family: its check target on this GPU",
+    )
 
 
 def _settings(args: argparse.Namespace):
@@ -157,6 +184,8 @@ def _settings(args: argparse.Namespace):
         budgets=tuple(sorted(args.budget or ())),
         target_params=args.target_params,
         curves=not args.no_curves,
+        huber_delta=args.huber_delta,
+        plan_gpu=args.plan_gpu,
     )
 
 
@@ -304,6 +333,7 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         on_outcome=show,
         should_stop=should_stop,
         workers=args.workers,
+        shard=args.shard,
         on_family_start=progress.start,
     )
 

@@ -10,7 +10,10 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
    scaling check, bootstrap intervals) and written to its fit run (:mod:`..tracking.fit_run`):
    metrics with step = refit number, the ``scaling.phase`` and ``scaling.check`` tags, the
    artifacts ``scaling/fit.json``, ``fit.png``, ``report.html``, ``predictions.csv`` (and
-   ``curves.json`` when training curves were read), the digests last.
+   ``curves.json`` when training curves were read, ``tasks.png`` when the family declares
+   downstream tasks), the digests last;
+4. comparisons declared with ``scaling.compare_to`` are brought up to date the same way
+   (:mod:`.compare_refit`).
 
 An error in one family is recorded in its outcome (and on its fit run) and the pass goes on.
 """
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..planning.command import plan_gpu_setting, refit_plan
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.digest import input_digest, settings_digest
@@ -54,6 +58,8 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .compare_refit import refresh_comparisons
+from .shards import Shard
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -136,11 +142,12 @@ def target_params_of(run: Run | None) -> float | None:
     return value
 
 
-def _settings_doc(settings: RefitSettings, target: float | None) -> dict:
+def _settings_doc(settings: RefitSettings, target: float | None, run: Run | None = None) -> dict:
     doc = settings.to_dict()
     if target is not None:  # the family's own target (a tag on its fit run) wins
         doc["target_params"] = target
         doc["target_params_from"] = f"tag {schema.TAG_TARGET_PARAMS}"
+    doc.update(plan_gpu_setting(run))
     doc["analysis_version"] = ANALYSIS_VERSION
     return doc
 
@@ -188,20 +195,24 @@ def build_fit_document(
         "members": [p.to_dict() for p in family.members],
         "excluded": [e.to_dict() for e in family.excluded],
     }
-    doc.update({k: v for k, v in analysis.items() if k != "metrics"})
+    doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
     return _finite_json(json.loads(json.dumps(doc, default=_json_default)))
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
     from ..report.html import report_html
     from ..report.predictions import predictions_csv
+    from ..report.task_figures import write_tasks_png
 
     (folder / "fit.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report_html(doc, png), encoding="utf-8")
     (folder / "predictions.csv").write_text(predictions_csv(doc))
+    if "plan" in doc:
+        (folder / "plan.json").write_text(json.dumps(doc["plan"], indent=2, allow_nan=False))
     if curves_doc is not None:
         (folder / "curves.json").write_text(json.dumps(curves_doc, separators=(",", ":")))
+    write_tasks_png(folder, doc)
 
 
 @dataclass
@@ -268,7 +279,7 @@ def plan_family(
     digest = input_digest(family)
     current = family.fit_run
     target = target_params_of(current)
-    settings_doc = _settings_doc(settings, target)
+    settings_doc = _settings_doc(settings, target, current)
     settings_hash = settings_digest(settings_doc)
     if (
         current is not None
@@ -314,6 +325,21 @@ def plan_family(
     )
 
 
+def span_metrics(family: Family) -> dict[str, float]:
+    """The smallest and largest N, D and C of the members used: the index page's ranges."""
+    out = {}
+    for axis, values in (
+        ("N", [p.n for p in family.members]),
+        ("D", [p.d for p in family.members]),
+        ("C", [p.c for p in family.members]),
+    ):
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        if finite:
+            out[schema.span_metric(axis, "min")] = float(min(finite))
+            out[schema.span_metric(axis, "max")] = float(max(finite))
+    return out
+
+
 def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes) -> FamilyOutcome:
     """Write one analysed family to its fit run (found or created; see :mod:`fit_run`)."""
     family = plan.family
@@ -331,13 +357,17 @@ def write_family(client: MlflowClient, plan: FitPlan, analysis: dict, png: bytes
             settings_doc=plan.settings_doc,
             settings_hash=plan.settings_hash,
         )
+        if plan.settings_doc.get("plan_gpu"):
+            doc["plan"] = refit_plan(client, doc, plan.settings_doc["plan_gpu"])
         metrics = dict(analysis["metrics"])
         metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
         metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+        metrics.update(span_metrics(family))
         tags = {
             schema.TAG_PHASE: analysis["phase"],
             schema.TAG_CHECK: analysis["check_verdict"],
             schema.TAG_REFIT_NUMBER: str(refit_number),
+            **analysis.get("task_tags", {}),
         }
         try:
             with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
@@ -438,6 +468,7 @@ def refit_pass(
     on_outcome: Callable[[FamilyOutcome], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     workers: int = 1,
+    shard: Shard | None = None,
     on_family_start: Callable[[str, int, int], None] | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
@@ -446,9 +477,10 @@ def refit_pass(
     experiments is an :class:`InputError`. Errors within a family become its outcome.
     ``should_stop`` is asked before each family; when it says yes the pass ends early (the
     families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
-    once in worker processes (the writes stay in this process, in family order).
-    ``on_family_start(name, index, total)`` is called as each family to fit starts (index from
-    0 of ``total`` families to fit), for progress displays (:mod:`.progress`).
+    once in worker processes (the writes stay in this process, in family order). ``shard``
+    keeps only the families of that shard (:mod:`.shards`). ``on_family_start(name, index,
+    total)`` is called as each family to fit starts (index from 0 of ``total`` families to
+    fit), for progress displays (:mod:`.progress`).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
     fitted ones, each group in family order.
@@ -464,6 +496,8 @@ def refit_pass(
                 f"no runs with {schema.TAG_FAMILY} = {', '.join(map(repr, missing))} in "
                 f"experiment(s) {where} at {client.tracking_uri}"
             )
+    if shard is not None:
+        found = [f for f in found if shard.owns(f.experiment.experiment_id, f.name)]
     outcomes: list[FamilyOutcome] = []
 
     def emit(outcome: FamilyOutcome) -> None:
@@ -490,6 +524,7 @@ def refit_pass(
         else:
             plans.append(plan)
     if not plans:
+        refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
         return outcomes
 
     pool = None
@@ -521,4 +556,5 @@ def refit_pass(
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
     return outcomes

@@ -33,7 +33,8 @@ budgets, comparable with Approach 2's) all use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -83,6 +84,11 @@ class CheckResult:
     @property
     def failed(self) -> list[Criterion]:
         return [c for c in self.criteria if c.passed is False]
+
+    def with_criteria(self, extra: Iterable[Criterion]) -> CheckResult:
+        """This result with more criteria (e.g. downstream tasks) and the verdict redone."""
+        criteria = self.criteria + tuple(extra)
+        return replace(self, verdict=_verdict(criteria), criteria=criteria)
 
     def to_dict(self) -> dict:
         return {
@@ -214,8 +220,12 @@ def scaling_check(
     else:
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
-    verdict = PASS if all(c.passed is not False for c in criteria) else FAIL
-    return CheckResult(verdict, phase, tuple(criteria), prediction, fit, settings)
+    return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
+
+
+def _verdict(criteria) -> str:
+    """Pass when no criterion that applies failed."""
+    return PASS if all(c.passed is not False for c in criteria) else FAIL
 
 
 def _backtest_criterion(n, d, loss, sizes, max_error, huber_delta) -> Criterion:

@@ -95,12 +95,12 @@ class ExtrapolationCalibration:
     def describe(self) -> str:
         if self.method == METHOD_PRIOR:
             return (
-                f"bootstrap, widened beyond the trained range by a prior "
+                f"widened beyond the trained range by a prior "
                 f"{self.growth_per_decade:.3g} log-error per decade, t with {self.dof} dof "
                 f"({self.reason})"
             )
         return (
-            f"bootstrap, widened beyond the trained range by {self.growth_per_decade:.3g} "
+            f"widened beyond the trained range by {self.growth_per_decade:.3g} "
             f"log-error per decade measured by refitting without the largest sizes "
             f"({len(self.holdouts)} refits, t with {self.dof} dof)"
         )

@@ -18,8 +18,11 @@ Routes (under ``--static-prefix`` when one is set):
 
 * ``/scaling/``: every family of every experiment in one table;
 * ``/scaling/family/<experiment id or name>/<family>`` (or ``...?name=<family>``): one family;
+* ``/scaling/compare/<experiment>/<baseline>/<candidate>`` (or ``...?baseline=&candidate=``):
+  the comparison of two families (:mod:`.compare_page`);
 * ``/scaling/artifact/<run id>/scaling/<file>``: a fit run's ``fit.png``, ``fit.json``,
-  ``predictions.csv`` or ``report.html`` (the report sandboxed: it cannot script this origin).
+  ``predictions.csv`` or ``report.html`` (the report sandboxed: it cannot script this origin),
+  or a comparison run's ``compare.png`` or ``compare.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from werkzeug.routing import PathConverter
 
 from ..tracking import schema
 from . import data
+from .compare_page import comparison_detail, render_comparison
 from .data import AccessCheck, TrackingSource, allow_all
 from .pages import Links, render_family, render_index, render_message
 
@@ -48,8 +52,10 @@ PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
-REPORT_CSP = "sandbox allow-scripts; default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"  # noqa: E501
-"""The HTML report runs in an opaque origin: its scripts work, MLflow's API is out of reach."""
+REPORT_CSP = (
+    "sandbox; default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-inline'"
+)
+"""The HTML report has no script and may run none; sandboxed, it cannot reach MLflow's API."""
 
 SourceFactory = Callable[[], TrackingSource]
 AccessFactory = Callable[[], AccessCheck]
@@ -137,6 +143,32 @@ def make_blueprint(
             return not_found("Name the family: /scaling/family/<experiment>/<family>.")
         return show_family(experiment, name)
 
+    def show_comparison(experiment: str, baseline: str, candidate: str) -> Response:
+        src, can_read = source(), access()
+        exp = data.find_experiment(src, experiment)
+        if exp is None or not can_read(exp.experiment_id):
+            return not_found(f"No experiment {experiment!r} (or you may not read it).")
+        detail = comparison_detail(src, exp, baseline, candidate)
+        if detail is None:
+            return not_found(f"Experiment {exp.name!r} has no comparison of {candidate!r} with "
+                             f"{baseline!r}.")  # fmt: skip
+        return html(render_comparison(detail, links))
+
+    @bp.route("/compare/<experiment>/<baseline>/<anytext:candidate>", methods=["GET"],
+              merge_slashes=False)  # fmt: skip
+    @guarded
+    def compare(experiment: str, baseline: str, candidate: str) -> Response:
+        return show_comparison(experiment, baseline, candidate)
+
+    @bp.route("/compare/<experiment>", methods=["GET"])
+    @guarded
+    def compare_by_query(experiment: str) -> Response:
+        baseline, candidate = request.args.get("baseline"), request.args.get("candidate")
+        if not (baseline and candidate):
+            return not_found("Name both families: /scaling/compare/<experiment>/<baseline>/"
+                             "<candidate>.")  # fmt: skip
+        return show_comparison(experiment, baseline, candidate)
+
     @bp.route("/artifact/<run_id>/<path:path>", methods=["GET"])
     @guarded
     def artifact(run_id: str, path: str) -> Response:
@@ -149,7 +181,7 @@ def make_blueprint(
             return not_found(f"No run {run_id!r}.")
         if (
             run.info.lifecycle_stage != "active"
-            or run.data.tags.get(schema.TAG_ROLE) != schema.ROLE_FIT
+            or run.data.tags.get(schema.TAG_ROLE) not in (schema.ROLE_FIT, schema.ROLE_COMPARE)
             or not access()(run.info.experiment_id)
         ):
             return not_found(f"No fit run {run_id!r} (or you may not read it).")

@@ -29,13 +29,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..formatting import as_float
 from ..tracking import schema
 from ..tracking.reading import (
     ExcludedRun,
     ExperimentRef,
     Family,
     MemberPoint,
+    all_experiments,
+    family_of,
+    fit_run_order,
     read_families,
+    search_all_runs,
 )
 
 if TYPE_CHECKING:
@@ -47,14 +52,21 @@ SERVED_ARTIFACTS = (
     schema.ARTIFACT_FIT_PNG,
     schema.ARTIFACT_REPORT_HTML,
     schema.ARTIFACT_PREDICTIONS_CSV,
+    schema.ARTIFACT_TASKS_PNG,
+    schema.ARTIFACT_COMPARE_JSON,
+    schema.ARTIFACT_COMPARE_PNG,
+    schema.ARTIFACT_PLAN_JSON,
 )
-"""The fit-run artifacts the pages link to; the artifact route serves these and no others."""
+"""The fit-run (and comparison-run) artifacts the pages link to; the artifact route serves
+these and no others."""
 
 HISTORY_METRICS = ("alpha", "beta", "a", "b")
 """Fitted exponents whose history across refits is plotted."""
 
 MAX_PREDICTION_ROWS = 1000
 MAX_ARTIFACT_BYTES = 20 * 1024 * 1024
+
+FIT_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_FIT}'"
 
 AccessCheck = Callable[[str], bool]
 """Whether the person asking may read the experiment with this id."""
@@ -302,6 +314,7 @@ class FamilyDetail:
     predictions_truncated: bool = False
     history: list[History] = field(default_factory=list)
     artifacts: set[str] = field(default_factory=set)
+    comparisons: list[dict[str, str]] = field(default_factory=list)
 
 
 def _refit_number(tags: Mapping[str, str]) -> int | None:
@@ -323,6 +336,7 @@ def _refit_time(run: Run) -> int | None:
 
 
 def summarize(family: Family) -> FamilySummary:
+    """The family page's summary: counts and ranges from the member runs just read."""
     members = family.members
     out = FamilySummary(
         experiment=family.experiment,
@@ -334,9 +348,44 @@ def summarize(family: Family) -> FamilySummary:
         c_span=Span.of(p.c for p in members),
         fit_runs=len(family.fit_runs),
     )
-    run = family.fit_run
-    if run is None:
-        return out
+    if family.fit_run is not None:
+        _add_fit_run(out, family.fit_run)
+    return out
+
+
+def _count(metrics: Mapping[str, float], key: str) -> int:
+    value = as_float(metrics.get(key))
+    return 0 if value is None else int(value)
+
+
+def _span(metrics: Mapping[str, float], axis: str) -> Span | None:
+    lo = as_float(metrics.get(schema.span_metric(axis, "min")))
+    hi = as_float(metrics.get(schema.span_metric(axis, "max")))
+    return None if lo is None or hi is None else Span(lo, hi)
+
+
+def summarize_fit_run(
+    experiment: ExperimentRef, name: str, fit_runs: Sequence[Run]
+) -> FamilySummary:
+    """The index page's summary of a family, from its fit run alone (oldest of ``fit_runs``):
+    counts and ranges are what the last refit used (``scaling.fit_points``, ``scaling.span.*``)."""
+    run = fit_runs[0]
+    metrics = run.data.metrics
+    out = FamilySummary(
+        experiment=experiment,
+        name=name,
+        members=_count(metrics, schema.METRIC_FIT_POINTS),
+        excluded=_count(metrics, schema.METRIC_FIT_EXCLUDED),
+        n_span=_span(metrics, "N"),
+        d_span=_span(metrics, "D"),
+        c_span=_span(metrics, "C"),
+        fit_runs=len(fit_runs),
+    )
+    _add_fit_run(out, run)
+    return out
+
+
+def _add_fit_run(out: FamilySummary, run: Run) -> None:
     tags, metrics = run.data.tags, run.data.metrics
     out.fit_run_id = run.info.run_id
     for name in schema.FIT_METRIC_NAMES:
@@ -349,30 +398,32 @@ def summarize(family: Family) -> FamilySummary:
     out.refitted_ms = _refit_time(run)
     out.fit_error = tags.get(schema.TAG_FIT_ERROR) or None
     out.digest = tags.get(schema.TAG_INPUT_DIGEST)
-    return out
 
 
 def _experiments(source: TrackingSource, can_read: AccessCheck) -> list[ExperimentRef]:
-    from mlflow.entities import ViewType
-
-    out, token = [], None
-    while True:
-        page = source.search_experiments(
-            view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-        )
-        out.extend(ExperimentRef(e.experiment_id, e.name) for e in page)
-        token = page.token
-        if not token:
-            break
-    return [e for e in out if can_read(e.experiment_id)]
+    return [e for e in all_experiments(source) if can_read(e.experiment_id)]  # type: ignore[arg-type]
 
 
 def list_families(source: TrackingSource, can_read: AccessCheck = allow_all) -> list[FamilySummary]:
-    """Every family of every experiment the person may read, sorted by experiment and name."""
-    experiments = _experiments(source, can_read)
+    """Every fitted family of every experiment the person may read, by experiment and name.
+
+    Reads only the fit runs (one paged search), never the member runs: each fit run carries
+    the numbers of its row. A family appears after its first refit.
+    """
+    experiments = {e.experiment_id: e for e in _experiments(source, can_read)}
     if not experiments:
         return []
-    return [summarize(f) for f in read_families(source, experiments)]  # type: ignore[arg-type]
+    runs = search_all_runs(source, list(experiments), FIT_RUNS_FILTER)  # type: ignore[arg-type]
+    grouped: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        name = family_of(run)
+        if name is not None and run.info.experiment_id in experiments:
+            grouped.setdefault((run.info.experiment_id, name), []).append(run)
+    out = [
+        summarize_fit_run(experiments[exp_id], name, sorted(fits, key=fit_run_order))
+        for (exp_id, name), fits in grouped.items()
+    ]
+    return sorted(out, key=lambda s: (s.experiment.name, s.experiment.experiment_id, s.name))
 
 
 def find_experiment(source: TrackingSource, key: str) -> ExperimentRef | None:
@@ -403,6 +454,9 @@ def family_detail(
     if fam is None or (not fam.members and not fam.excluded and not fam.fit_runs):
         return None
     detail = FamilyDetail(summary=summarize(fam), members=fam.members, excluded=fam.excluded)
+    from .compare_page import comparisons_of  # (it imports this module)
+
+    detail.comparisons = comparisons_of(source, experiment, family)
     run = fam.fit_run
     if run is None:
         return detail
@@ -495,14 +549,3 @@ def dig(doc: Any, *paths: Sequence[str] | str, kind: type | tuple[type, ...] | N
             continue
         return node
     return None
-
-
-def as_float(value: Any) -> float | None:
-    """A finite float, or None (booleans and text that is not a number count as None)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None

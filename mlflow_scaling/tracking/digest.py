@@ -1,7 +1,8 @@
 """Digests that tell the refit job whether a family changed since its last fit.
 
 ``scaling.input_digest`` covers the member runs a fit used: every usable run's id, N, D, C,
-loss, loss metric and end time, and every excluded run's id and reason (a run that finishes
+loss, loss metric and end time, their downstream-task declarations and task metrics, and
+every excluded run's id and reason (a run that finishes
 or fails changes it). ``scaling.settings_digest`` covers how the fit was made (bootstrap count,
 budgets, check target, the analysis version). A family is skipped when both equal the tags on
 its fit run. Floats enter exactly (``float.hex``), so equal inputs give equal digests on every
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .reading import Family
+from .tasks import task_digest_items
 
 DIGEST_VERSION = 1
 
@@ -42,15 +44,17 @@ def input_digest(family: Family) -> str:
         for p in sorted(family.members, key=lambda p: p.run_id)
     ]
     excluded = [[e.run_id, e.reason] for e in sorted(family.excluded, key=lambda e: e.run_id)]
-    return _sha256(
-        {
-            "version": DIGEST_VERSION,
-            "experiment_id": family.experiment.experiment_id,
-            "family": family.name,
-            "members": members,
-            "excluded": excluded,
-        }
-    )
+    doc = {
+        "version": DIGEST_VERSION,
+        "experiment_id": family.experiment.experiment_id,
+        "family": family.name,
+        "members": members,
+        "excluded": excluded,
+    }
+    tasks = task_digest_items(family.members)
+    if tasks:  # declared downstream tasks: their tags and metric values (none: digest as before)
+        doc["tasks"] = tasks
+    return _sha256(doc)
 
 
 def settings_digest(settings: Mapping[str, Any]) -> str:

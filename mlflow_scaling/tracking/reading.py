@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,10 @@ class MemberPoint:
     loss_metric: str
     loss_step: int
     end_time: int | None
+    task_tags: dict[str, str] = field(default_factory=dict, compare=False)
+    """The run's downstream-task declarations (``scaling.tasks``, ``scaling.task.*``, ...)."""
+    metrics: dict[str, float] = field(default_factory=dict, compare=False)
+    """Every latest metric of the run (task accuracies and losses are read from here)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,31 +122,56 @@ class Family:
 # --- searching -----------------------------------------------------------------------------
 
 
+def all_pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    """Every item of a paged MLflow search: ``fetch(page_token)`` returns one page (a
+    ``PagedList`` with ``.token``); the pages are followed until one has no token."""
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def search_all_runs(
     client: MlflowClient,
     experiment_ids: Sequence[str],
     filter_string: str = "",
     page_size: int = PAGE_SIZE,
 ) -> list[Run]:
-    """Every active run matching ``filter_string``, following ``page_token`` to the end."""
+    """Every active run matching ``filter_string``, following ``page_token`` to the end.
+
+    ``client`` is an :class:`mlflow.MlflowClient` or anything with its ``search_runs`` (the
+    scaling pages pass the server's own store).
+    """
     from mlflow.entities import ViewType
 
     if not experiment_ids:
         return []
-    runs: list[Run] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            list(experiment_ids),
-            filter_string=filter_string,
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=page_size,
-            page_token=token,
+    return list(
+        all_pages(
+            lambda token: client.search_runs(
+                list(experiment_ids),
+                filter_string=filter_string,
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=page_size,
+                page_token=token,
+            )
         )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    )
+
+
+def all_experiments(client: MlflowClient) -> list[ExperimentRef]:
+    """Every active experiment, sorted by name."""
+    from mlflow.entities import ViewType
+
+    found = all_pages(
+        lambda token: client.search_experiments(
+            view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
+        )
+    )
+    return sorted((ExperimentRef(e.experiment_id, e.name) for e in found), key=lambda e: e.name)
 
 
 def resolve_experiments(
@@ -157,17 +186,7 @@ def resolve_experiments(
                 raise InputError(f"no experiment named {name!r} at {client.tracking_uri}")
             out.append(ExperimentRef(exp.experiment_id, exp.name))
         return out
-    from mlflow.entities import ViewType
-
-    out, token = [], None
-    while True:
-        page = client.search_experiments(
-            view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token
-        )
-        out.extend(ExperimentRef(e.experiment_id, e.name) for e in page)
-        token = page.token
-        if not token:
-            return sorted(out, key=lambda e: e.name)
+    return all_experiments(client)
 
 
 def is_fit_run(run: Run) -> bool:
@@ -299,6 +318,8 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         loss_metric=loss_metric,
         loss_step=_latest_steps(run).get(loss_metric, 0),
         end_time=info.end_time,
+        task_tags=schema.task_tags_of(data.tags),
+        metrics=dict(metrics),
     )
 
 

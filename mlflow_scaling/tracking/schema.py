@@ -1,4 +1,4 @@
-"""Every MLflow name of the data contract, in one place (see DESIGN.md and the README).
+"""Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
 The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
 free of imports beyond the standard library.
@@ -19,6 +19,53 @@ METRIC_PARAMS_NON_EMBEDDING = "scaling.params_non_embedding"
 METRIC_TOKENS = "scaling.tokens"
 METRIC_FLOPS = "scaling.flops"
 
+METRIC_MFU = "scaling.throughput.mfu"
+"""Model FLOPs utilisation the callback measured; ``plan`` takes its default MFU from it."""
+
+# Downstream tasks (on member runs, or on any run of the family) ----------------------------
+TAG_TASKS = "scaling.tasks"
+"""Comma-separated task names, e.g. ``hellaswag,arc_easy``."""
+TAG_GATING_TASKS = "scaling.gating_tasks"
+"""Comma-separated tasks whose prediction gates the scaling check."""
+TASK_TAG_PREFIX = "scaling.task."
+TASK_FIELDS = ("metric", "loss_metric", "chance", "n_examples")
+"""Per task T, tag ``scaling.task.T.<field>``: ``metric`` the accuracy metric (default: T
+itself), ``loss_metric`` the optional task-loss metric (e.g. bits per byte of the correct
+answer; without one the training loss is the step-1 variable), ``chance`` the accuracy of a
+guess (required, e.g. 0.25), ``n_examples`` the evaluation examples (for the cold-start test)."""
+TASK_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+
+
+def task_tag(task: str, field: str) -> str:
+    """Tag key of a task's declaration field, for example ``task_tag("arc_easy", "chance")``."""
+    if field not in TASK_FIELDS:
+        raise ValueError(f"unknown task field {field!r}; expected one of {TASK_FIELDS}")
+    return f"{TASK_TAG_PREFIX}{task}.{field}"
+
+
+def task_tags_of(tags: dict[str, str]) -> dict[str, str]:
+    """The downstream-task declarations among a run's tags."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k in (TAG_TASKS, TAG_GATING_TASKS) or k.startswith(TASK_TAG_PREFIX)
+    }
+
+
+def task_fit_metric(task: str, name: str) -> str:
+    """Fit-run metric key of a task result, e.g. ``scaling.fit.task.arc_easy.accuracy``."""
+    return f"{FIT_METRIC_PREFIX}task.{task}.{name}"
+
+
+def task_phase_tag(task: str) -> str:
+    """Fit-run tag holding a task's downstream phase, e.g. ``scaling.fit.task.arc_easy.phase``."""
+    return f"{FIT_METRIC_PREFIX}task.{task}.phase"
+
+
+TASK_FIT_METRICS = ("accuracy", "lo", "hi", "ceiling", "k", "L0", "backtest_error")
+"""Per task on the fit run: predicted accuracy at the target with its interval, the sigmoid,
+and the absolute error predicting the largest size from the smaller ones."""
+
 PARAM_FLOPS_METHOD = "scaling.flops_method"
 PARAM_PARAMS_CONVENTION = "scaling.params_convention"
 
@@ -35,6 +82,9 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 """How many refits wrote this fit run; the step of its metrics."""
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_PLAN_GPU = "scaling.plan_gpu"
+"""Optional, set by people on a fit run: the GPU (``mlflow-scaling plan --gpu``) each refit
+plans the family's target for, written to ``scaling/plan.json``."""
 TAG_FIT_ERROR = "scaling.fit_error"
 """Set when the last refit of the family failed; the message names the cause."""
 
@@ -55,6 +105,19 @@ METRIC_FIT_EXCLUDED = "scaling.fit_excluded"
 """Member runs left out by the refit, each with its reason in ``scaling/fit.json``."""
 
 
+SPAN_METRIC_PREFIX = "scaling.span."
+SPAN_AXES = ("N", "D", "C")
+
+
+def span_metric(axis: str, end: str) -> str:
+    """Metric key of the smallest (``end="min"``) or largest (``"max"``) N, D or C over the
+    members the refit used, for example ``scaling.span.N_min``; the index page reads these
+    from the fit run instead of reading every member run."""
+    if axis not in SPAN_AXES or end not in ("min", "max"):
+        raise ValueError(f"unknown span metric {axis!r}, {end!r}; axes {SPAN_AXES}, ends min/max")
+    return f"{SPAN_METRIC_PREFIX}{axis}_{end}"
+
+
 def fit_metric(name: str) -> str:
     """MLflow metric key of a fitted quantity, for example ``fit_metric("alpha")``."""
     if name not in FIT_METRIC_NAMES:
@@ -67,8 +130,41 @@ ARTIFACT_FIT_JSON = "scaling/fit.json"
 ARTIFACT_FIT_PNG = "scaling/fit.png"
 ARTIFACT_REPORT_HTML = "scaling/report.html"
 ARTIFACT_PREDICTIONS_CSV = "scaling/predictions.csv"
+ARTIFACT_TASKS_PNG = "scaling/tasks.png"
+"""Accuracy against compute per task with the fitted chain; task loss → accuracy."""
+ARTIFACT_PLAN_JSON = "scaling/plan.json"
+"""The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"
 """Training curves of the members (Approach 1), kept to skip re-reading unchanged runs."""
+
+# Comparison runs (``mlflow-scaling compare``; in the candidate's experiment) -----------------
+ROLE_COMPARE = "compare"
+TAG_COMPARE_BASELINE = "scaling.compare.baseline"
+TAG_COMPARE_CANDIDATE = "scaling.compare.candidate"
+TAG_COMPARE_BASELINE_EXPERIMENT = "scaling.compare.baseline_experiment"
+"""Id of the baseline family's experiment (the candidate's is the run's own)."""
+TAG_COMPARE_VERDICT = "scaling.compare.verdict"
+"""better, worse, crosses or no_difference."""
+TAG_COMPARE_TO = "scaling.compare_to"
+"""Set by people on a family's fit run: the baseline family (same experiment) that the refit
+job keeps this family compared with."""
+METRIC_COMPARE_MULTIPLIER = "scaling.compare.multiplier"
+"""The compute multiplier at the largest budget; per budget: ``compare_budget_metric``."""
+METRIC_COMPARE_CROSSOVER = "scaling.compare.crossover_flops"
+ARTIFACT_COMPARE_JSON = "scaling/compare.json"
+ARTIFACT_COMPARE_PNG = "scaling/compare.png"
+
+
+def compare_budget_metric(flops: float, which: str = "multiplier") -> str:
+    """Metric key of the multiplier (or its ``lo``/``hi`` bound) at one budget, e.g.
+    ``scaling.compare.multiplier.C3.2e17``."""
+    if which not in ("multiplier", "lo", "hi"):
+        raise ValueError(f"which must be multiplier, lo or hi, got {which!r}")
+    mantissa, exponent = f"{flops:.1e}".split("e")
+    label = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    suffix = "" if which == "multiplier" else f"_{which}"
+    return f"{METRIC_COMPARE_MULTIPLIER}{suffix}.C{label}"
+
 
 # Environment ---------------------------------------------------------------------------------
 ENV_FAMILY = "MLFLOW_SCALING_FAMILY"
@@ -85,9 +181,14 @@ def family_filter(family: str) -> str:
     becomes a ``LIKE`` pattern with ``_`` for each ``'`` (and may match a few other names):
     callers then compare the tag exactly.
     """
-    key = f"tags.`{TAG_FAMILY}`"
-    if "'" not in family:
-        return f"{key} = '{family}'"
-    if '"' not in family:
-        return f'{key} = "{family}"'
-    return f"{key} LIKE '{family.replace(chr(39), '_')}'"
+    return tag_filter(TAG_FAMILY, family)
+
+
+def tag_filter(tag: str, value: str) -> str:
+    """``tags.`tag` = value`` for ``search_runs``, quoted as :func:`family_filter` explains."""
+    key = f"tags.`{tag}`"
+    if "'" not in value:
+        return f"{key} = '{value}'"
+    if '"' not in value:
+        return f'{key} = "{value}"'
+    return f"{key} LIKE '{value.replace(chr(39), '_')}'"

@@ -1,4 +1,4 @@
-"""Synthetic one-axis loss curves with a known phase, for tests, benchmarks and demos.
+"""Synthetic one-axis loss curves with a known phase, for the phase tests and benchmarks.
 
 Four kinds, each drawn so that its phase holds with a margin under the default thresholds of
 :func:`mlflow_scaling.laws.phases.detect_phases` (loss falls >= 2 % per decade means not flat):

@@ -1,0 +1,196 @@
+"""``mlflow-scaling compare``: does the candidate family scale better than the baseline?
+
+Two sources:
+
+* two CSV files, ``mlflow-scaling compare BASE.csv CAND.csv`` (the ``fit`` command's column
+  options; nothing is written anywhere);
+* MLflow, ``--experiment E --baseline F1 --candidate F2`` (or ``--baseline-experiment`` and
+  ``--candidate-experiment``): the families' member runs, and the result is written to a
+  comparison run in the candidate's experiment (unless ``--no-log``).
+
+Exit codes: 0 a comparison was made (whatever the verdict), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .argtypes import non_negative_int, positive_float
+from .tabular import InputError
+
+DEFAULT_N_BOOT = 200
+EXIT_OK = 0
+
+
+def _g(x: Any) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+def format_compare_table(doc: dict) -> str:
+    """The readable form of a comparison document."""
+    b, c = doc["baseline"], doc["candidate"]
+    lines = [
+        f"candidate {c['family']!r} vs baseline {b['family']!r}: {doc['verdict'].upper()}"
+        f"   ({doc['note']})",
+    ]
+    lo, hi = doc["crossover_range"]
+    cross = doc["crossover_flops"]
+    if cross is None:
+        lines.append(f"crossover: none between {lo:.3g} and {hi:.3g} FLOPs")
+    else:
+        band = doc.get("crossover_interval")
+        lines.append(
+            f"crossover: {_g(cross)} FLOPs"
+            + (f" ({int(round(100 * doc['level']))}% interval {band[0]:.3g}..{band[1]:.3g})"
+               if band else "")
+            + f"; {doc['crossover_share']:.0%} of bootstrap pairs cross between {lo:.3g} and "
+            f"{hi:.3g}"
+        )  # fmt: skip
+    for role, info in (("baseline", b), ("candidate", c)):
+        r = info["flops_range"]
+        lines.append(
+            f"{role:<9} {info['family']!r}: phase {info['phase'] or '-'}, check "
+            f"{info['check'] or '-'}   ({info['runs']} runs, C {r[0]:.3g}..{r[1]:.3g})"
+        )
+    level = int(round(100 * doc["level"]))
+    lines.append("")
+    head = f"({level}% interval)"
+    lines.append(
+        f"{'budget C':>10} {'L base':>8} {'L cand':>8} {'multiplier':>10} {head:>17} "
+        f"{'slope diff':>11} {'(interval)':>18}"
+    )
+    for r in doc["budgets"]:
+        interval = f"({r['lo']:.3f}, {r['hi']:.3f})"
+        slopes = f"({r['slope_diff_lo']:+.4f}, {r['slope_diff_hi']:+.4f})"
+        lines.append(
+            f"{r['flops']:>10.3g} {r['loss_baseline']:>8.4f} {r['loss_candidate']:>8.4f} "
+            f"{r['multiplier']:>10.3f} {interval:>17} {r['slope_diff']:>+11.4f} {slopes:>18}"
+        )
+    for w in doc.get("warnings") or []:
+        lines.append(f"warning: {w}")
+    if doc.get("compare_run_id"):
+        lines.append(
+            f"comparison run {doc['compare_run_id']} in experiment {c.get('experiment')!r}"
+        )
+    return "\n".join(lines)
+
+
+def _families_from_csv(args: argparse.Namespace):
+    from .laws.compare import FamilyRuns
+    from .tabular import read_points
+
+    out = []
+    for path in args.files:
+        p = read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
+                        loss_col=args.loss_col)  # fmt: skip
+        out.append(FamilyRuns(name=str(path), n=p.n, d=p.d, loss=p.loss, flops=p.flops,
+                              axis=p.axis()))  # fmt: skip
+    return out
+
+
+def _compare(baseline, candidate, args: argparse.Namespace):
+    from .laws.compare import MIN_BOOT, compare_families
+
+    if args.bootstrap < MIN_BOOT:
+        raise InputError(f"--bootstrap {args.bootstrap}: the comparison's intervals need at "
+                         f"least {MIN_BOOT} replicates")  # fmt: skip
+    try:
+        return compare_families(baseline, candidate, budgets=args.budget, n_boot=args.bootstrap)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _from_csv(args: argparse.Namespace) -> dict:
+    if len(args.files) != 2:
+        raise InputError(f"give two CSV files, BASE.csv CAND.csv (got {len(args.files)})")
+    doc = _compare(*_families_from_csv(args), args).to_dict()
+    doc["baseline"]["file"], doc["candidate"]["file"] = map(str, args.files)
+    doc["compare_run_id"] = None
+    return doc
+
+
+def _read_family(client, experiment: str, family: str):
+    from .tracking.reading import read_families, resolve_experiments
+
+    (exp,) = resolve_experiments(client, [experiment])
+    found = [f for f in read_families(client, [exp], [family]) if f.name == family]
+    if not found or not found[0].members:
+        excluded = len(found[0].excluded) if found else 0
+        more = f" ({excluded} runs excluded; see `mlflow-scaling families`)" if excluded else ""
+        raise InputError(f"no usable runs of family {family!r} in experiment {exp.name!r}{more}")
+    return found[0]
+
+
+def _from_mlflow(args: argparse.Namespace) -> dict:
+    from .jobs.commands import _connect, _mlflow_errors
+    from .tracking.compare_run import (
+        build_compare_document,
+        comparison_settings,
+        family_runs,
+        write_comparison,
+    )
+
+    if not (args.baseline and args.candidate):
+        raise InputError("name both families: --baseline F1 --candidate F2 (or give two CSVs)")
+    base_exp = args.baseline_experiment or args.experiment
+    cand_exp = args.candidate_experiment or args.experiment
+    if not (base_exp and cand_exp):
+        raise InputError(
+            "name the experiment: --experiment E (or --baseline-experiment and "
+            "--candidate-experiment)"
+        )
+    with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
+        client = _connect(args)
+        base = _read_family(client, base_exp, args.baseline)
+        cand = _read_family(client, cand_exp, args.candidate)
+        comparison = _compare(family_runs(base), family_runs(cand), args)
+        settings = comparison_settings(args.bootstrap, comparison.level, 0, args.budget)
+        if args.no_log:
+            return build_compare_document(comparison, base.experiment, cand.experiment,
+                                          run_id=None, settings=settings, digest=None)  # fmt: skip
+        return write_comparison(client, comparison, base, cand, settings=settings)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    if args.files and (args.baseline or args.candidate or args.experiment):
+        raise InputError("give either two CSV files or --baseline/--candidate from MLflow, "
+                         "not both")  # fmt: skip
+    doc = _from_csv(args) if args.files else _from_mlflow(args)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, allow_nan=False))
+    else:
+        print(format_compare_table(doc))
+    return EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``compare`` to the ``mlflow-scaling`` parser."""
+    from .cli import _add_point_columns
+
+    p = subparsers.add_parser(
+        "compare",
+        help="does the candidate family scale better than the baseline? compute multiplier, "
+        "crossover and verdict (from two CSVs or from MLflow)",
+    )
+    p.add_argument("files", nargs="*", metavar="CSV", help="BASE.csv CAND.csv (no MLflow)")
+    _add_point_columns(p)
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")  # fmt: skip
+    p.add_argument("--experiment", default=None, help="experiment of both families")
+    p.add_argument("--baseline-experiment", default=None, help="experiment of the baseline")
+    p.add_argument("--candidate-experiment", default=None, help="experiment of the candidate")
+    p.add_argument("--baseline", default=None, metavar="F1", help="the baseline family")
+    p.add_argument("--candidate", default=None, metavar="F2", help="the candidate family")
+    p.add_argument(
+        "--budget", type=positive_float, nargs="+", metavar="C",
+        help="compute budgets in FLOPs (default: from the smallest budget both families cover "
+        "to 10x past the larger one's largest run)",
+    )  # fmt: skip
+    p.add_argument("--bootstrap", type=non_negative_int, default=DEFAULT_N_BOOT,
+                   help=f"bootstrap replicates per family (default {DEFAULT_N_BOOT})")  # fmt: skip
+    p.add_argument("--no-log", action="store_true",
+                   help="MLflow source: do not write the comparison run")  # fmt: skip
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(handler=_cmd_compare)

@@ -1,0 +1,102 @@
+"""The comparison figure, ``scaling/compare.png``, drawn from the comparison document.
+
+Left: both families' runs and compute-optimal frontiers L*(C) with their bootstrap bands on
+one loss-vs-compute plot (log-log). Right: the compute multiplier against compute with its
+band, the line m = 1 and the crossover when there is one. Past the largest run both panels
+are extrapolation (shaded).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from .figures import DPI, _plain, _plain_loss_ticks
+
+FIGSIZE = (12.0, 4.8)
+COLOURS = {"baseline": "tab:blue", "candidate": "tab:orange"}
+
+
+def _shade_extrapolation(ax, doc: dict[str, Any]) -> None:
+    largest = max(max(doc[role].get("flops_range") or [0.0]) for role in ("baseline", "candidate"))
+    right = ax.get_xlim()[1]
+    if largest and right > largest:
+        ax.axvspan(largest, right, color="0.9", zorder=0, lw=0, label="past the largest run")
+        ax.set_xlim(right=right)
+
+
+def _loss_panel(ax, doc: dict[str, Any]) -> None:
+    curves = doc.get("curves") or {}
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("loss (log scale)")
+    ax.set_title("compute-optimal frontiers L*(C)", fontsize=10)
+    level = int(round(100 * doc.get("level", 0.95)))
+    for role in ("baseline", "candidate"):
+        info, colour = doc[role], COLOURS[role]
+        points = info.get("points") or {}
+        if points.get("flops"):
+            ax.scatter(points["flops"], points["loss"], s=12, color=colour, alpha=0.5,
+                       edgecolors="none", zorder=3)  # fmt: skip
+        if curves.get("flops"):
+            ax.plot(curves["flops"], curves[f"loss_{role}"], color=colour, lw=2, zorder=4,
+                    label=_plain(f"{role}: {info['family']}"))  # fmt: skip
+            ax.fill_between(curves["flops"], curves[f"loss_{role}_lo"],
+                            curves[f"loss_{role}_hi"], color=colour, alpha=0.2, lw=0,
+                            label=f"{level}% band" if role == "baseline" else None)  # fmt: skip
+    _shade_extrapolation(ax, doc)
+    _plain_loss_ticks(ax)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _multiplier_panel(ax, doc: dict[str, Any]) -> None:
+    curves = doc.get("curves") or {}
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("compute multiplier m(C)")
+    ax.set_title("compute the baseline needs for the candidate's loss, ÷ C", fontsize=10)
+    if curves.get("flops"):
+        c = np.asarray(curves["flops"], float)
+        ax.plot(c, curves["multiplier"], color="black", lw=2, label="multiplier")
+        ax.fill_between(c, curves["lo"], curves["hi"], color="0.5", alpha=0.3, lw=0,
+                        label=f"{int(round(100 * doc.get('level', 0.95)))}% band")  # fmt: skip
+    rows = doc.get("budgets") or []
+    if rows:
+        m = np.array([r["multiplier"] for r in rows])
+        bounds = np.array([[r["lo"] for r in rows], [r["hi"] for r in rows]])
+        ax.errorbar([r["flops"] for r in rows], m, yerr=np.abs(bounds - m), fmt="o",
+                    color="black", ms=3, lw=0.8, capsize=2, label="budgets")  # fmt: skip
+    ax.axhline(1.0, color="tab:red", lw=1, ls="--", label="m = 1 (no difference)")
+    if doc.get("crossover_flops"):
+        ax.axvline(doc["crossover_flops"], color="tab:purple", lw=1, ls=":",
+                   label=f"crossover {doc['crossover_flops']:.3g} FLOPs")  # fmt: skip
+    _shade_extrapolation(ax, doc)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def compare_figure(doc: dict[str, Any]):
+    """The two-panel figure of a comparison document (a matplotlib Figure, Agg canvas)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.11, top=0.86, wspace=0.25)
+    ax1, ax2 = fig.subplots(1, 2)
+    _loss_panel(ax1, doc)
+    _multiplier_panel(ax2, doc)
+    title = (f"{doc['candidate']['family']} vs {doc['baseline']['family']}: "
+             f"{doc['verdict']}")  # fmt: skip
+    fig.suptitle(_plain(title), fontsize=11)
+    return fig
+
+
+def compare_figure_png(doc: dict[str, Any]) -> bytes:
+    """``compare_figure(doc)`` as PNG bytes."""
+    buf = io.BytesIO()
+    compare_figure(doc).savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,190 @@
+"""The comparison page, ``/scaling/compare/<experiment>/<baseline>/<candidate>``, and the links
+to it from each family page.
+
+Like the other pages it reads what was posted (the comparison run written by
+``mlflow-scaling compare`` or the refit job, and its ``scaling/compare.json``) and computes
+nothing. ``<experiment>`` is the candidate's experiment (id or name), where the run lives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from ..rendering import render
+from ..tracking import schema
+from ..tracking.compare_run import find_compare_runs
+from ..tracking.reading import ExperimentRef, search_all_runs
+from .data import TrackingSource, as_float
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+    from .pages import Links
+
+VERDICT_CLASSES = {
+    "better": "check-pass",
+    "worse": "check-fail",
+    "crosses": "phase-plateau",
+    "no_difference": "check-none",
+}
+
+
+def compare_url(prefix: str, experiment_id: str, baseline: str, candidate: str) -> str:
+    """The page's URL; names a path would mangle (a ``/``, ``.``, ``..``) go in the query."""
+    exp = quote(str(experiment_id), safe="")
+    names = (baseline, candidate)
+    if any("/" in n or n in ("", ".", "..") for n in names):
+        query = urlencode({"baseline": baseline, "candidate": candidate})
+        return f"{prefix}/scaling/compare/{exp}?{query}"
+    return f"{prefix}/scaling/compare/{exp}/{quote(baseline, safe='')}/{quote(candidate, safe='')}"
+
+
+@dataclass
+class ComparisonDetail:
+    """What the comparison page shows."""
+
+    experiment: ExperimentRef
+    baseline: str
+    candidate: str
+    run: Run | None = None
+    runs: int = 0
+    doc: dict[str, Any] | None = None
+    problem: str | None = None
+    artifacts: set[str] = field(default_factory=set)
+
+
+def comparison_detail(
+    source: TrackingSource, experiment: ExperimentRef, baseline: str, candidate: str
+) -> ComparisonDetail | None:
+    """The comparison run of the pair in ``experiment`` and its document, or None."""
+    runs = find_compare_runs(source, experiment.experiment_id, None, baseline, candidate)  # type: ignore[arg-type]
+    if not runs:
+        return None
+    detail = ComparisonDetail(experiment, baseline, candidate, run=runs[0], runs=len(runs))
+    try:
+        detail.artifacts = source.list_artifacts(runs[0], schema.ARTIFACT_DIR)
+    except Exception:
+        detail.artifacts = set()
+    if schema.ARTIFACT_COMPARE_JSON not in detail.artifacts:
+        detail.problem = f"the comparison run has no {schema.ARTIFACT_COMPARE_JSON} (yet)"
+        return detail
+    raw = source.read_artifact(runs[0], schema.ARTIFACT_COMPARE_JSON)
+    try:
+        doc = json.loads((raw or b"").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        detail.problem = f"{schema.ARTIFACT_COMPARE_JSON} is not valid JSON ({exc})"
+        return detail
+    if isinstance(doc, dict) and isinstance(doc.get("budgets"), list):
+        detail.doc = doc
+    else:
+        detail.problem = f"{schema.ARTIFACT_COMPARE_JSON} does not hold a comparison"
+    return detail
+
+
+def _num(value: Any, spec: str) -> str:
+    number = as_float(value)
+    return "—" if number is None else format(number, spec)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or isinstance(value, dict | list) else str(value)
+
+
+def page_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """``compare.json`` as the template shows it: strings only, a missing key shown as —."""
+    rows = []
+    for r in doc.get("budgets") or []:
+        if not isinstance(r, dict):
+            continue
+        rows.append({
+            "flops": _num(r.get("flops"), ".3g"),
+            "flops_value": as_float(r.get("flops")),
+            "loss_baseline": _num(r.get("loss_baseline"), ".4f"),
+            "loss_candidate": _num(r.get("loss_candidate"), ".4f"),
+            "multiplier": _num(r.get("multiplier"), ".3f"),
+            "multiplier_value": as_float(r.get("multiplier")),
+            "interval": f"{_num(r.get('lo'), '.3f')} – {_num(r.get('hi'), '.3f')}",
+            "slope_diff": _num(r.get("slope_diff"), "+.4f"),
+            "slope_interval": f"{_num(r.get('slope_diff_lo'), '+.4f')} – "
+            f"{_num(r.get('slope_diff_hi'), '+.4f')}",
+        })  # fmt: skip
+    families = {}
+    for role in ("baseline", "candidate"):
+        info = doc.get(role) if isinstance(doc.get(role), dict) else {}
+        families[role] = {
+            k: _text(info.get(k)) or "—" for k in ("family", "phase", "check", "runs")
+        }
+    level = as_float(doc.get("level")) or 0.95
+    return {
+        "verdict": _text(doc.get("verdict")),
+        "note": _text(doc.get("note")),
+        "crossover": as_float(doc.get("crossover_flops")),
+        "crossover_text": _num(doc.get("crossover_flops"), ".3g"),
+        "warnings": [_text(w) for w in doc.get("warnings") or [] if _text(w)],
+        "families": families,
+        "level": f"{100 * level:.0f}%",
+        "budgets": rows,
+    }
+
+
+def comparisons_of(
+    source: TrackingSource, experiment: ExperimentRef, family: str
+) -> list[dict[str, str]]:
+    """Comparison runs in ``experiment`` with ``family`` as candidate or baseline (for links)."""
+    out = []
+    for tag in (schema.TAG_COMPARE_CANDIDATE, schema.TAG_COMPARE_BASELINE):
+        filt = (f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}' and "
+                f"{schema.tag_filter(tag, family)}")  # fmt: skip
+        try:
+            runs = search_all_runs(source, [experiment.experiment_id], filt)  # type: ignore[arg-type]
+        except Exception:
+            continue
+        for run in runs:
+            tags = run.data.tags
+            base = tags.get(schema.TAG_COMPARE_BASELINE, "")
+            cand = tags.get(schema.TAG_COMPARE_CANDIDATE, "")
+            if tags.get(tag) != family:
+                continue
+            out.append({
+                "baseline": base,
+                "candidate": cand,
+                "verdict": tags.get(schema.TAG_COMPARE_VERDICT, ""),
+                "experiment_id": experiment.experiment_id,
+            })  # fmt: skip
+    unique = {(c["baseline"], c["candidate"]): c for c in out}
+    return sorted(unique.values(), key=lambda c: (c["candidate"], c["baseline"]))
+
+
+def render_compare_links(comparisons: list[dict[str, str]], links: Links) -> str:
+    """The family page's section listing its comparisons (empty when there are none)."""
+    items = [{**c, "url": compare_url(links.prefix, c["experiment_id"], c["baseline"],
+                                      c["candidate"])} for c in comparisons]  # fmt: skip
+    return render("_compare_links.html", comparisons=items, classes=VERDICT_CLASSES)
+
+
+def render_comparison(d: ComparisonDetail, links: Links) -> str:
+    """The whole comparison page."""
+    exp = d.experiment
+    run_id = d.run.info.run_id if d.run is not None else None
+    title = f"{d.candidate} vs {d.baseline}"
+    return render(
+        "compare.html",
+        title=title,
+        crumbs=(exp.name, title),
+        links=links,
+        d=d,
+        doc=page_view(d.doc) if d.doc else None,
+        classes=VERDICT_CLASSES,
+        baseline_url=links.family(exp.experiment_id, d.baseline),
+        candidate_url=links.family(exp.experiment_id, d.candidate),
+        run_url=links.ui_run(exp.experiment_id, run_id) if run_id else None,
+        png_url=links.artifact(run_id, schema.ARTIFACT_COMPARE_PNG)
+        if run_id and schema.ARTIFACT_COMPARE_PNG in d.artifacts
+        else None,
+        json_url=links.artifact(run_id, schema.ARTIFACT_COMPARE_JSON)
+        if run_id and schema.ARTIFACT_COMPARE_JSON in d.artifacts
+        else None,
+    )
