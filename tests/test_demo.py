@@ -163,6 +163,15 @@ def test_all_three_approaches_run(demo_run, tmp_path):
     assert agree["value"] is not None and agree["passed"] is not None, agree
 
 
+def test_the_task_is_analysed(demo_run, tmp_path):
+    doc = _fit_doc(MlflowClient(demo_run[0]), "stdlib-gpt", tmp_path)
+    task = doc["tasks"]["nextline"]
+    # accuracy 0.26-0.31 at every size: near chance and flat, not yet taking off
+    assert task["phase"] == "plateau"
+    assert task["largest_size_backtest"]["N"] == pytest.approx(56640, rel=0.01)
+    assert "downstream task 'nextline': phase plateau" in demo_run[1].stdout
+
+
 def test_demo_prints_the_findings(demo_run):
     _, out = demo_run
     stdout = out.stdout
