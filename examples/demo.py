@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     parser.add_argument(
-        "--quick", action="store_true", help="fewer, smaller runs (about 3 minutes)"
+        "--quick", action="store_true", help="fewer, smaller runs (about 4 minutes)"
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="Lightning's own output too")

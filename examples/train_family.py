@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
     parser.add_argument("--experiment", default="scaling-demo")
     parser.add_argument("--family", default="stdlib-gpt")
-    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (~2 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer, smaller runs (about 4 minutes)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="Lightning's own output too")
