@@ -311,13 +311,16 @@ def pass_summary(outcomes: Sequence[FamilyOutcome], seconds: float) -> str:
 
 
 def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, echo=print):
+    from .progress import RefitProgress
     from .refit import refit_pass
 
     table = args.format == "table"
     if table:
         echo(OUTCOME_HEADER)
+    progress = RefitProgress()
 
     def show(o):
+        progress.done(o)
         if table:
             echo(format_outcome(o))
 
@@ -332,6 +335,7 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         should_stop=should_stop,
         workers=args.workers,
         shard=args.shard,
+        on_family_start=progress.start,
     )
 
 

@@ -489,6 +489,7 @@ def refit_pass(
     workers: int = 1,
     shard: Shard | None = None,
     on_step: StepHook | None = None,
+    on_family_start: Callable[[str, int, int], None] | None = None,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -497,7 +498,9 @@ def refit_pass(
     ``should_stop`` is asked before each family; when it says yes the pass ends early (the
     families left are fitted by the next pass). ``workers`` > 1 analyses that many families at
     once in worker processes (the writes stay in this process, in family order). ``shard``
-    keeps only the families of that shard (:mod:`.shards`).
+    keeps only the families of that shard (:mod:`.shards`). ``on_family_start(name, index,
+    total)`` is called as each family to fit starts (index from 0 of ``total`` families to
+    fit), for progress displays (:mod:`.progress`).
 
     Outcomes come in two groups: the families skipped or failed while reading, then the
     fitted ones, each group in family order. A tracking server that stops answering ends the
@@ -562,6 +565,8 @@ def refit_pass(
             if stopping():
                 log.info("stopping the pass before family %r", plan.family.name)
                 break
+            if on_family_start is not None:
+                on_family_start(plan.family.name, i, len(plans))
             plan.started = time.monotonic()  # seconds: this family's analysis and writes
             try:
                 if pool is not None:
