@@ -21,6 +21,7 @@ from .. import strict_json
 from ..argtypes import huber_delta as huber_delta_arg
 from ..argtypes import non_negative_int as _non_negative_int
 from ..argtypes import positive_float as _positive_float
+from ..argtypes import positive_int as _positive_int
 from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..tabular import InputError
 from .shards import parse_shard
@@ -32,13 +33,6 @@ EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # --- argument types --------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def _interval(text: str) -> float:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ..argtypes import positive_float
+from ..argtypes import positive_float, positive_int
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError
 from .compute import flops_per_token
@@ -27,16 +27,6 @@ EXIT_OK, EXIT_REFUSED = 0, 1
 DEFAULT_GPU = "h100-80gb"
 DEFAULT_SEQ_LEN = 2048
 DEFAULT_VOCAB = 32000
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -207,7 +197,7 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    "any name with --gpu-memory and --gpu-peak-flops")  # fmt: skip
     p.add_argument("--gpu-memory", type=positive_float, default=None, metavar="BYTES")
     p.add_argument("--gpu-peak-flops", type=positive_float, default=None, metavar="FLOP/S")
-    p.add_argument("--gpus", type=_positive_int, default=None,
+    p.add_argument("--gpus", type=positive_int, default=None,
                    help="plan for this many GPUs (default: the fewest that fit)")  # fmt: skip
     p.add_argument("--mfu", type=_fraction, default=None,
                    help=f"model FLOPs utilisation (default: the family's measured one, else "
@@ -222,12 +212,12 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
                    "DeepSpeed's estimators do")  # fmt: skip
     p.add_argument("--dropout", action="store_true",
                    help="count dropout masks (34 + 5·a·s/h per layer)")  # fmt: skip
-    p.add_argument("--gpus-per-node", type=_positive_int, default=8)
-    p.add_argument("--layers", type=_positive_int, default=None)
-    p.add_argument("--d-model", type=_positive_int, default=None)
-    p.add_argument("--heads", type=_positive_int, default=None)
-    p.add_argument("--seq-len", type=_positive_int, default=DEFAULT_SEQ_LEN)
-    p.add_argument("--vocab", type=_positive_int, default=DEFAULT_VOCAB)
+    p.add_argument("--gpus-per-node", type=positive_int, default=8)
+    p.add_argument("--layers", type=positive_int, default=None)
+    p.add_argument("--d-model", type=positive_int, default=None)
+    p.add_argument("--heads", type=positive_int, default=None)
+    p.add_argument("--seq-len", type=positive_int, default=DEFAULT_SEQ_LEN)
+    p.add_argument("--vocab", type=positive_int, default=DEFAULT_VOCAB)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
