@@ -119,7 +119,7 @@ def refresh_comparisons(
     should_stop: Callable[[], bool],
 ) -> None:
     """Every declared comparison among ``found``, one outcome each (errors included)."""
-    from .refit import STATUS_ERROR, FamilyOutcome
+    from .refit import STATUS_ERROR, FamilyOutcome, stop_if_unreachable
 
     for cand, base_name, base in declared_comparisons(client, found):
         if should_stop():
@@ -128,6 +128,7 @@ def refresh_comparisons(
         try:
             emit(compare_declared(client, cand, base_name, base, settings, force))
         except Exception as exc:
+            stop_if_unreachable(client, exc)  # a lost server stops the pass (exit 2)
             detail = (str(exc).strip().splitlines() or [""])[0]
             emit(FamilyOutcome(
                 experiment_id=cand.experiment.experiment_id, experiment=cand.experiment.name,

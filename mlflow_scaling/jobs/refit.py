@@ -198,6 +198,12 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         log.warning("family %r: %s", doc.get("family"), message)
         doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
         report = render("report_unavailable.html", family=doc.get("family"), message=message)
+    try:
+        write_tasks_png(folder, doc)
+    except Exception as exc:  # the task figure is one part too
+        message = f"tasks.png unavailable: {type(exc).__name__}: {exc}"
+        log.warning("family %r: %s", doc.get("family"), message)
+        doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
     (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report, encoding="utf-8")
@@ -206,7 +212,6 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         (folder / "plan.json").write_text(strict_dumps(doc["plan"], indent=2))
     if curves_doc is not None:
         (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
-    write_tasks_png(folder, doc)
 
 
 @dataclass
@@ -462,7 +467,7 @@ def _error_outcome(client: MlflowClient, family: Family, exc: BaseException, sta
     )
 
 
-def _stop_if_unreachable(client: MlflowClient, exc: BaseException) -> None:
+def stop_if_unreachable(client: MlflowClient, exc: BaseException) -> None:
     """Re-raise a lost tracking server as :class:`TrackingUnavailable`: the pass stops."""
     if isinstance(exc, TrackingUnavailable):
         raise exc
@@ -539,7 +544,7 @@ def refit_pass(
         try:
             plan = plan_family(client, family, settings, force=force, curve_cache=curve_cache)
         except Exception as exc:
-            _stop_if_unreachable(client, exc)
+            stop_if_unreachable(client, exc)
             emit(_error_outcome(client, family, exc, start))
             continue
         if isinstance(plan, FamilyOutcome):
@@ -575,7 +580,7 @@ def refit_pass(
                     analysis, png = analyze_job(*plan.job())
                 emit(write_family(client, plan, analysis, png, on_step=on_step))
             except Exception as exc:
-                _stop_if_unreachable(client, exc)
+                stop_if_unreachable(client, exc)
                 emit(_error_outcome(client, plan.family, exc, plan.started))
     finally:
         if pool is not None:

@@ -92,6 +92,7 @@ def analyze_tasks(
             )  # fmt: skip
         except ValueError as exc:
             doc["error"] = str(exc)
+            out.tags[schema.task_phase_tag(name)] = schema.PHASE_INSUFFICIENT_DATA  # no stale tag
             continue
         doc.update(fit.to_dict())
         doc["excluded"], doc["gating"] = tp.excluded, spec.gating
