@@ -14,7 +14,7 @@ from _html_check import assert_valid_html
 from mlflow import MlflowClient
 
 from mlflow_scaling.tracking import schema
-from mlflow_scaling.tracking.published import artifact_name, published_fit
+from mlflow_scaling.tracking.published import artifact_name, published_fit, read_published_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -64,10 +64,10 @@ def _fit_run(client, family):
     return runs[0]
 
 
-def _fit_doc(client, family, tmp_path) -> dict:
-    fit = _fit_run(client, family)
-    path = client.download_artifacts(fit.info.run_id, schema.ARTIFACT_FIT_JSON, str(tmp_path))
-    return json.loads(Path(path).read_text())
+def _fit_doc(client, family) -> dict:
+    doc = read_published_json(client, _fit_run(client, family), schema.ARTIFACT_FIT_JSON)
+    assert doc is not None, f"{family}: no published fit.json"
+    return doc
 
 
 def _members(client):
@@ -157,16 +157,17 @@ def test_phase_and_verdict_are_the_expected_ones(demo_run, family):
 
 
 def test_all_three_approaches_run(demo_run, tmp_path):
-    doc = _fit_doc(MlflowClient(demo_run[0]), "stdlib-gpt", tmp_path)
+    doc = _fit_doc(MlflowClient(demo_run[0]), "stdlib-gpt")
     assert doc["approach1"]["applicable"], doc["approach1"]
     assert doc["approach2"]["applicable"], doc["approach2"]
     assert len(doc["approach2"]["profiles"]) == 3
     agree = next(c for c in doc["check"]["criteria"] if c["name"] == "approaches_agree")
-    assert agree["value"] is not None and agree["passed"] is not None, agree
+    # the quick grid's smallest size still wins its first budget: Approaches 2 and 3 disagree
+    assert agree["value"] > agree["threshold"] and agree["passed"] is False, agree
 
 
 def test_the_task_is_analysed(demo_run, tmp_path):
-    doc = _fit_doc(MlflowClient(demo_run[0]), "stdlib-gpt", tmp_path)
+    doc = _fit_doc(MlflowClient(demo_run[0]), "stdlib-gpt")
     task = doc["tasks"]["nextline"]
     # accuracy 0.26-0.31 at every size: near chance and flat, not yet taking off
     assert task["phase"] == "plateau"
