@@ -313,8 +313,11 @@ def train_family(
     verbose: bool = False,
     echo: Callable[[str], None] = print,
     lr_scale: float = 1.0,
+    budgets: tuple[float, ...] | None = None,
 ) -> dict[str, str]:
     """Train (or reuse) every member of the family; shape key -> run id.
+
+    ``budgets`` keeps only the grid's budgets listed (default: all of them).
 
     With ``progress`` and a terminal, one bar shows the runs done and the current run's step;
     otherwise each finished run prints one line. ``verbose`` lets Lightning speak.
@@ -327,7 +330,7 @@ def train_family(
     data = torch.frombuffer(bytearray(corpus.train), dtype=torch.uint8).long()
     validation = ByteWindows(corpus.validation[: VALIDATION_WINDOWS * SEQ_LEN + 1], SEQ_LEN)
     task = build_examples(corpus.validation, SEQ_LEN, seed=seed)
-    shapes = plan(quick)
+    shapes = [s for s in plan(quick) if budgets is None or s.budget in budgets]
     budgets = sorted({s.budget for s in shapes})
     per_budget = sorted({sum(s.budget == b for s in shapes) for b in budgets})
     echo(
