@@ -55,6 +55,7 @@ class RunSpec:
     flops: float | None = None
     params: dict[str, str] = field(default_factory=dict)
     curve_steps: int = 0  # > 0: log loss, tokens and flops at this many steps (a curve)
+    age_s: float = 0.0  # > 0: the run started and ended this many seconds ago (its times)
 
 
 def synthetic_family(
@@ -82,7 +83,8 @@ def _log_one(client: MlflowClient, experiment_id: str, spec: RunSpec) -> str:
         tags[schema.TAG_FAMILY] = spec.family
     if spec.loss_metric:
         tags[schema.TAG_LOSS_METRIC] = spec.loss_metric
-    run = client.create_run(experiment_id, run_name=spec.name, tags=tags)
+    start = int((time.time() - spec.age_s) * 1000) if spec.age_s else None
+    run = client.create_run(experiment_id, run_name=spec.name, tags=tags, start_time=start)
     run_id = run.info.run_id
     metric = spec.loss_metric or schema.DEFAULT_LOSS_METRIC
     ts = int(time.time() * 1000)
@@ -111,7 +113,7 @@ def _log_one(client: MlflowClient, experiment_id: str, spec: RunSpec) -> str:
     if not metrics and params:
         client.log_batch(run_id, params=params)
     if spec.status != "RUNNING":
-        client.set_terminated(run_id, spec.status)
+        client.set_terminated(run_id, spec.status, end_time=start and start + 1000)
     return run_id
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import strict_json
 from ..argtypes import huber_delta as huber_delta_arg
+from ..argtypes import non_negative_float as _non_negative_float
 from ..argtypes import non_negative_int as _non_negative_int
 from ..argtypes import positive_float as _positive_float
 from ..argtypes import positive_int as _positive_int
@@ -107,6 +108,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_refit_options(p: argparse.ArgumentParser) -> None:
     from .analysis import DEFAULT_N_BOOT
+    from .changes import DEFAULT_FULL_CHECK_HOURS
 
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -152,6 +154,20 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="only the families whose stable hash falls in shard I of N (0 <= I < N): N "
         "processes, e.g. the pods of a Kubernetes Indexed Job, split the families",
+    )
+    p.add_argument(
+        "--full-check",
+        action="store_true",
+        help="read every member run now (a pass otherwise reads only the runs that started, "
+        "ended or were deleted since the last pass; docs/reference.md, 'The quick check')",
+    )
+    p.add_argument(
+        "--full-check-every",
+        type=_non_negative_float,
+        default=DEFAULT_FULL_CHECK_HOURS,
+        metavar="HOURS",
+        help="read every member run when the experiment's last full check is older than this "
+        f"(default {DEFAULT_FULL_CHECK_HOURS:g}; 0: every pass)",
     )
     p.add_argument(
         "--huber-delta",
@@ -330,6 +346,8 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         workers=args.workers,
         shard=args.shard,
         on_family_start=progress.start,
+        full_check=args.full_check,
+        full_every_ms=int(args.full_check_every * 3600 * 1000),
     )
 
 

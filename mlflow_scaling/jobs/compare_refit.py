@@ -38,6 +38,17 @@ if TYPE_CHECKING:
 STATUS_COMPARED = "compared"
 
 
+def comparison_n_boot(settings: RefitSettings) -> int:
+    return max(settings.n_boot, MIN_BOOT)
+
+
+def comparison_settings_digest(settings: RefitSettings) -> str:
+    """The settings digest a comparison made by this pass carries."""
+    return settings_digest(comparison_settings(
+        comparison_n_boot(settings), settings.level, settings.seed, settings.budgets
+    ))  # fmt: skip
+
+
 def declared_comparisons(client: MlflowClient, found: Sequence[Family]) -> Iterator[tuple]:
     """(candidate, baseline name, baseline family or None) for each ``scaling.compare_to``."""
     by_key = {(f.experiment.experiment_id, f.name): f for f in found}
@@ -77,7 +88,7 @@ def compare_declared(
             f"{schema.TAG_COMPARE_TO} = {base_name!r} on family {cand.name!r}: no usable runs "
             f"of that family in experiment {cand.experiment.name!r}"
         )
-    n_boot = max(settings.n_boot, MIN_BOOT)
+    n_boot = comparison_n_boot(settings)
     doc_settings = comparison_settings(n_boot, settings.level, settings.seed, settings.budgets)
     digest = comparison_digest(base, cand)
     runs = find_compare_runs(client, cand.experiment.experiment_id,

@@ -62,11 +62,11 @@ from ..tracking.reading import (
     Family,
     may_have_curve,
     read_curves,
-    read_families,
     resolve_experiments,
 )
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
 from .compare_refit import refresh_comparisons
+from .pass_reading import DEFAULT_FULL_EVERY_MS, read_pass, record_deleted_digest
 from .shards import Shard
 
 if TYPE_CHECKING:
@@ -495,6 +495,8 @@ def refit_pass(
     shard: Shard | None = None,
     on_step: StepHook | None = None,
     on_family_start: Callable[[str, int, int], None] | None = None,
+    full_check: bool = False,
+    full_every_ms: int = DEFAULT_FULL_EVERY_MS,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -511,10 +513,18 @@ def refit_pass(
     fitted ones, each group in family order. A tracking server that stops answering ends the
     pass with :class:`TrackingUnavailable` (nothing more is written). ``on_step`` is handed to
     :func:`~..tracking.fit_run.write_fit` (tests use it to interleave passes).
+
+    What is read (:mod:`.pass_reading`): experiments whose last completed pass left a
+    watermark get the quick check of :mod:`.changes` and only their changed families are read;
+    the others (and all with ``force``, ``full_check``, or a full check older than
+    ``full_every_ms`` milliseconds) are read in full. Families skipped unread come first among
+    the outcomes. A pass that completes (not stopped) moves the watermarks.
     """
     settings = settings or RefitSettings()
     exps = resolve_experiments(client, experiments)
-    found = [f for f in read_families(client, exps, families) if f.n_runs or f.fit_runs]
+    reading = read_pass(client, exps, families, settings, force=force, full_check=full_check,
+                        full_every_ms=full_every_ms, shard=shard)  # fmt: skip
+    found = [f for f in reading.found if f.n_runs or f.fit_runs]
     if families:
         missing = sorted(set(families) - {f.name for f in found})
         if missing:
@@ -526,20 +536,54 @@ def refit_pass(
     if shard is not None:
         found = [f for f in found if shard.owns(f.experiment.experiment_id, f.name)]
     outcomes: list[FamilyOutcome] = []
+    by_key = {(f.experiment.experiment_id, f.name): f for f in found}
 
     def emit(outcome: FamilyOutcome) -> None:
         outcomes.append(outcome)
+        family = by_key.get((outcome.experiment_id, outcome.family))
+        if family is not None:
+            record_deleted_digest(client, family, outcome, reading.deleted)
         if on_outcome is not None:
             on_outcome(outcome)
 
+    stopped: list[bool] = []
+
     def stopping() -> bool:
-        return should_stop is not None and should_stop()
+        if should_stop is not None and should_stop():
+            stopped.append(True)
+            return True
+        return False
+
+    for outcome in reading.quiet:
+        emit(outcome)
+    _fit_families(client, found, settings, force=force, curve_cache=curve_cache, emit=emit,
+                  stopping=stopping, workers=workers, on_step=on_step,
+                  on_family_start=on_family_start)  # fmt: skip
+    if not stopped:  # every family of the experiments read was seen: move their watermarks
+        reading.write_watermarks(client, outcomes)
+    return outcomes
+
+
+def _fit_families(
+    client: MlflowClient,
+    found: Sequence[Family],
+    settings: RefitSettings,
+    *,
+    force: bool,
+    curve_cache: CurveCache | None,
+    emit: Callable[[FamilyOutcome], None],
+    stopping: Callable[[], bool],
+    workers: int,
+    on_step: StepHook | None,
+    on_family_start: Callable[[str, int, int], None] | None,
+) -> None:
+    """Plan, analyse and write the families read in full, then their comparisons."""
 
     plans: list[FitPlan] = []
     for family in found:
         if stopping():
             log.info("stopping the pass before family %r", family.name)
-            return outcomes
+            return
         start = time.monotonic()
         try:
             plan = plan_family(client, family, settings, force=force, curve_cache=curve_cache)
@@ -553,7 +597,7 @@ def refit_pass(
             plans.append(plan)
     if not plans:
         refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
-        return outcomes
+        return
 
     pool = None
     if workers > 1 and len(plans) > 1:
@@ -586,4 +630,3 @@ def refit_pass(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     refresh_comparisons(client, found, settings, force=force, emit=emit, should_stop=stopping)
-    return outcomes

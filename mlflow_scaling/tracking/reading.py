@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 1000
 """Runs per ``search_runs`` request (MLflow's own default; the server allows up to 50,000)."""
 ALL_FAMILIES_FILTER = f"tags.`{schema.TAG_FAMILY}` LIKE '%'"
+FIT_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_FIT}'"
 STATUS_FINISHED = "FINISHED"
 C_FROM_METRIC = schema.METRIC_FLOPS
 C_FROM_6ND = "6ND"

@@ -1,0 +1,186 @@
+"""The quick no-change check against a live MLflow server (``jobs/changes.py``).
+
+Two families whose runs started and ended two hours ago (older than the watermark less its
+clock margin): the first pass reads everything and leaves a watermark; later passes read only
+what moved. Tests run in order and build on each other (refit numbers count up).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from _refit_support import RunSpec, call_cli, log_runs, new_experiment, synthetic_family
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from mlflow_scaling.jobs.analysis import RefitSettings
+from mlflow_scaling.jobs.changes import TAG_DELETED_DIGEST, TAG_WATERMARK, Watermark
+from mlflow_scaling.jobs.refit import refit_pass
+from mlflow_scaling.jobs.shards import Shard
+from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.fit_run import find_fit_runs
+from mlflow_scaling.tracking.published import published_fit
+
+SETTINGS = RefitSettings(n_boot=0, curves=False)
+AGE_S = 2 * 3600
+QUICK = "(quick check)"
+READ_UNCHANGED = "unchanged since the last fit (same input and settings digests)"
+
+
+@pytest.fixture(scope="module")
+def quick(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "quick")
+    specs = [*synthetic_family("alpha", sizes=(2e7, 2e8, 2e9), age_s=AGE_S),
+             *synthetic_family("beta", sizes=(2e7, 2e8, 2e9), seed=1, age_s=AGE_S)]  # fmt: skip
+    ids = log_runs(client, exp_id, specs)
+    return {"client": client, "exp_id": exp_id, "exp_name": exp_name, "uri": mlflow_server,
+            "beta_ids": ids[9:]}  # fmt: skip
+
+
+def run_pass(q, **kw) -> dict[str, tuple[str, int | None, str]]:
+    outcomes = refit_pass(q["client"], experiments=[q["exp_name"]], settings=SETTINGS, **kw)
+    return {o.family: (o.status, o.refit_number, o.message) for o in outcomes}
+
+
+def watermark(q, key: str = TAG_WATERMARK) -> Watermark | None:
+    return Watermark.from_tag(q["client"].get_experiment(q["exp_id"]).tags.get(key))
+
+
+def fit_run(q, family: str):
+    return find_fit_runs(q["client"], q["exp_id"], family)[0]
+
+
+def test_first_pass_reads_everything_and_leaves_a_watermark(quick) -> None:
+    before = int(time.time() * 1000)
+    got = run_pass(quick)
+    after = int(time.time() * 1000)
+    assert {k: v[:2] for k, v in got.items()} == {"alpha": ("fitted", 1), "beta": ("fitted", 1)}
+    mark = watermark(quick)
+    assert mark is not None and before <= mark.read_ms <= after
+    assert mark.full_ms == mark.read_ms  # a full check
+    quick["first"] = mark
+
+
+def test_nothing_changed_skips_every_family_unread(quick) -> None:
+    got = run_pass(quick)
+    assert {k: v[:2] for k, v in got.items()} == {"alpha": ("skipped", 1), "beta": ("skipped", 1)}
+    assert all(v[2].endswith(QUICK) for v in got.values()), got
+    mark = watermark(quick)
+    assert mark.read_ms > quick["first"].read_ms  # the check moved on ...
+    assert mark.full_ms == quick["first"].full_ms  # ... and it was not a full one
+
+
+def test_the_cli_skips_quickly_and_says_so(quick) -> None:
+    res = call_cli("refit", "--tracking-uri", quick["uri"], "--experiment", quick["exp_name"],
+                   "--bootstrap", 0, "--no-curves", "--format", "json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = {o["family"]: o for o in json.loads(res.stdout)["families"]}
+    assert sorted(rows) == ["alpha", "beta"]
+    assert all(o["status"] == "skipped" and o["message"].endswith(QUICK) for o in rows.values())
+    assert rows["alpha"]["n_members"] == 9  # from the published record, members unread
+    bad = call_cli("refit", "--tracking-uri", quick["uri"], "--full-check-every", "-1")
+    assert bad.returncode == 2 and "'-1' must be a finite number, 0 or more" in bad.stderr
+
+
+def test_a_new_run_refits_only_its_family(quick) -> None:
+    log_runs(quick["client"], quick["exp_id"], [RunSpec("alpha", 6e8, 1.2e10, 2.6)])
+    got = run_pass(quick)
+    assert got["alpha"][:2] == ("fitted", 2)
+    assert got["beta"][:2] == ("skipped", 1) and got["beta"][2].endswith(QUICK)
+    # The new run stays within the clock margin for a while: alpha is read (not refitted).
+    again = run_pass(quick)
+    assert again["alpha"] == ("skipped", 2, READ_UNCHANGED)
+    assert again["beta"][2].endswith(QUICK)
+
+
+def test_deleting_and_restoring_a_member_refits(quick) -> None:
+    client, victim = quick["client"], quick["beta_ids"][4]
+    client.delete_run(victim)
+    got = run_pass(quick)
+    assert got["beta"][:2] == ("fitted", 2)
+    digest = fit_run(quick, "beta").data.tags[TAG_DELETED_DIGEST]
+    assert len(digest) == 64
+    assert run_pass(quick)["beta"][:2] == ("skipped", 2)  # recorded: quiet again
+    client.restore_run(victim)
+    got = run_pass(quick)
+    assert got["beta"][:2] == ("fitted", 3)
+    assert fit_run(quick, "beta").data.tags[TAG_DELETED_DIGEST] == ""
+    checked = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(watermark(quick).read_ms / 1000))
+    message = f"unchanged: no member run started, ended or was deleted since the check at {checked}"
+    assert run_pass(quick)["beta"] == ("skipped", 3, f"{message} {QUICK}")
+
+
+def test_an_edit_to_an_ended_run_waits_for_the_full_check(quick) -> None:
+    client, edited = quick["client"], quick["beta_ids"][0]
+    client.log_batch(edited, metrics=[Metric("val_loss", 9.0, int(time.time() * 1000), 5)])
+    got = run_pass(quick)
+    assert got["beta"][:2] == ("skipped", 3)  # what the quick check cannot see
+    assert got["beta"][2].endswith(QUICK)
+    got = run_pass(quick, full_check=True)
+    assert got["beta"][:2] == ("fitted", 4)
+    assert got["alpha"] == ("skipped", 2, READ_UNCHANGED)
+    assert watermark(quick).full_ms == watermark(quick).read_ms
+    client.log_batch(edited, metrics=[Metric("val_loss", 8.0, int(time.time() * 1000), 6)])
+    got = run_pass(quick, full_every_ms=0)  # the last full check is older than 0 ms
+    assert got["beta"][:2] == ("fitted", 5)
+
+
+def test_other_settings_or_a_failed_refit_read_the_family(quick) -> None:
+    client = quick["client"]
+    client.set_tag(fit_run(quick, "alpha").info.run_id, schema.TAG_FIT_ERROR, "by hand")
+    got = run_pass(quick)
+    assert got["alpha"][:2] == ("fitted", 3)
+    assert got["beta"][2].endswith(QUICK)
+    other = RefitSettings(n_boot=0, curves=False, budgets=(1e20, 1e21))
+    outcomes = refit_pass(client, experiments=[quick["exp_name"]], settings=other)
+    assert sorted((o.family, o.status, o.refit_number) for o in outcomes) == [
+        ("alpha", "fitted", 4), ("beta", "fitted", 6)]  # fmt: skip
+
+
+def test_a_stopped_pass_keeps_the_watermark(quick) -> None:
+    before = watermark(quick)
+    log_runs(quick["client"], quick["exp_id"], [RunSpec("gamma", 1e8, 2e9, 2.8)])
+    outcomes = refit_pass(quick["client"], experiments=[quick["exp_name"]], settings=SETTINGS,
+                          should_stop=lambda: True)  # fmt: skip
+    assert [o.family for o in outcomes if o.status != "skipped"] == []
+    assert watermark(quick) == before
+    got = run_pass(quick)
+    assert got["gamma"][0] == "insufficient_data"  # one run: a fit run saying why
+    assert published_fit(fit_run(quick, "gamma")) is not None
+
+
+def test_each_shard_keeps_its_own_watermark(quick) -> None:
+    shard = Shard(0, 2)
+    first = run_pass(quick, shard=shard)
+    key = f"{TAG_WATERMARK}.0of2"
+    mark = watermark(quick, key)
+    assert mark is not None and mark.full_ms == mark.read_ms  # its first pass: full
+    second = run_pass(quick, shard=shard)
+    assert sorted(second) == sorted(first)  # the same families, and only those
+    assert all(shard.owns(quick["exp_id"], name) for name in second)
+    assert watermark(quick, key).full_ms == mark.full_ms
+
+
+def test_a_declared_comparison_is_skipped_unread_until_a_family_moves(quick) -> None:
+    client = quick["client"]
+    old = [*synthetic_family("base", sizes=(2e7, 2e8, 2e9), seed=2, age_s=AGE_S),
+           *synthetic_family("cand", sizes=(2e7, 2e8, 2e9), seed=3, age_s=AGE_S)]  # fmt: skip
+    log_runs(client, quick["exp_id"], old)
+    assert "base" not in run_pass(quick)  # old runs of a new family: unseen until ...
+    assert run_pass(quick, full_check=True)["base"][:2] == ("fitted", 1)  # ... the full check
+    client.set_tag(fit_run(quick, "cand").info.run_id, schema.TAG_COMPARE_TO, "base")
+    first = run_pass(quick)
+    assert first["cand vs base"][0] == "compared"
+    second = run_pass(quick)
+    assert second["cand vs base"] == (
+        "skipped", first["cand vs base"][1],
+        "unchanged since the last comparison (neither family changed; quick check)")  # fmt: skip
+    assert second["cand"][2].endswith(QUICK) and second["base"][2].endswith(QUICK)
+    log_runs(client, quick["exp_id"], [RunSpec("base", 6e8, 3e10, 2.5)])
+    third = run_pass(quick)
+    assert third["base"][:2] == ("fitted", 2)
+    assert third["cand"] == ("skipped", 1, READ_UNCHANGED)  # read for the comparison
+    assert third["cand vs base"][:2] == ("compared", first["cand vs base"][1] + 1)
