@@ -7,22 +7,26 @@ server, ``--artifacts-destination``), it measures:
   ``--fit-families`` families (default 10) with ``--workers 1`` and over as many others with
   ``--workers 2``, each with the peak memory of its process tree (RSS summed over the pass and
   its worker processes, sampled every 0.1 s); seconds per family scale to the 1,000;
-* the no-change pass over all 1,000 families as a fresh process (target <= 10 s), with memory;
-* the ``/scaling/`` index (target <= 1 s: it reads only the 1,000 fit runs) and one family page
+* the no-change pass over all 1,000 families as a fresh process twice: first with
+  ``--full-check`` (every member run read, as every pass did before the quick check), then the
+  quick check of ``jobs/changes.py`` (target <= 10 s), each with its memory;
+* the ``/scaling/`` index (target <= 1 s: it reads one page of fit runs) and one family page
   (target <= 1 s), median of 5 requests each.
 
 Member runs are written in bulk straight into MLflow's own tables with MLflow's SQLAlchemy
 models (a few thousand rows per statement): logging 20,000 runs through the REST API one run at
 a time would take longer than everything measured. Each run is what the Lightning callback
 leaves: tags ``scaling.family`` and ``scaling.loss_metric``, metrics ``scaling.params``,
-``scaling.tokens``, ``scaling.flops`` and ``val_loss`` (latest values included), FINISHED.
+``scaling.tokens``, ``scaling.flops`` and ``val_loss`` (latest values included), FINISHED two
+hours ago (runs the team logged before this pass).
 
 Fitting 1,000 families takes long on a small shared machine (the full pass is measured on a
-sample instead), so every family first gets a *seeded* fit run, written in bulk the same way: the
-tags and latest metrics a refit writes (role, family, phase, check, refit number, the input and
-settings digests computed by the refit job's own functions from the runs read back through the
-server, ``scaling.fit.*``, ``scaling.fit_points``, ``scaling.span.*``), without artifacts. The
-no-change pass then skips exactly the families it would skip after a real full pass.
+sample instead), so every other family then gets a *seeded* fit run, written in bulk the same
+way: a copy of a real fit run made by the measured pass (its tags, params with the published
+record, latest metrics; no artifacts), with the family's own name, input digest (computed by
+the refit job's own function from the runs read back through the server), member count and
+spans. The no-change passes then skip exactly the families they would skip after a real full
+pass.
 
     eval "$(MLFLOW_SCALING_PG_DIR=/tmp/pg-bench MLFLOW_SCALING_PG_PORT=55912 \\
              scripts/ci_postgres.sh)"
@@ -57,6 +61,7 @@ INDEX_TARGET_S = 1.0
 FAMILY_TARGET_S = 1.0
 NOCHANGE_TARGET_S = 10.0
 POSTGRES_ENV = "MLFLOW_SCALING_TEST_POSTGRES_URI"
+RUN_AGE_MS = 2 * 3600 * 1000
 
 
 def load() -> str:
@@ -96,7 +101,7 @@ def bulk_log(pg_uri: str, experiments: dict[str, str], families: int, runs: int)
     engine = sa.create_engine(pg_uri)
     rng = np.random.default_rng(0)
     total = 0
-    now = int(time.time() * 1000)
+    now = int(time.time() * 1000) - RUN_AGE_MS  # runs the team logged earlier
     with engine.begin() as conn:
         locations = dict(
             conn.execute(
@@ -159,28 +164,37 @@ def bulk_log(pg_uri: str, experiments: dict[str, str], families: int, runs: int)
     return total
 
 
-def seed_fit_runs(pg_uri: str, client, experiments: dict[str, str], settings) -> int:
-    """A fit run per family with the digests the refit job would write (module docstring)."""
+def seed_fit_runs(pg_uri: str, client, experiments: dict[str, str], settings, template_id: str,
+                  skip: set[tuple[str, str]]) -> int:  # fmt: skip
+    """A fit run per family not in ``skip``: a copy of the real fit run ``template_id`` (its
+    tags, params with the published record, latest metrics) with the family's own name, input
+    digest (computed by the refit job's own function from the runs read back through the
+    server), member count and spans. Artifacts are not copied (module docstring)."""
     import sqlalchemy as sa
     from mlflow.store.tracking.dbmodels.models import (
         SqlExperiment,
         SqlLatestMetric,
         SqlMetric,
+        SqlParam,
         SqlRun,
         SqlTag,
     )
 
-    from mlflow_scaling.jobs.refit import _settings_doc, span_metrics
+    from mlflow_scaling.jobs.refit import span_metrics
     from mlflow_scaling.tracking import schema
-    from mlflow_scaling.tracking.digest import input_digest, settings_digest
+    from mlflow_scaling.tracking.digest import input_digest
+    from mlflow_scaling.tracking.published import PublishedFit, numbered_params
     from mlflow_scaling.tracking.reading import read_families, resolve_experiments
 
-    settings_hash = settings_digest(_settings_doc(settings, None))
+    template = client.get_run(template_id)
+    records = numbered_params(template.data.params, schema.PARAM_PUBLISHED_PREFIX)
+    number = max(records)
+    record = PublishedFit.from_param(number, records[number])
     start = time.perf_counter()
     families = read_families(client, resolve_experiments(client, list(experiments)))
     print(f"read every member run of the {len(families)} families through the server in "
-          f"{time.perf_counter() - start:.1f} s (what the index page did per request before it "
-          f"read only the fit runs)  [{load()}]")  # fmt: skip
+          f"{time.perf_counter() - start:.1f} s (what every no-change pass did before the "
+          f"quick check)  [{load()}]")  # fmt: skip
     engine = sa.create_engine(pg_uri)
     with engine.begin() as conn:
         locations = dict(
@@ -189,40 +203,40 @@ def seed_fit_runs(pg_uri: str, client, experiments: dict[str, str], settings) ->
             ).all()
         )
     now = int(time.time() * 1000)
-    run_rows, tag_rows, metric_rows = [], [], []
-    law = {"E": 1.7, "A": 400.0, "B": 2000.0, "alpha": 0.33, "beta": 0.36, "a": 0.52, "b": 0.48}
+    run_rows, tag_rows, param_rows, metric_rows = [], [], [], []
     for fam in families:
+        if (fam.experiment.experiment_id, fam.name) in skip:
+            continue
         run_id, exp_id = uuid.uuid4().hex, int(fam.experiment.experiment_id)
+        name = f"scaling fit: {fam.name}"
         run_rows.append({
-            "run_uuid": run_id, "name": f"scaling fit: {fam.name}", "source_type": "LOCAL",
+            "run_uuid": run_id, "name": name, "source_type": "LOCAL",
             "source_name": "bench_scale", "entry_point_name": "", "user_id": "bench",
             "status": "FINISHED", "start_time": now, "end_time": now + 1000,
             "source_version": "", "lifecycle_stage": "active",
             "artifact_uri": f"{locations[exp_id]}/{run_id}/artifacts", "experiment_id": exp_id,
         })  # fmt: skip
-        tags = {
-            "mlflow.runName": f"scaling fit: {fam.name}",
-            schema.TAG_ROLE: schema.ROLE_FIT,
-            schema.TAG_FAMILY: fam.name,
-            schema.TAG_PHASE: schema.PHASE_SCALING,
-            schema.TAG_CHECK: schema.CHECK_PASS,
-            schema.TAG_REFIT_NUMBER: "1",
-            schema.TAG_INPUT_DIGEST: input_digest(fam),
-            schema.TAG_SETTINGS_DIGEST: settings_hash,
-        }
+        metrics = {**record.metrics, **span_metrics(fam),
+                   schema.METRIC_FIT_POINTS: float(len(fam.members)),
+                   schema.METRIC_FIT_EXCLUDED: float(len(fam.excluded))}  # fmt: skip
+        mine = PublishedFit(**{**record.__dict__, "input_digest": input_digest(fam),
+                               "metrics": metrics})  # fmt: skip
+        tags = {**template.data.tags, **mine.mirror_tags(), "mlflow.runName": name,
+                schema.TAG_FAMILY: fam.name}  # fmt: skip
         tag_rows += [{"key": k, "value": v, "run_uuid": run_id} for k, v in tags.items()]
-        metrics = {schema.fit_metric(k): v for k, v in law.items()}
-        metrics[schema.METRIC_FIT_POINTS] = float(len(fam.members))
-        metrics[schema.METRIC_FIT_EXCLUDED] = float(len(fam.excluded))
-        metrics.update(span_metrics(fam))
+        params = {**template.data.params, f"{schema.PARAM_PUBLISHED_PREFIX}{number}":
+                  mine.to_param()}  # fmt: skip
+        param_rows += [{"key": k, "value": v, "run_uuid": run_id} for k, v in params.items()]
+        values = {**template.data.metrics, **metrics}
         metric_rows += [
-            {"key": k, "value": v, "timestamp": now, "step": 1, "is_nan": False,
-             "run_uuid": run_id}
-            for k, v in metrics.items()
+            {"key": k, "value": 0.0 if v != v else v, "timestamp": now, "step": number,
+             "is_nan": v != v, "run_uuid": run_id}
+            for k, v in values.items()
         ]  # fmt: skip
     with engine.begin() as conn:
         conn.execute(sa.insert(SqlRun.__table__), run_rows)
         conn.execute(sa.insert(SqlTag.__table__), tag_rows)
+        conn.execute(sa.insert(SqlParam.__table__), param_rows)
         conn.execute(sa.insert(SqlMetric.__table__), metric_rows)
         conn.execute(sa.insert(SqlLatestMetric.__table__), metric_rows)
     engine.dispose()
@@ -352,39 +366,52 @@ def main(argv: list[str] | None = None) -> None:
             "--no-curves",
         ]
         names = list(experiments)
-        from mlflow_scaling.jobs.analysis import RefitSettings
-
-        start = time.perf_counter()
-        seeded = seed_fit_runs(pg_uri, client, experiments,
-                               RefitSettings(n_boot=args.bootstrap, curves=False))  # fmt: skip
-        print(f"seeded {seeded} fit runs (read back through the server, digests computed) in "
-              f"{time.perf_counter() - start:.1f} s  [{load()}]")  # fmt: skip
         k = args.fit_families
+        fitted: set[tuple[str, str]] = set()
         for label, picked, workers in (
             ("full pass, --workers 1", range(0, k), 1),
             ("full pass, --workers 2", range(k, 2 * k), 2),
         ):
-            chosen = [a for i in picked for a in ("--family", f"{names[0]}-family-{i:03d}")]
+            chosen = [f"{names[0]}-family-{i:03d}" for i in picked]
+            fitted |= {(experiments[names[0]], name) for name in chosen}
             before = load()
             seconds, peak, out = run_measured(
-                cli + ["--force", "--workers", str(workers), "--experiment", names[0], *chosen],
+                cli + ["--force", "--workers", str(workers), "--experiment", names[0],
+                       *(a for name in chosen for a in ("--family", name))],
                 env,
-            )
-            fitted = out.count('"status": "fitted"')
+            )  # fmt: skip
+            done = out.count('"status": "fitted"')
             print(
-                f"{label} (--force): {fitted} of {len(picked)} families fitted in {seconds:.1f} s "
+                f"{label} (--force): {done} of {len(picked)} families fitted in {seconds:.1f} s "
                 f"({seconds / len(picked):.1f} s per family; x1,000 families: "
                 f"{seconds / len(picked) * 1000 / 3600:.1f} h), peak memory "
                 f"{peak / 2**20:.0f} MiB  [{before} -> {load()}]"
             )
-        before = load()
-        seconds, peak, out = run_measured(cli, env)
-        skipped = out.count('"status": "skipped"')
-        print(
-            f"no-change pass (fresh process, all experiments): {skipped} families skipped in "
-            f"{seconds:.2f} s (target <= {NOCHANGE_TARGET_S:.0f} s), peak memory "
-            f"{peak / 2**20:.0f} MiB  [{before} -> {load()}]"
-        )
+        from mlflow_scaling.jobs.analysis import RefitSettings
+        from mlflow_scaling.tracking.fit_run import find_fit_runs
+
+        template = find_fit_runs(client, experiments[names[0]], f"{names[0]}-family-000")[0]
+        start = time.perf_counter()
+        seeded = seed_fit_runs(pg_uri, client, experiments,
+                               RefitSettings(n_boot=args.bootstrap, curves=False),
+                               template.info.run_id, fitted)  # fmt: skip
+        print(f"seeded {seeded} fit runs, copies of a real one ({len(template.data.metrics)} "
+              f"metrics, {len(template.data.tags)} tags, {len(template.data.params)} params), "
+              f"in {time.perf_counter() - start:.1f} s  [{load()}]")  # fmt: skip
+        for label, extra, target in (
+            ("no-change pass, full check (--full-check)", ["--full-check"], None),
+            ("no-change pass, quick check", [], NOCHANGE_TARGET_S),
+        ):
+            before = load()
+            seconds, peak, out = run_measured(cli + extra, env)
+            skipped = out.count('"status": "skipped"')
+            quick = out.count("(quick check)")
+            aim = "" if target is None else f" (target <= {target:.0f} s)"
+            print(
+                f"{label}, fresh process, all experiments: {skipped} families skipped "
+                f"({quick} without reading their members) in {seconds:.2f} s{aim}, peak memory "
+                f"{peak / 2**20:.0f} MiB  [{before} -> {load()}]"
+            )
 
         index_s, index_size = timed_get(f"{server.uri}/scaling/")
         print(

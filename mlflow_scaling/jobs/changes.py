@@ -61,11 +61,8 @@ if TYPE_CHECKING:
 
     from .shards import Shard
 
-TAG_WATERMARK = "scaling.refit_checked"
-"""Experiment tag: the watermark of the last completed pass (this module's docstring)."""
-TAG_DELETED_DIGEST = "scaling.deleted_digest"
-"""Fit-run tag: digest of the ids of the family's deleted runs when it was last read in full
-(absent: none were deleted)."""
+TAG_WATERMARK = schema.TAG_REFIT_WATERMARK
+TAG_DELETED_DIGEST = schema.TAG_DELETED_DIGEST
 CLOCK_MARGIN_MS = 10 * 60 * 1000
 """How far behind the job's clock a training machine's clock may run (10 minutes)."""
 DEFAULT_FULL_CHECK_HOURS = 24.0

@@ -118,6 +118,16 @@ check, metrics). The published fit of a fit run is the record with the highest n
 ``scaling.phase``, ``scaling.check``, ``scaling.refit_number``, the digests and
 ``scaling.published_path`` mirror it."""
 
+TAG_DELETED_DIGEST = "scaling.deleted_digest"
+"""Digest of the ids of the family's deleted member runs when a pass last read it in full
+(absent or empty: none); the quick check compares it with the deleted runs it sees now."""
+
+# Experiments -------------------------------------------------------------------------------
+TAG_REFIT_WATERMARK = "scaling.refit_checked"
+"""Experiment tag ``{"read_ms": T, "full_ms": F}``: when the last completed refit pass over
+every family started reading, and when the last full check did (``...checked.<i>of<n>`` for a
+shard's pass). The quick check reads only runs that started or ended after T."""
+
 PHASE_COLD_START = "cold_start"
 PHASE_SCALING = "scaling"
 PHASE_PLATEAU = "plateau"
