@@ -74,6 +74,8 @@ class Visit:
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     screenshot: bytes = b""
+    location: str = ""
+    """Where the tab was at the end (after ``then``, the page it led to)."""
 
     def save_screenshot(self, path: Path) -> Path:
         path.write_bytes(self.screenshot)
@@ -185,11 +187,13 @@ class Chromium:
         return answer.get("result", {})
 
     def _wait_event(self, method: str, session_id: str, timeout: float) -> dict[str, Any]:
+        """The next event ``method`` of the session, taken off the queue."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for event in self._events:
                     if event.get("method") == method and event.get("sessionId") == session_id:
+                        self._events.remove(event)
                         return event
                 left = deadline - time.monotonic()
                 if self._closed or left <= 0:
@@ -203,8 +207,15 @@ class Chromium:
         return mine
 
     # --- pages -----------------------------------------------------------------------------
-    def visit(self, url: str, *, settle_s: float = 0.3, timeout: float = 30.0) -> Visit:
-        """Load ``url`` in a new tab; return its text, problems and a full-page screenshot."""
+    def visit(
+        self, url: str, *, then: str | None = None, settle_s: float = 0.3, timeout: float = 30.0
+    ) -> Visit:
+        """Load ``url`` in a new tab; return its text, problems and a full-page screenshot.
+
+        ``then``: a script run once the page has loaded that leads to another page (submits a
+        form, follows a link); the visit waits for that page and reports on it, with the
+        problems of both. A navigation the page's policy refuses fails the visit (no load).
+        """
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -215,15 +226,12 @@ class Chromium:
             self._take_events(session)  # drop what about:blank said
             self.send("Page.navigate", {"url": url}, session_id=session)
             self._wait_event("Page.loadEventFired", session, timeout)
+            if then is not None:
+                self.send("Runtime.evaluate", {"expression": then}, session_id=session)
+                self._wait_event("Page.loadEventFired", session, timeout)
             time.sleep(settle_s)  # late console messages and timers
-            text = self.send(
-                "Runtime.evaluate",
-                {
-                    "expression": "document.body ? document.body.innerText : ''",
-                    "returnByValue": True,
-                },
-                session_id=session,
-            )["result"].get("value", "")
+            text = self._evaluate("document.body ? document.body.innerText : ''", session)
+            location = self._evaluate("location.href", session)
             shot = self.send(
                 "Page.captureScreenshot",
                 {"format": "png", "captureBeyondViewport": True},
@@ -231,7 +239,11 @@ class Chromium:
                 timeout=timeout,
             )
             visit = Visit(
-                url=url, status=None, text=text, screenshot=base64.b64decode(shot["data"])
+                url=url,
+                status=None,
+                text=text,
+                screenshot=base64.b64decode(shot["data"]),
+                location=location,
             )
             for event in self._take_events(session):
                 _record(visit, event)
@@ -241,6 +253,14 @@ class Chromium:
                 self.send("Target.closeTarget", {"targetId": target})
             except DevToolsError:
                 pass
+
+    def _evaluate(self, expression: str, session_id: str) -> Any:
+        answer = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True},
+            session_id=session_id,
+        )
+        return answer["result"].get("value", "")
 
     # --- life ------------------------------------------------------------------------------
     def log_tail(self, n: int = 20) -> str:

@@ -5,7 +5,8 @@ runs of a synthetic Chinchilla family (5 sizes x 4 token budgets, losses on a kn
 fitted twice by the real refit job (4 sizes, then all 5, so the exponents have a history),
 and a family named ``<script>alert(1)</script>`` in an experiment named like an HTML
 injection. ``mlflow server --app-name scaling-auth`` starts on the same store meanwhile, for
-the basic-auth tests.
+the basic-auth tests. The paging tests add a third experiment of bare fit runs (names with
+LIKE wildcards, quotes, a backslash, and a family with a duplicate fit run).
 
 The pages are checked over HTTP (status, numbers against the fit run's metrics and the true
 law, links, escaping, read-only) and in headless Chromium (no console errors, no dialog, a
@@ -19,7 +20,7 @@ import re
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -338,6 +339,172 @@ def test_pages_are_read_only(site: Site) -> None:
     assert site.client.get_metric_history(site.fit_run_id, schema.fit_metric("alpha")) == history
 
 
+# --- the index, page by page ----------------------------------------------------------------
+
+PAGING_EXPERIMENT = "scaling-paging"
+PAGING_FAMILIES = ("p-alpha", "p-beta", "P-Gamma", "100% done", "p_under", 'it\'s "quoted"',
+                   "back\\slash")  # fmt: skip
+DUPLICATED = "p-beta"
+ROW = re.compile(r'<tr class="family-row" data-experiment-id="([^"]*)" data-family="([^"]*)">')
+
+
+@dataclass
+class Paged:
+    experiment_id: str
+    family_fit_run: str
+    """The older of ``DUPLICATED``'s two fit runs: the family's."""
+    duplicate_fit_run: str
+    families: set[tuple[str, str]]
+    """(experiment id, family) of every family on the site."""
+
+
+@pytest.fixture(scope="module")
+def paged(site: Site) -> Paged:
+    """Bare fit runs (tags only) in a third experiment; ``DUPLICATED`` has two, as when two
+    refits race."""
+    client = site.client
+    exp = client.create_experiment(PAGING_EXPERIMENT)
+    fit_tags = {schema.TAG_ROLE: schema.ROLE_FIT}
+    start = 1_700_000_000_000
+    runs = {
+        name: client.create_run(exp, start_time=start, tags={**fit_tags, schema.TAG_FAMILY: name})
+        for name in PAGING_FAMILIES
+    }
+    duplicate = client.create_run(
+        exp, start_time=start + 1000, tags={**fit_tags, schema.TAG_FAMILY: DUPLICATED}
+    )
+    families = {(exp, name) for name in PAGING_FAMILIES}
+    families |= {(site.experiment_id, FAMILY), (site.evil_experiment_id, EVIL_FAMILY)}
+    return Paged(exp, runs[DUPLICATED].info.run_id, duplicate.info.run_id, families)
+
+
+def _rows(page: str) -> list[tuple[str, str]]:
+    return [(unescape(e), unescape(f)) for e, f in ROW.findall(page)]
+
+
+def _next_path(page: str) -> str | None:
+    match = re.search(r'<a class="next-page" rel="next" href="([^"]*)"', page)
+    return unescape(match.group(1)) if match else None
+
+
+def _walk(get: Callable[[str], requests.Response], path: str) -> list[list[tuple[str, str]]]:
+    """The rows of each page, following Next from ``path`` to the last page."""
+    pages = []
+    while path is not None:
+        resp = get(path)
+        assert resp.status_code == 200, resp.text
+        assert_valid_html(resp.text)
+        pages.append(_rows(resp.text))
+        path = _next_path(resp.text)
+        assert len(pages) < 50, "Next never ends"
+    return pages
+
+
+def _listed(site: Site, **args: str | int) -> list[tuple[str, str]]:
+    resp = site.get("/scaling/", params={"per_page": 500, **args})
+    assert resp.status_code == 200, resp.text
+    assert _next_path(resp.text) is None
+    return _rows(resp.text)
+
+
+def test_one_family_per_page_with_a_next_link(site: Site, paged: Paged) -> None:
+    page = site.get("/scaling/", params={"per_page": 1}).text
+    assert_valid_html(page)
+    assert len(_rows(page)) == 1
+    assert 'data-first="1" data-last="1"' in page
+    assert _next_path(page).startswith("/scaling/?per_page=1&page_token=")
+    assert 'class="first-page"' not in page  # on the first page already
+    second = site.get(_next_path(page)).text
+    assert 'data-first="2" data-last="2"' in second
+    assert re.search(r'<a class="first-page" href="/scaling/\?per_page=1">', second)
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 3])
+def test_next_visits_every_family_once_in_a_stable_order(
+    site: Site, paged: Paged, per_page: int
+) -> None:
+    pages = _walk(site.get, f"/scaling/?per_page={per_page}")
+    visited = [row for rows in pages for row in rows]
+    assert all(len(rows) <= per_page for rows in pages)
+    assert sorted(visited) == sorted(paged.families)  # each family exactly once
+    assert visited == _listed(site)  # the same order as one long page
+    # The duplicate fit run was a page's first run: dropped there, the family listed once.
+    if per_page == 1:
+        assert [] in pages and len(pages) == len(paged.families) + 1
+
+
+def test_a_family_with_two_fit_runs_shows_the_oldest(site: Site, paged: Paged) -> None:
+    page = site.get("/scaling/", params={"experiment": paged.experiment_id}).text
+    row = _row(page, DUPLICATED)
+    assert f"/runs/{paged.family_fit_run}" in row and paged.duplicate_fit_run not in page
+
+
+def test_order_is_by_family_name(site: Site, paged: Paged) -> None:
+    names = [name for _, name in _listed(site, experiment=paged.experiment_id)]
+    assert names[:2] == ["100% done", "P-Gamma"]  # SQLite's order: byte order of the names
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("100%", ["100% done"]),  # "%" is no wildcard ...
+        ("p_", ["p_under"]),  # ... nor is "_"
+        ("P-", ["P-Gamma", "p-alpha", "p-beta"]),  # case ignored
+        ("'s \"", ['it\'s "quoted"']),
+        ("\\", ["back\\slash"]),
+        ("<script>", [EVIL_FAMILY]),
+        ("nothing-like-this", []),
+    ],
+)
+def test_q_selects_names_containing_the_text(
+    site: Site, paged: Paged, text: str, expected: list[str]
+) -> None:
+    assert [name for _, name in _listed(site, q=text)] == expected
+    if not expected:
+        assert "No fitted family" in site.get("/scaling/", params={"q": text}).text
+
+
+def test_experiment_selects_one_experiment(site: Site, paged: Paged) -> None:
+    ours = sorted(f for f in paged.families if f[0] == paged.experiment_id)
+    assert sorted(_listed(site, experiment=paged.experiment_id)) == ours
+    assert sorted(_listed(site, experiment=PAGING_EXPERIMENT)) == ours  # by name too
+    assert _listed(site, experiment=EVIL_EXPERIMENT) == [(site.evil_experiment_id, EVIL_FAMILY)]
+    assert _listed(site, experiment="scaling-pages", q="p-") == []
+    both = _listed(site, experiment=PAGING_EXPERIMENT, q="p-")
+    assert [name for _, name in both] == ["P-Gamma", "p-alpha", "p-beta"]
+    # Filters stay on every page.
+    pages = _walk(site.get, f"/scaling/?per_page=1&experiment={paged.experiment_id}&q=p-")
+    assert [row for rows in pages for row in rows] == both
+    missing = site.get("/scaling/", params={"experiment": "<no such experiment>"})
+    assert missing.status_code == 404 and "&lt;no such experiment&gt;" in missing.text
+
+
+@pytest.mark.parametrize(
+    "args, status, named",
+    [
+        ({"page_token": "garbled!"}, 400, "page_token"),
+        ({"page_token": "W10="}, 400, "page_token"),  # base64 of "[]": decodes, not a token
+        ({"per_page": "ten"}, 400, "per_page"),
+        ({"per_page": "2.5"}, 400, "per_page"),
+        ({"start": "first"}, 400, "start"),
+    ],
+)
+def test_bad_query_args_get_a_clear_page(site: Site, args: dict, status: int, named: str) -> None:
+    resp = site.get("/scaling/", params=args)
+    assert resp.status_code == status
+    assert_valid_html(resp.text)
+    assert f"query argument {named}" in resp.text and "Traceback" not in resp.text
+    assert "Content-Security-Policy" in resp.headers
+
+
+def test_per_page_is_clamped(site: Site, paged: Paged) -> None:
+    assert len(_rows(site.get("/scaling/", params={"per_page": 0}).text)) == 1
+    everything = site.get("/scaling/", params={"per_page": 100_000}).text
+    assert len(_rows(everything)) == len(paged.families) and _next_path(everything) is None
+    assert 'value="500"' in everything  # the form shows the page size used
+
+
 # --- headless Chromium ----------------------------------------------------------------------
 
 
@@ -382,6 +549,20 @@ def test_pages_in_chromium(site: Site, browser: Chromium, tmp_path: Path, which:
         assert "Exponents across refits" in visit.text
 
 
+def test_filter_form_submits_in_chromium(site: Site, paged: Paged, browser: Chromium) -> None:
+    # GET form, no script: the page's Content-Security-Policy must let it submit to the index.
+    fill_and_submit = (
+        "document.querySelector('form.filters input[name=q]').value = 'P-';"
+        "document.querySelector('form.filters').requestSubmit()"
+    )
+    visit = browser.visit(site.server.uri + "/scaling/?per_page=2", then=fill_and_submit)
+    assert visit.console_errors == [] and visit.dialogs == []
+    args = urllib.parse.parse_qs(urllib.parse.urlsplit(visit.location).query)
+    assert args["q"] == ["P-"] and args["per_page"] == ["2"]
+    assert "p-alpha" in visit.text and "Next page" in visit.text
+    assert FAMILY not in visit.text
+
+
 # --- with MLflow's basic-auth: mlflow server --app-name scaling-auth -------------------------
 
 
@@ -397,7 +578,7 @@ def auth_server(site: Site) -> MlflowCliServer:
 
 
 def test_scaling_auth_requires_login_and_filters_by_permission(
-    site: Site, auth_server: MlflowCliServer
+    site: Site, paged: Paged, auth_server: MlflowCliServer
 ) -> None:
     uri = auth_server.uri
     admin = auth_server.auth_header()
@@ -416,6 +597,8 @@ def test_scaling_auth_requires_login_and_filters_by_permission(
     as_admin = get("/scaling/", admin)
     assert as_admin.status_code == 200
     assert _row(as_admin.text, FAMILY) and _row(as_admin.text, EVIL_FAMILY)
+    admin_pages = _walk(lambda path: get(path, admin), "/scaling/?per_page=2")
+    assert sorted(row for rows in admin_pages for row in rows) == sorted(paged.families)
     assert get(family_path, admin).status_code == 200
 
     # A user without permissions (default NO_PERMISSIONS) sees nothing of the experiment ...
@@ -431,6 +614,9 @@ def test_scaling_auth_requires_login_and_filters_by_permission(
     index = get("/scaling/", reader)
     assert index.status_code == 200
     assert 'class="family-row"' not in index.text
+    assert _walk(lambda path: get(path, reader), "/scaling/?per_page=1") == [[]]
+    for other in (site.experiment_id, paged.experiment_id, PAGING_EXPERIMENT):
+        assert get(f"/scaling/?experiment={urllib.parse.quote(other)}", reader).status_code == 404
     assert get(family_path, reader).status_code == 404
     assert get(png_path, reader).status_code == 404
 
@@ -449,7 +635,17 @@ def test_scaling_auth_requires_login_and_filters_by_permission(
     assert granted.status_code == 200, granted.text
     index = get("/scaling/", reader)
     assert _row(index.text, FAMILY)
-    assert EVIL_FAMILY not in unescape(index.text)
+    shown = unescape(index.text)
+    assert EVIL_FAMILY not in shown
+    assert EVIL_EXPERIMENT not in shown and PAGING_EXPERIMENT not in shown  # not in the form
+    # Page by page, filtered or not, only the readable experiment's family.
+    reader_pages = _walk(lambda path: get(path, reader), "/scaling/?per_page=1")
+    assert [row for rows in reader_pages for row in rows] == [(site.experiment_id, FAMILY)]
+    assert _walk(lambda path: get(path, reader), "/scaling/?per_page=1&q=p-") == [[]]
+    for other in (site.evil_experiment_id, paged.experiment_id, PAGING_EXPERIMENT):
+        assert get(f"/scaling/?experiment={urllib.parse.quote(other)}", reader).status_code == 404
+    by_id = get(f"/scaling/?experiment={site.experiment_id}", reader)
+    assert _rows(by_id.text) == [(site.experiment_id, FAMILY)]
     page = get(family_path, reader)
     assert page.status_code == 200
     assert _values(_table(page.text, "fit"))["alpha"] == pytest.approx(TRUE_LAW["alpha"], rel=2e-3)

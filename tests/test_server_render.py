@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from html import unescape
 
 import pytest
 from _html_check import assert_valid_html
@@ -16,8 +17,16 @@ from flask import Flask
 
 from mlflow_scaling.formatting import as_float
 from mlflow_scaling.server import data
-from mlflow_scaling.server.app import register_routes
-from mlflow_scaling.server.data import FamilyDetail, FamilySummary, History, Span, dig
+from mlflow_scaling.server.app import BadArgument, index_query, register_routes
+from mlflow_scaling.server.data import (
+    FamilyDetail,
+    FamilyPage,
+    FamilySummary,
+    History,
+    IndexQuery,
+    Span,
+    dig,
+)
 from mlflow_scaling.server.pages import (
     MISSING,
     Links,
@@ -102,13 +111,91 @@ def test_family_without_fit_run_says_so() -> None:
     _assert_no_raw_markup(page)
 
 
+EXPERIMENT = ExperimentRef("7", "<b>exp</b>")
+
+
+def _page(*families: FamilySummary, next_token: str | None = None) -> FamilyPage:
+    return FamilyPage(list(families), next_token, readable=[EXPERIMENT])
+
+
 def test_index_escapes_and_formats() -> None:
-    page = render_index([_summary(), _summary("plain", fitted=False)], Links())
+    page = render_index(_page(_summary(), _summary("plain", fitted=False)), IndexQuery(), Links())
     _assert_no_raw_markup(page)
     assert 'data-field="alpha" data-value="0.34">0.3400<' in page
     assert "1.00e7 – 1.00e9" in page
     assert "not fitted yet" in page
-    assert render_index([], Links()).count("No scaling families yet") == 1
+    assert "Families 1–2 in 1 experiment," in page
+    assert 'class="pager"' not in page  # one page: no First, no Next
+    assert render_index(_page(), IndexQuery(), Links()).count("No scaling families yet") == 1
+
+
+def _href(page: str, cls: str) -> str | None:
+    match = re.search(rf'<a class="{cls}"[^>]* href="([^"]*)"', page)
+    return unescape(match.group(1)) if match else None
+
+
+def _args(url: str) -> dict[str, str]:
+    path, _, query = url.partition("?")
+    assert path == "/mlflow/scaling/"
+    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True))
+
+
+def test_index_links_carry_the_token_and_filters() -> None:
+    token = 'eyJvZmZzZXQiOiAyfQ==+/&"<>'  # base64 and worse: quoted in the URL, escaped in HTML
+    query = IndexQuery(per_page=2, page_token="prev", start=3, experiment=EVIL, name_contains=EVIL)
+    page = render_index(
+        _page(_summary(), _summary("plain"), next_token=token), query, Links("/mlflow")
+    )
+    _assert_no_raw_markup(page)
+    assert "Families 3–4 " in page and 'data-first="3" data-last="4"' in page
+    following = {"per_page": "2", "experiment": EVIL, "q": EVIL}
+    assert _args(_href(page, "next-page")) == {**following, "page_token": token, "start": "5"}
+    assert _args(_href(page, "first-page")) == following
+    # The form shows the filters, escaped; a filtered page offers to clear them.
+    assert unescape(re.search(r'name="q" value="([^"]*)"', page).group(1)) == EVIL
+    assert 'name="per_page" min="1" max="500" value="2"' in page
+    assert 'href="/mlflow/scaling/?per_page=2">Clear filters<' in page
+
+
+def test_index_says_why_a_page_is_empty() -> None:
+    later = render_index(_page(next_token="t"), IndexQuery(page_token="s", start=9), Links())
+    assert "No families on this page." in later
+    assert _href(later, "first-page") == "/scaling/" and _href(later, "next-page")
+    filtered = render_index(_page(), IndexQuery(name_contains="zz"), Links())
+    assert "No fitted family in 1 experiment whose name contains “zz”." in filtered
+    one = FamilyPage([], None, [EXPERIMENT, ExperimentRef("8", "other")], experiment=EXPERIMENT)
+    restricted = render_index(one, IndexQuery(experiment="<b>exp</b>"), Links())
+    assert "No fitted family in experiment &lt;b&gt;exp&lt;/b&gt;." in restricted
+    assert '<option value="7" selected>' in restricted and '<option value="8">' in restricted
+    for html_text in (later, filtered, restricted):
+        assert_valid_html(html_text)
+        assert "No scaling families yet" not in html_text
+
+
+def test_index_query_args() -> None:
+    assert index_query({}) == IndexQuery(per_page=data.PAGE_SIZE, start=1)
+    assert index_query({"per_page": " 7 "}).per_page == 7
+    assert index_query({"per_page": "0"}).per_page == 1  # clamped
+    assert index_query({"per_page": "-3"}).per_page == 1
+    assert index_query({"per_page": "100000"}).per_page == data.MAX_PAGE_SIZE
+    assert index_query({"start": "0"}).start == 1
+    blank = index_query({"q": "  ", "experiment": "", "page_token": "", "per_page": ""})
+    assert blank == IndexQuery()
+    assert index_query({"q": " a b "}).name_contains == " a b "  # names are exact
+    for name, bad in [("per_page", "abc"), ("per_page", "1.5"), ("per_page", "1e3"),
+                      ("per_page", "5_0"), ("start", "x"), ("per_page", "١٢")]:  # fmt: skip
+        with pytest.raises(BadArgument, match=f"query argument {name} must be a whole number"):
+            index_query({name: bad})
+
+
+def test_name_filter_cannot_be_widened_by_the_text() -> None:
+    # LIKE wildcards, quotes and backslashes turn into "_": one character, and no way out of
+    # the quoted pattern; name_contains then keeps exactly the names holding the text.
+    assert data.name_contains_filter("ab") == "tags.`scaling.family` ILIKE '%ab%'"
+    assert data.name_contains_filter("1%_'\\\"x") == "tags.`scaling.family` ILIKE '%1_____x%'"
+    assert data.name_contains("Chinchilla-100%", "LA-100%")
+    assert not data.name_contains("chinchilla-1000", "a-100%")
+    assert not data.name_contains("p-under", "p_")
 
 
 def _assert_no_raw_markup(page: str) -> None:

@@ -16,7 +16,9 @@ Entry points (``pyproject.toml``):
 
 Routes (under ``--static-prefix`` when one is set):
 
-* ``/scaling/``: every family of every experiment in one table;
+* ``/scaling/``: the fitted families of every experiment the person may read, one page at a
+  time (:func:`index_query` reads its query args: ``per_page``, ``page_token``, ``start``,
+  ``experiment``, ``q``);
 * ``/scaling/family/<experiment id or name>/<family>`` (or ``...?name=<family>``): one family;
 * ``/scaling/compare/<experiment>/<baseline>/<candidate>`` (or ``...?baseline=&candidate=``):
   the comparison of two families (:mod:`.compare_page`);
@@ -30,7 +32,8 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -41,7 +44,7 @@ from ..compat import server_app
 from ..tracking import schema
 from . import data
 from .compare_page import comparison_detail, render_comparison
-from .data import AccessCheck, TrackingSource, allow_all
+from .data import AccessCheck, IndexQuery, TrackingSource, allow_all
 from .pages import Links, render_family, render_index, render_message
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,7 @@ STATIC_PREFIX_ENV = server_app.STATIC_PREFIX_ENV  # mlflow.server.handlers.STATI
 
 PAGE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 )
 REPORT_CSP = (
     "sandbox; default-src 'none'; script-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -71,6 +74,52 @@ class AnyTextConverter(PathConverter):
 
 def static_prefix() -> str:
     return os.environ.get(STATIC_PREFIX_ENV, "").rstrip("/")
+
+
+class BadArgument(ValueError):
+    """A query arg that cannot be read; the message names it."""
+
+
+BAD_PAGE_TOKEN = (
+    "The query argument page_token is not a page of this index (garbled, or cut short when "
+    "copied). Start again from the first page."
+)
+
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def whole_number_arg(
+    args: Mapping[str, str], name: str, default: int, lo: int, hi: int | None = None
+) -> int:
+    """The query arg ``name`` as a whole number clamped to ``lo..hi``; ``default`` when absent
+    or empty; :class:`BadArgument` when it is not a whole number."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    if not WHOLE_NUMBER.fullmatch(raw):
+        bounds = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+        raise BadArgument(
+            f"The query argument {name} must be a whole number {bounds}, not {raw!r}."
+        )
+    value = max(int(raw), lo)
+    return value if hi is None else min(value, hi)
+
+
+def text_arg(args: Mapping[str, str], name: str) -> str | None:
+    """The query arg ``name`` as given, or None when absent or blank."""
+    value = args.get(name, "")
+    return value if value.strip() else None
+
+
+def index_query(args: Mapping[str, str]) -> IndexQuery:
+    """The index page's query args (``docs/reference.md`` has the contract)."""
+    return IndexQuery(
+        per_page=whole_number_arg(args, "per_page", data.PAGE_SIZE, 1, data.MAX_PAGE_SIZE),
+        page_token=text_arg(args, "page_token"),
+        start=whole_number_arg(args, "start", 1, 1),
+        experiment=text_arg(args, "experiment"),
+        name_contains=text_arg(args, "q"),
+    )
 
 
 _store_source: TrackingSource | None = None
@@ -101,6 +150,9 @@ def make_blueprint(
     def not_found(what: str) -> Response:
         return html(render_message("Not found", what, links), 404)
 
+    def bad_request(what: str) -> Response:
+        return html(render_message("Bad request", what, links), 400)
+
     def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             try:
@@ -118,8 +170,16 @@ def make_blueprint(
     @bp.route("/", methods=["GET"])
     @guarded
     def index() -> Response:
-        families = data.list_families(source(), access())
-        return html(render_index(families, links))
+        try:
+            query = index_query(request.args)
+            page = data.family_page(source(), query, access())
+        except BadArgument as exc:
+            return bad_request(str(exc))
+        except data.UnknownExperiment as exc:
+            return not_found(f"No experiment {exc.args[0]!r} (or you may not read it).")
+        except data.BadPageToken:
+            return bad_request(BAD_PAGE_TOKEN)
+        return html(render_index(page, query, links))
 
     def show_family(experiment: str, family: str) -> Response:
         src, can_read = source(), access()

@@ -13,10 +13,9 @@ or of another type) into plain values for the templates. Numbers carry their ful
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 
@@ -26,7 +25,7 @@ from ..rendering import render
 from ..tracking import schema
 from .charts import data_uri, history_png
 from .compare_page import render_compare_links
-from .data import FamilyDetail, FamilySummary, dig
+from .data import MAX_PAGE_SIZE, PAGE_SIZE, FamilyDetail, FamilyPage, IndexQuery, dig
 from .task_table import tasks_section
 
 FIT_ROWS = (
@@ -68,6 +67,11 @@ class Links:
     def index(self) -> str:
         return f"{self.prefix}/scaling/"
 
+    def index_page(self, **args: str | int | None) -> str:
+        """The index with these query args (None and empty ones left out), URL-encoded."""
+        given = {name: value for name, value in args.items() if value not in (None, "")}
+        return f"{self.index()}?{urlencode(given)}" if given else self.index()
+
     def family(self, experiment_id: str, family: str) -> str:
         exp = quote(str(experiment_id), safe="")
         if _has_unsafe_path_parts(family):  # a path the browser or router would normalise
@@ -92,11 +96,27 @@ class Links:
 # --- index ---------------------------------------------------------------------------------
 
 
-def render_index(families: Sequence[FamilySummary], links: Links) -> str:
-    experiments = len({f.experiment.experiment_id for f in families})
+def _filter_args(query: IndexQuery) -> dict[str, str | int | None]:
+    """The query args every link of the index keeps: the filters and a chosen page size."""
+    return {
+        "per_page": None if query.per_page == PAGE_SIZE else query.per_page,
+        "experiment": query.experiment,
+        "q": query.name_contains,
+    }
+
+
+def render_index(page: FamilyPage, query: IndexQuery, links: Links) -> str:
+    """One index page: its families, the filter form, and links to the first and next page."""
+    shown = len(page.families)
+    keep = _filter_args(query)
+    next_url = None
+    if page.next_token:
+        next_url = links.index_page(**keep, page_token=page.next_token, start=query.start + shown)
     return render(
         "index.html", title="Scaling families", crumbs=(), links=links,
-        families=families, experiments=experiments,
+        page=page, query=query, first_number=query.start, last_number=query.start + shown - 1,
+        next_url=next_url, first_url=links.index_page(**keep) if query.page_token else None,
+        clear_url=links.index_page(per_page=keep["per_page"]), max_per_page=MAX_PAGE_SIZE,
     )  # fmt: skip
 
 
