@@ -314,6 +314,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fit-families", type=int, default=10, help="families fitted by each measured full pass"
     )
+    parser.add_argument(
+        "--profile", type=Path, default=None, metavar="FILE",
+        help="run the quick no-change pass under cProfile and write its stats here",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.postgres_uri:
         raise SystemExit("bench_scale: give --postgres-uri (scripts/ci_postgres.sh starts one)")
@@ -403,7 +407,11 @@ def main(argv: list[str] | None = None) -> None:
             ("no-change pass, quick check", [], NOCHANGE_TARGET_S),
         ):
             before = load()
-            seconds, peak, out = run_measured(cli + extra, env)
+            command = cli + extra
+            if args.profile is not None and not extra:
+                command = [sys.executable, "-m", "cProfile", "-o", str(args.profile),
+                           *cli[1:]]  # fmt: skip
+            seconds, peak, out = run_measured(command, env)
             skipped = out.count('"status": "skipped"')
             quick = out.count("(quick check)")
             aim = "" if target is None else f" (target <= {target:.0f} s)"

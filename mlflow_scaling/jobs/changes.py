@@ -49,6 +49,7 @@ from ..tracking.reading import (
     FIT_RUNS_FILTER,
     PAGE_SIZE,
     ExperimentRef,
+    FamilyKey,
     all_pages,
     family_of,
     fit_run_order,
@@ -67,9 +68,6 @@ CLOCK_MARGIN_MS = 10 * 60 * 1000
 """How far behind the job's clock a training machine's clock may run (10 minutes)."""
 DEFAULT_FULL_CHECK_HOURS = 24.0
 COMPARE_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}'"
-
-FamilyKey = tuple[str, str]
-"""(experiment id, family name)."""
 
 
 def now_ms() -> int:

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 from ..tracking import schema
 from ..tracking.digest import settings_digest
 from ..tracking.published import published_fit
-from ..tracking.reading import ExperimentRef, Family, read_families
+from ..tracking.reading import ExperimentRef, Family, FamilyKey, read_families
 from .changes import (
     DEFAULT_FULL_CHECK_HOURS,
     TAG_DELETED_DIGEST,
-    FamilyKey,
     QuietFamily,
     Watermark,
     deleted_digests,

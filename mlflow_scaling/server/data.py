@@ -34,9 +34,11 @@ from ..formatting import as_float
 from ..tracking import schema
 from ..tracking.published import artifact_name, published_artifact_path, published_fit
 from ..tracking.reading import (
+    FIT_RUNS_FILTER,
     ExcludedRun,
     ExperimentRef,
     Family,
+    FamilyKey,
     MemberPoint,
     all_experiments,
     family_of,
@@ -67,8 +69,6 @@ HISTORY_METRICS = ("alpha", "beta", "a", "b")
 
 MAX_PREDICTION_ROWS = 1000
 MAX_ARTIFACT_BYTES = 20 * 1024 * 1024
-
-FIT_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_FIT}'"
 
 PAGE_SIZE = 100
 """Families on one index page unless ``?per_page=`` says otherwise."""
@@ -567,10 +567,6 @@ def _search_index_page(source: TrackingSource, experiment_ids: list[str], query:
             raise
         search(page_token=None, max_results=1)  # raises when the search fails token or not
         raise BadPageToken(query.page_token) from exc
-
-
-FamilyKey = tuple[str, str]
-"""(experiment id, family name)."""
 
 
 def _group_fit_runs(

@@ -35,6 +35,8 @@ PAGE_SIZE = 1000
 """Runs per ``search_runs`` request (MLflow's own default; the server allows up to 50,000)."""
 ALL_FAMILIES_FILTER = f"tags.`{schema.TAG_FAMILY}` LIKE '%'"
 FIT_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_FIT}'"
+FamilyKey = tuple[str, str]
+"""(experiment id, family name): a family is one name within one experiment."""
 STATUS_FINISHED = "FINISHED"
 C_FROM_METRIC = schema.METRIC_FLOPS
 C_FROM_6ND = "6ND"
