@@ -209,14 +209,10 @@ def scan_changes(
         if name is not None and owns(run.info.experiment_id, name):
             fit_runs.setdefault((run.info.experiment_id, name), []).append(run)
 
-    for exp_id in ids:  # 2: runs that started or ended since the watermark
-        since = marks[exp_id].read_ms - CLOCK_MARGIN_MS
-        for attribute in ("start_time", "end_time"):
-            recent = f"{ALL_FAMILIES_FILTER} and attributes.{attribute} > {since}"
-            for run in search_all_runs(client, [exp_id], recent):
-                name = family_of(run)
-                if name is not None and not run.data.tags.get(schema.TAG_ROLE):
-                    flag((exp_id, name), f"a member run {_verb(attribute)} since the last check")
+    for attribute, run in moved_runs(client, marks):  # 2: runs that started or ended since
+        name = family_of(run)
+        if name is not None and not run.data.tags.get(schema.TAG_ROLE):
+            flag((run.info.experiment_id, name), f"a member run {attribute} since the last check")
 
     for key in set(deleted) - set(fit_runs):  # deleted members of a family never fitted
         flag(key, "runs were deleted and the family has no fit run")
@@ -249,8 +245,18 @@ def scan_changes(
     return scan
 
 
-def _verb(attribute: str) -> str:
-    return "started" if attribute == "start_time" else "ended"
+def moved_runs(client: MlflowClient, marks: dict[str, Watermark]) -> Iterable[tuple[str, Run]]:
+    """("started" or "ended", run) for each family-tagged run of the experiments in ``marks``
+    that started or ended after its experiment's watermark less the clock margin: two searches
+    over all the experiments (from the oldest watermark), then each run against its own."""
+    if not marks:
+        return
+    since = {exp_id: mark.read_ms - CLOCK_MARGIN_MS for exp_id, mark in marks.items()}
+    for attribute, verb in (("start_time", "started"), ("end_time", "ended")):
+        recent = f"{ALL_FAMILIES_FILTER} and attributes.{attribute} > {min(since.values())}"
+        for run in search_all_runs(client, list(marks), recent):
+            if (getattr(run.info, attribute) or 0) > since[run.info.experiment_id]:
+                yield verb, run
 
 
 def _fit_run_reason(
