@@ -26,7 +26,8 @@ declares a comparison whose run is missing, differently set, or whose baseline i
 other family is skipped without reading its members.
 
 What the quick check cannot see: a metric logged to, or a tag changed on, a run that had ended
-before the last pass, and a fit run deleted by hand. The *full* check sees them. It runs when
+before the last pass (old runs newly tagged into a family among them), and a fit run deleted by
+hand. The *full* check sees them. It runs when
 the experiment's last full check is older than ``full_every_ms`` (``refit --full-check-every``,
 24 hours by default), with ``refit --full-check`` or ``--force``, for a pass restricted to named
 families, and for an experiment with no watermark yet (its first pass).
@@ -214,8 +215,6 @@ def scan_changes(
         if name is not None and not run.data.tags.get(schema.TAG_ROLE):
             flag((run.info.experiment_id, name), f"a member run {attribute} since the last check")
 
-    for key in set(deleted) - set(fit_runs):  # deleted members of a family never fitted
-        flag(key, "runs were deleted and the family has no fit run")
     for key, runs in fit_runs.items():
         runs.sort(key=fit_run_order)
         reason = _fit_run_reason(runs, deleted.get(key, ""), settings_digest_of)
