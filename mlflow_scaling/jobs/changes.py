@@ -48,10 +48,8 @@ from ..tracking.published import published_fit
 from ..tracking.reading import (
     ALL_FAMILIES_FILTER,
     FIT_RUNS_FILTER,
-    PAGE_SIZE,
     ExperimentRef,
     FamilyKey,
-    all_pages,
     family_of,
     fit_run_order,
     search_all_runs,
@@ -129,21 +127,8 @@ def write_watermark(
 def deleted_digests(client: MlflowClient, experiment_ids: Sequence[str]) -> dict[FamilyKey, str]:
     """Per family, a digest of the ids of its deleted runs (members only: fit and comparison
     runs, which carry ``scaling.role``, are left out). Families without any are absent."""
-    from mlflow.entities import ViewType
-
-    if not experiment_ids:
-        return {}
     ids: dict[FamilyKey, list[str]] = {}
-    runs = all_pages(
-        lambda token: client.search_runs(
-            list(experiment_ids),
-            filter_string=ALL_FAMILIES_FILTER,
-            run_view_type=ViewType.DELETED_ONLY,
-            max_results=PAGE_SIZE,
-            page_token=token,
-        )
-    )
-    for run in runs:
+    for run in search_all_runs(client, experiment_ids, ALL_FAMILIES_FILTER, deleted=True):
         name = family_of(run)
         if name is None or run.data.tags.get(schema.TAG_ROLE):
             continue

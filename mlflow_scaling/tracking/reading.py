@@ -143,8 +143,10 @@ def search_all_runs(
     experiment_ids: Sequence[str],
     filter_string: str = "",
     page_size: int = PAGE_SIZE,
+    deleted: bool = False,
 ) -> list[Run]:
-    """Every active run matching ``filter_string``, following ``page_token`` to the end.
+    """Every active run (``deleted``: every deleted one) matching ``filter_string``, following
+    ``page_token`` to the end.
 
     ``client`` is an :class:`mlflow.MlflowClient` or anything with its ``search_runs`` (the
     scaling pages pass the server's own store).
@@ -158,7 +160,7 @@ def search_all_runs(
             lambda token: client.search_runs(
                 list(experiment_ids),
                 filter_string=filter_string,
-                run_view_type=ViewType.ACTIVE_ONLY,
+                run_view_type=ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
                 max_results=page_size,
                 page_token=token,
             )
