@@ -184,3 +184,12 @@ def test_a_declared_comparison_is_skipped_unread_until_a_family_moves(quick) -> 
     assert third["base"][:2] == ("fitted", 2)
     assert third["cand"] == ("skipped", 1, READ_UNCHANGED)  # read for the comparison
     assert third["cand vs base"][:2] == ("compared", first["cand vs base"][1] + 1)
+
+
+def test_an_unreadable_watermark_means_a_full_check(quick) -> None:
+    client = quick["client"]
+    client.set_experiment_tag(quick["exp_id"], TAG_WATERMARK, '{"read_ms": "yesterday"}')
+    got = run_pass(quick)
+    assert not any(message.endswith(QUICK) for _, _, message in got.values())
+    mark = watermark(quick)
+    assert mark is not None and mark.full_ms == mark.read_ms
