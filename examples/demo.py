@@ -242,7 +242,7 @@ def run_demo(
     echo("    scaling.params/tokens/flops; the 'fit' runs carry the artifacts under the folder")
     echo("    named by their tag scaling.published_path (scaling/fits/<refit>-<token>/)")
     echo(f"  mlflow server --app-name scaling --backend-store-uri {store}")
-    echo("    then open http://127.0.0.1:5000/scaling/ for every family on one page")
+    echo("    then open http://127.0.0.1:5000/scaling/ for the fitted families (100 to a page)")
     return results
 
 
