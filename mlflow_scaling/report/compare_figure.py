@@ -27,14 +27,23 @@ def _shade_extrapolation(ax, doc: dict[str, Any]) -> None:
         ax.set_xlim(right=right)
 
 
-def _loss_panel(ax, doc: dict[str, Any]) -> None:
-    curves = doc.get("curves") or {}
+def _log_log_panel(ax, ylabel: str, title: str) -> None:
+    """Both panels: log axes, compute along x."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel("loss (log scale)")
-    ax.set_title("compute-optimal frontiers L*(C)", fontsize=10)
-    level = int(round(100 * doc.get("level", 0.95)))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+
+
+def _level_percent(doc: dict[str, Any]) -> int:
+    return int(round(100 * doc.get("level", 0.95)))
+
+
+def _loss_panel(ax, doc: dict[str, Any]) -> None:
+    curves = doc.get("curves") or {}
+    _log_log_panel(ax, "loss (log scale)", "compute-optimal frontiers L*(C)")
+    level = _level_percent(doc)
     for role in ("baseline", "candidate"):
         info, colour = doc[role], COLOURS[role]
         points = info.get("points") or {}
@@ -55,16 +64,13 @@ def _loss_panel(ax, doc: dict[str, Any]) -> None:
 
 def _multiplier_panel(ax, doc: dict[str, Any]) -> None:
     curves = doc.get("curves") or {}
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training compute C (FLOPs)")
-    ax.set_ylabel("compute multiplier m(C)")
-    ax.set_title("compute the baseline needs for the candidate's loss, ÷ C", fontsize=10)
+    _log_log_panel(ax, "compute multiplier m(C)",
+                   "compute the baseline needs for the candidate's loss, ÷ C")  # fmt: skip
     if curves.get("flops"):
         c = np.asarray(curves["flops"], float)
         ax.plot(c, curves["multiplier"], color="black", lw=2, label="multiplier")
         ax.fill_between(c, curves["lo"], curves["hi"], color="0.5", alpha=0.3, lw=0,
-                        label=f"{int(round(100 * doc.get('level', 0.95)))}% band")  # fmt: skip
+                        label=f"{_level_percent(doc)}% band")  # fmt: skip
     rows = doc.get("budgets") or []
     if rows:
         m = np.array([r["multiplier"] for r in rows])
