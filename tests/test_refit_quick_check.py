@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from mlflow_scaling.jobs.analysis import RefitSettings
-from mlflow_scaling.jobs.changes import TAG_DELETED_DIGEST, TAG_WATERMARK, Watermark
+from mlflow_scaling.jobs.changes import Watermark
 from mlflow_scaling.jobs.refit import refit_pass
 from mlflow_scaling.jobs.shards import Shard
 from mlflow_scaling.tracking import schema
@@ -45,7 +45,7 @@ def run_pass(q, **kw) -> dict[str, tuple[str, int | None, str]]:
     return {o.family: (o.status, o.refit_number, o.message) for o in outcomes}
 
 
-def watermark(q, key: str = TAG_WATERMARK) -> Watermark | None:
+def watermark(q, key: str = schema.TAG_REFIT_WATERMARK) -> Watermark | None:
     return Watermark.from_tag(q["client"].get_experiment(q["exp_id"]).tags.get(key))
 
 
@@ -101,13 +101,13 @@ def test_deleting_and_restoring_a_member_refits(quick) -> None:
     client.delete_run(victim)
     got = run_pass(quick)
     assert got["beta"][:2] == ("fitted", 2)
-    digest = fit_run(quick, "beta").data.tags[TAG_DELETED_DIGEST]
+    digest = fit_run(quick, "beta").data.tags[schema.TAG_DELETED_DIGEST]
     assert len(digest) == 64
     assert run_pass(quick)["beta"][:2] == ("skipped", 2)  # recorded: quiet again
     client.restore_run(victim)
     got = run_pass(quick)
     assert got["beta"][:2] == ("fitted", 3)
-    assert fit_run(quick, "beta").data.tags[TAG_DELETED_DIGEST] == ""
+    assert fit_run(quick, "beta").data.tags[schema.TAG_DELETED_DIGEST] == ""
     checked = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(watermark(quick).read_ms / 1000))
     message = f"unchanged: no member run started, ended or was deleted since the check at {checked}"
     assert run_pass(quick)["beta"] == ("skipped", 3, f"{message} {QUICK}")
@@ -155,7 +155,7 @@ def test_a_stopped_pass_keeps_the_watermark(quick) -> None:
 def test_each_shard_keeps_its_own_watermark(quick) -> None:
     shard = Shard(0, 2)
     first = run_pass(quick, shard=shard)
-    key = f"{TAG_WATERMARK}.0of2"
+    key = f"{schema.TAG_REFIT_WATERMARK}.0of2"
     mark = watermark(quick, key)
     assert mark is not None and mark.full_ms == mark.read_ms  # its first pass: full
     second = run_pass(quick, shard=shard)
@@ -188,7 +188,9 @@ def test_a_declared_comparison_is_skipped_unread_until_a_family_moves(quick) -> 
 
 def test_an_unreadable_watermark_means_a_full_check(quick) -> None:
     client = quick["client"]
-    client.set_experiment_tag(quick["exp_id"], TAG_WATERMARK, '{"read_ms": "yesterday"}')
+    client.set_experiment_tag(
+        quick["exp_id"], schema.TAG_REFIT_WATERMARK, '{"read_ms": "yesterday"}'
+    )
     got = run_pass(quick)
     assert not any(message.endswith(QUICK) for _, _, message in got.values())
     mark = watermark(quick)

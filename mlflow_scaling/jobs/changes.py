@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
     from .shards import Shard
 
-TAG_WATERMARK = schema.TAG_REFIT_WATERMARK
-TAG_DELETED_DIGEST = schema.TAG_DELETED_DIGEST
 CLOCK_MARGIN_MS = 10 * 60 * 1000
 """How far behind the job's clock a training machine's clock may run (10 minutes)."""
 DEFAULT_FULL_CHECK_HOURS = 24.0
@@ -102,7 +100,8 @@ class Watermark:
 
 def watermark_key(shard: Shard | None) -> str:
     """The experiment tag of a pass over every family, or over one shard of them."""
-    return TAG_WATERMARK if shard is None else f"{TAG_WATERMARK}.{shard.index}of{shard.count}"
+    key = schema.TAG_REFIT_WATERMARK
+    return key if shard is None else f"{key}.{shard.index}of{shard.count}"
 
 
 def read_watermarks(
@@ -141,7 +140,7 @@ def _ids_digest(run_ids: Iterable[str]) -> str:
 
 
 def recorded_deleted_digest(run: Run | None) -> str:
-    return "" if run is None else run.data.tags.get(TAG_DELETED_DIGEST, "")
+    return "" if run is None else run.data.tags.get(schema.TAG_DELETED_DIGEST, "")
 
 
 # --- the scan -------------------------------------------------------------------------------

@@ -38,15 +38,15 @@ if TYPE_CHECKING:
 STATUS_COMPARED = "compared"
 
 
-def comparison_n_boot(settings: RefitSettings) -> int:
-    return max(settings.n_boot, MIN_BOOT)
+def pass_comparison_settings(settings: RefitSettings) -> dict:
+    """The settings a comparison made by this pass records (and whose digest it carries)."""
+    n_boot = max(settings.n_boot, MIN_BOOT)
+    return comparison_settings(n_boot, settings.level, settings.seed, settings.budgets)
 
 
 def comparison_settings_digest(settings: RefitSettings) -> str:
     """The settings digest a comparison made by this pass carries."""
-    return settings_digest(comparison_settings(
-        comparison_n_boot(settings), settings.level, settings.seed, settings.budgets
-    ))  # fmt: skip
+    return settings_digest(pass_comparison_settings(settings))
 
 
 def declared_comparisons(client: MlflowClient, found: Sequence[Family]) -> Iterator[tuple]:
@@ -88,8 +88,8 @@ def compare_declared(
             f"{schema.TAG_COMPARE_TO} = {base_name!r} on family {cand.name!r}: no usable runs "
             f"of that family in experiment {cand.experiment.name!r}"
         )
-    n_boot = comparison_n_boot(settings)
-    doc_settings = comparison_settings(n_boot, settings.level, settings.seed, settings.budgets)
+    doc_settings = pass_comparison_settings(settings)
+    n_boot = doc_settings["n_boot"]
     digest = comparison_digest(base, cand)
     runs = find_compare_runs(client, cand.experiment.experiment_id,
                              base.experiment.experiment_id, base.name, cand.name)  # fmt: skip

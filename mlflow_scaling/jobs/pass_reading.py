@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 
 from ..tracking import schema
 from ..tracking.digest import settings_digest
-from ..tracking.published import published_fit
+from ..tracking.published import published_fit, published_metrics
 from ..tracking.reading import ExperimentRef, Family, FamilyKey, read_families
 from .changes import (
     DEFAULT_FULL_CHECK_HOURS,
-    TAG_DELETED_DIGEST,
     QuietFamily,
     Watermark,
     deleted_digests,
@@ -139,8 +138,7 @@ def _utc(ms: int) -> str:
 
 
 def _count(run: Run, key: str) -> int:
-    fit = published_fit(run)
-    value = (fit.metrics if fit is not None and key in fit.metrics else run.data.metrics).get(key)
+    value = published_metrics(run).get(key)
     return int(value) if value is not None and math.isfinite(value) else 0
 
 
@@ -193,10 +191,10 @@ def record_deleted_digest(
     if outcome.status == STATUS_ERROR or outcome.fit_run_id is None:
         return
     current = deleted.get((family.experiment.experiment_id, family.name), "")
-    known = family.fit_run if family.fit_run is not None else None
+    known = family.fit_run
     if known is not None and known.info.run_id == outcome.fit_run_id:
         if recorded_deleted_digest(known) == current:
             return
     elif not current:
         return  # a new fit run and no deleted runs: nothing to record
-    client.set_tag(outcome.fit_run_id, TAG_DELETED_DIGEST, current)
+    client.set_tag(outcome.fit_run_id, schema.TAG_DELETED_DIGEST, current)

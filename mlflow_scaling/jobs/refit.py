@@ -546,13 +546,13 @@ def refit_pass(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    stopped: list[bool] = []
+    stopped = False
 
     def stopping() -> bool:
-        if should_stop is not None and should_stop():
-            stopped.append(True)
-            return True
-        return False
+        nonlocal stopped
+        asked = should_stop is not None and should_stop()
+        stopped = stopped or asked
+        return asked
 
     for outcome in reading.quiet:
         emit(outcome)

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..formatting import as_float
 from ..tracking import schema
-from ..tracking.published import artifact_name, published_artifact_path, published_fit
+from ..tracking.published import (
+    artifact_name,
+    published_artifact_path,
+    published_fit,
+    published_metrics,
+)
 from ..tracking.reading import (
     FIT_RUNS_FILTER,
     ExcludedRun,
@@ -395,8 +400,7 @@ def summarize_fit_run(
     """The index page's summary of a family, from its fit run alone (oldest of ``fit_runs``):
     counts and ranges are what the last refit used (``scaling.fit_points``, ``scaling.span.*``)."""
     run = fit_runs[0]
-    fit = published_fit(run)
-    metrics = fit.metrics if fit is not None and fit.metrics else run.data.metrics
+    metrics = published_metrics(run)
     out = FamilySummary(
         experiment=experiment,
         name=name,
@@ -419,7 +423,7 @@ def _add_fit_run(out: FamilySummary, run: Run) -> None:
     fit = published_fit(run)  # the record, not the mirror tags (see tracking.fit_run)
     if fit is None:
         return
-    values = fit.metrics or run.data.metrics  # (a record too long keeps no metrics)
+    values = published_metrics(run)
     for name in schema.FIT_METRIC_NAMES:
         value = values.get(schema.fit_metric(name))
         if value is not None and math.isfinite(value):

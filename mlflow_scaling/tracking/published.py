@@ -132,6 +132,13 @@ def published_fit(run: Run | None) -> PublishedFit | None:
     return fits[-1] if fits else None
 
 
+def published_metrics(run: Run) -> dict[str, float]:
+    """The metrics of the run's published fit: its record's, else the run's own (a record too
+    long for a param keeps none; the run's metrics at that step are the same values)."""
+    fit = published_fit(run)
+    return fit.metrics if fit is not None and fit.metrics else dict(run.data.metrics)
+
+
 def artifact_name(name: str) -> str:
     """``fit.json`` for ``fit.json`` or ``scaling/fit.json`` (:mod:`.schema`'s names)."""
     return posixpath.basename(name)
