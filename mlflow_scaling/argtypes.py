@@ -1,9 +1,35 @@
-"""argparse value types shared by every `mlflow-scaling` subcommand."""
+"""argparse value types shared by every `mlflow-scaling` subcommand, and its parser class.
+
+The physical ranges behind the types are those of :mod:`.inputs` (the input contract).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
+
+from .inputs import PARAMS, TOKENS, Quantity
+
+NUMBER_LIKE = re.compile(
+    r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
+)
+"""What argparse should read as a (negative) value, not an option: -7e9, -1e18, -.5, -inf."""
+
+
+class ScalingArgumentParser(argparse.ArgumentParser):
+    """argparse reading ``-1e18`` and ``-inf`` as values (its own rule knows only -1 and -1.5),
+    so the option's type names the value; subparsers inherit the class."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NUMBER_LIKE
+
+    def _get_values(self, action, arg_strings):
+        # ``--opt=--`` would reach the handler as an empty list (argparse strips the '--').
+        if action.nargs in (None, argparse.OPTIONAL) and arg_strings == ["--"]:
+            raise argparse.ArgumentError(action, "expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
 
 
 def positive_float(text: str) -> float:
@@ -14,6 +40,24 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
     return value
+
+
+def quantity_of(quantity: Quantity):
+    """An argparse type: a finite number in ``quantity``'s physical range."""
+
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        problem = quantity.problem(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+        return value
+
+    parse.__name__ = quantity.name.replace(" ", "_")
+    return parse
+
+
+params_count = quantity_of(PARAMS)
+token_count = quantity_of(TOKENS)
 
 
 def non_negative_float(text: str) -> float:

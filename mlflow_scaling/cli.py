@@ -1,26 +1,32 @@
 """`mlflow-scaling`: the command line.
 
-Exit codes: 0 success (or a passing check), 1 a failing check, 2 bad input.
+Exit codes: 0 success (or a passing check), 1 a failing check, 2 bad input, 3 an internal
+error (one line; the traceback goes to a file, see :mod:`.crash_log`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from . import __version__
+from .argtypes import ScalingArgumentParser, params_count, token_count
 from .argtypes import bootstrap_replicates as _bootstrap_replicates
 from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
+from .inputs import check_within_reach
 from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
 from .strict_json import dumps as strict_dumps
 from .summary import summarize_chinchilla
-from .tabular import InputError, Points, read_points
+from .tabular import InputError, Points, read_points, read_targets
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _fmt(x) -> str:
@@ -127,15 +133,24 @@ def _fit_points(args: argparse.Namespace):
     return points, str(args.file)
 
 
+def _fit_targets(args: argparse.Namespace, points: Points) -> tuple | None:
+    """The ``--predict`` targets as (N, D); targets and budgets within reach of the data."""
+    axis, largest = points.axis(), float(np.max(points.flops))
+    budgets = np.array(args.budget or [], dtype=float)
+    check_within_reach(budgets, largest, lambda i: f"--budget {budgets[i]:g}")
+    if not args.predict:
+        return None
+    t = read_targets(args.predict, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col)
+    with np.errstate(over="ignore"):
+        flops = t.c if t.c is not None else axis.flops(t.n, t.d)
+    check_within_reach(flops, largest, lambda i: f"{args.predict}: target row {i + 1}")
+    return t.n, t.d
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     points, source = _fit_points(args)
     _check_bootstrap_work(args.bootstrap, points.n.size)
-    targets = None
-    if args.predict:
-        t = read_points(
-            args.predict, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=None
-        )
-        targets = (t.n, t.d)
+    targets = _fit_targets(args, points)
     try:
         summary, _ = summarize_chinchilla(
             points.n,
@@ -255,7 +270,7 @@ def _add_point_columns(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ScalingArgumentParser(
         prog="mlflow-scaling", description="Neural scaling laws for MLflow and Lightning."
     )
     parser.add_argument("--version", action="version", version=f"mlflow-scaling {__version__}")
@@ -307,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", help="CSV with one row per run")
     _add_point_columns(check)
-    check.add_argument("--target-params", type=_positive_float, required=True)
+    check.add_argument("--target-params", type=params_count, required=True)
     check.add_argument(
-        "--target-tokens", type=_positive_float, default=None,
+        "--target-tokens", type=token_count, default=None,
         help="tokens for the target (default: compute-optimal by the fitted law)",
     )  # fmt: skip
     check.add_argument("--min-sizes", type=_non_negative_int, default=4)
@@ -348,6 +363,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split("\n"))  # one line, whatever the culprit's name holds
         print(f"mlflow-scaling {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # a bug, not the input: one line, the traceback in a file
+        from .crash_log import one_line, write_traceback
+
+        where = write_traceback(exc, args.command)
+        print(f"mlflow-scaling {args.command}: internal error: {one_line(exc)} (full traceback "
+              f"in {where})", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .inputs import PARAMS, TOKENS, InputError, Quantity, first_out_of_range
 from .laws.allocation import FLOPS_PER_PARAM_TOKEN
 from .laws.compute_axis import ComputeAxis
 from .laws.validation import FLOAT_LIMIT
 
-
-class InputError(ValueError):
-    """Bad user input. The message is one line naming the culprit; the CLI exits with 2."""
+__all__ = ["InputError", "Points", "numeric_column", "read_csv", "read_points", "read_targets"]
 
 
 def _show(names) -> str:
@@ -113,12 +112,14 @@ def numeric_column(
     path: str | Path,
     *,
     positive: bool = False,
+    quantity: Quantity | None = None,
 ) -> np.ndarray:
     """One column as floats; a missing column or a bad value raises an :class:`InputError`.
 
     Rows are numbered as data rows from 1, with their line in the file (``frame.attrs``, else
     the row number plus one, for the header). Values at the float limit (1.797e308, how SQL
-    stores keep an infinity) count as not finite.
+    stores keep an infinity) count as not finite. ``quantity`` (:mod:`.inputs`) adds its
+    physical range.
     """
     if column not in frame.columns:
         raise InputError(f"{path}: no column {column!r} (columns: {_show(frame.columns)})")
@@ -128,12 +129,13 @@ def numeric_column(
     if positive:
         bad |= values <= 0
     if not bad.any():
+        out_of_range = None if quantity is None else first_out_of_range(values, quantity)
+        if out_of_range is not None:
+            raise InputError(f"{cell(frame, column, path, out_of_range[0])}: {out_of_range[1]}")
         return values
     i = int(np.flatnonzero(bad)[0])
     text, value = raw.iloc[i], values[i]
-    lines = frame.attrs.get("lines")
-    line = lines[i] if lines is not None and i < len(lines) else i + 2
-    where = f"{path}: column {column!r}, row {i + 1} (line {line})"
+    where = cell(frame, column, path, i)
     if isinstance(text, float) and np.isnan(text) or str(text).strip() == "":
         raise InputError(f"{where}: value is missing (empty or NaN)")
     if np.isnan(value) and str(text).strip().lower() not in ("nan", "-nan", "+nan"):
@@ -141,6 +143,13 @@ def numeric_column(
     if not np.isfinite(value) or abs(value) >= FLOAT_LIMIT:
         raise InputError(f"{where}: value is not finite ({text!r})")
     raise InputError(f"{where}: must be positive, got {text!r}")
+
+
+def cell(frame: pd.DataFrame, column: str, path: str | Path, i: int) -> str:
+    """Where row ``i`` of ``column`` is: the file, the column, the data row and its line."""
+    lines = frame.attrs.get("lines")
+    line = lines[i] if lines is not None and i < len(lines) else i + 2
+    return f"{path}: column {column!r}, row {i + 1} (line {line})"
 
 
 @dataclass(frozen=True)
@@ -177,28 +186,46 @@ def read_points(
 
     D comes from ``d_col`` when the file has it; otherwise from ``c_col`` when given. When the
     file has both, C is kept and the compute axis f(N) = C/D is learned from it
-    (:meth:`Points.axis`); from C alone, D = C/(6N) and the axis is 6ND.
+    (:meth:`Points.axis`); from C alone, D = C/(6N) and the axis is 6ND. N and D must be at
+    least 1 (:mod:`.inputs`).
     """
     frame = read_csv(path)
-    n = numeric_column(frame, n_col, path, positive=True)
-    c = None
+    n, d, c = _axes(frame, path, n_col, d_col, c_col, c_optional=False)
+    loss = None if loss_col is None else numeric_column(frame, loss_col, path, positive=True)
+    columns = [v for v in (n, d, c, loss) if v is not None]
+    warning = duplicate_rows_warning(np.column_stack(columns), frame.attrs.get("lines"), path)
+    return Points(n=n, d=d, loss=loss, c=c, warnings=(warning,) if warning else ())
+
+
+def read_targets(
+    path: str | Path, *, n_col: str = "N", d_col: str = "D", c_col: str | None = None
+) -> Points:
+    """Targets to predict: N and D (C then comes from the learned axis), or N and C."""
+    frame = read_csv(path)
+    n, d, c = _axes(frame, path, n_col, d_col, c_col, c_optional=True)
+    return Points(n=n, d=d, loss=None, c=c)
+
+
+def _axes(frame, path, n_col, d_col, c_col, *, c_optional: bool):
+    """(N, D, C or None) of a table; C is kept only where it sits beside D."""
+    n = numeric_column(frame, n_col, path, positive=True, quantity=PARAMS)
     if d_col in frame.columns or c_col is None:
         if d_col not in frame.columns:
             raise InputError(
                 f"{path}: no column {d_col!r} for tokens and no compute column given "
                 f"(pass --c-col to derive D = C/(6N)); columns: {_show(frame.columns)}"
             )
-        d = numeric_column(frame, d_col, path, positive=True)
-        if c_col is not None:
-            c = numeric_column(frame, c_col, path, positive=True)
-    else:
-        c = numeric_column(frame, c_col, path, positive=True)
-        d = c / (FLOPS_PER_PARAM_TOKEN * n)
-        c = None  # D was derived on the 6ND axis; C carries no more information
-    loss = None if loss_col is None else numeric_column(frame, loss_col, path, positive=True)
-    columns = [v for v in (n, d, c, loss) if v is not None]
-    warning = duplicate_rows_warning(np.column_stack(columns), frame.attrs.get("lines"), path)
-    return Points(n=n, d=d, loss=loss, c=c, warnings=(warning,) if warning else ())
+        d = numeric_column(frame, d_col, path, positive=True, quantity=TOKENS)
+        if c_col is None or (c_optional and c_col not in frame.columns):
+            return n, d, None
+        return n, d, numeric_column(frame, c_col, path, positive=True)
+    c = numeric_column(frame, c_col, path, positive=True)
+    d = c / (FLOPS_PER_PARAM_TOKEN * n)  # D on the 6ND axis; C carries no more information
+    out_of_range = first_out_of_range(d, TOKENS)
+    if out_of_range is not None:
+        i, why = out_of_range
+        raise InputError(f"{cell(frame, c_col, path, i)}: D = C/(6N) gives {why}")
+    return n, d, None
 
 
 def duplicate_rows_warning(rows: np.ndarray, lines: list[int] | None, path) -> str | None:

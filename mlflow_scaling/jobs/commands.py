@@ -21,6 +21,7 @@ from .. import strict_json
 from ..argtypes import huber_delta as huber_delta_arg
 from ..argtypes import non_negative_float as _non_negative_float
 from ..argtypes import non_negative_int as _non_negative_int
+from ..argtypes import params_count
 from ..argtypes import positive_float as _positive_float
 from ..argtypes import positive_int as _positive_int
 from ..laws.fitting import DEFAULT_HUBER_DELTA
@@ -77,7 +78,9 @@ def _mlflow_errors(uri_of: Any):
     return guard()
 
 
-def _connect(args: argparse.Namespace, *, must_exist: bool = False):
+def _connect(args: argparse.Namespace):
+    """The client of ``--tracking-uri`` for every command: an existing store only (a
+    mistyped ``sqlite:///`` path is an error naming it, never a new empty store)."""
     from ..tracking.connection import bound_request_retries, connect, resolve_tracking_uri
 
     # MLflow prints "View run ... at URL" on set_terminated; keep our stdout to our own output.
@@ -88,7 +91,7 @@ def _connect(args: argparse.Namespace, *, must_exist: bool = False):
     )
     bound_request_retries()  # a server that dies mid-pass is noticed in seconds, not minutes
     args.resolved_uri = resolve_tracking_uri(args.tracking_uri)
-    return connect(args.resolved_uri, must_exist=must_exist)
+    return connect(args.resolved_uri, must_exist=True)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -133,7 +136,7 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--target-params",
-        type=_positive_float,
+        type=params_count,
         default=None,
         help="model size the scaling check predicts, for families whose fit run has no "
         "scaling.target_params tag (default: 10x the family's largest run)",
@@ -274,7 +277,7 @@ def _cmd_families(args: argparse.Namespace) -> int:
     from ..tracking.reading import resolve_experiments
 
     with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args, must_exist=True)
+        client = _connect(args)
         exps = resolve_experiments(client, args.experiment)
         if args.suggest or args.assign:
             scale = list(args.scale_params or DEFAULT_SCALE_PARAMS) + list(
@@ -356,7 +359,7 @@ def _cmd_refit(args: argparse.Namespace) -> int:
 
     start = time.monotonic()
     with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args, must_exist=True)
+        client = _connect(args)
         outcomes = _run_pass(args, client, echo=lambda s: print(s, flush=True))
     elapsed = time.monotonic() - start
     if args.format == "json":
@@ -400,7 +403,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
     stamp(f"watching {args.resolved_uri} every {args.interval:g} s (SIGTERM or Ctrl-C stops)")
     passes = watch(
-        lambda: connect(args.resolved_uri),
+        lambda: connect(args.resolved_uri, must_exist=True),
         one_pass,
         interval_s=args.interval,
         stop=stop,

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compat import metric_steps
+from ..crash_log import one_line, write_traceback
 from ..planning.command import plan_gpu_setting, refit_plan
 from ..strict_json import dumps as strict_dumps
 from ..strict_json import to_strict
@@ -447,10 +447,12 @@ def refit_family(
 
 
 def _error_outcome(client: MlflowClient, family: Family, exc: BaseException, start: float):
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = f"{type(exc).__name__}: {detail}"
-    log.error("family %r in experiment %r: %s\n%s", family.name, family.experiment.name,
-              message, "".join(traceback.format_exception(exc)))  # fmt: skip
+    message = one_line(exc)
+    if isinstance(exc, InputError):  # bad input (a tag): the one line says it all
+        log.error("family %r in experiment %r: %s", family.name, family.experiment.name, message)
+    else:
+        log.error("family %r in experiment %r: %s (full traceback in %s)", family.name,
+                  family.experiment.name, message, write_traceback(exc, family.name))  # fmt: skip
     run = family.fit_run
     if run is not None:
         mark_error(client, run.info.run_id, message)

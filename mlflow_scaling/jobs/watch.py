@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_INTERVAL_S = 366 * 86400.0
+"""The longest interval between passes: a year (longer ones overflow the timer's wait)."""
 _INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
 
 
@@ -45,6 +47,8 @@ def parse_interval(text: str) -> float:
         )
     if total <= 0:
         raise ValueError(f"interval {text!r} must be longer than zero")
+    if total > MAX_INTERVAL_S:
+        raise ValueError(f"interval {text!r} is longer than {MAX_INTERVAL_S / 86400:g} days")
     return total
 
 

@@ -143,6 +143,8 @@ def scaling_check(
         raise ValueError(f"N, D and loss must have equal lengths ({n.size}, {d.size}, {loss.size})")
     if not (np.isfinite(target_params) and target_params > 0):
         raise ValueError(f"target params must be positive and finite, got {target_params!r}")
+    if target_tokens is not None:
+        _target_flops(axis, target_params, target_tokens)
     settings = {
         "target_params": float(target_params),
         "target_tokens": target_tokens,
@@ -182,18 +184,7 @@ def scaling_check(
     criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
     criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
 
-    ratio = float(target_params / n.max()) if n.size else float("inf")
-    criteria.append(
-        Criterion(
-            "extrapolation",
-            ratio,
-            max_extrapolation,
-            ratio <= max_extrapolation,
-            f"target {target_params:.3g} params / largest trained {n.max():.3g}"
-            if n.size
-            else "no runs",
-        )
-    )
+    criteria.append(extrapolation_criterion(target_params, target_tokens, n, d, max_extrapolation))
 
     prediction = None
     if fit is not None:
@@ -202,7 +193,7 @@ def scaling_check(
         else:  # trained compute-optimally by the fitted law, on the family's axis
             tokens = float(tokens_at_optimum(fit.law, target_params, axis))
         prediction = {"N": float(target_params), "D": float(tokens), "level": level}
-        prediction["C"] = float(axis.flops(target_params, tokens))
+        prediction["C"] = _target_flops(axis, target_params, tokens)
         prediction["loss"] = float(fit.law.predict(target_params, tokens))
         prediction["lo"] = prediction["hi"] = None
         prediction["tokens"] = "given" if target_tokens else "compute_optimal"
@@ -221,6 +212,42 @@ def scaling_check(
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
     return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
+
+
+def _target_flops(axis: ComputeAxis, params: float, tokens: float) -> float:
+    """The target's training FLOPs; a ValueError naming the overflow when they pass 1.8e308."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        flops = float(np.asarray(axis.flops(params, tokens)).ravel()[0])
+    if not np.isfinite(flops):
+        raise ValueError(
+            f"training FLOPs overflow at the target N = {params:.3g}, D = {tokens:.3g} "
+            "(C is beyond 1.8e308)"
+        )
+    return flops
+
+
+def extrapolation_criterion(
+    target_params: float, target_tokens: float | None, n, d, max_extrapolation: float
+) -> Criterion:
+    """Target size / largest trained size, at most ``max_extrapolation``. A target below the
+    largest size, or trained on fewer tokens than any run, fails: the check is about
+    extrapolating up."""
+    name = "extrapolation"
+    if not np.size(n):
+        return Criterion(name, float("inf"), max_extrapolation, False, "no runs")
+    largest, ratio = float(np.max(n)), float(target_params / np.max(n))
+    detail = f"target {target_params:.3g} params / largest trained {largest:.3g}"
+    if ratio < 1:
+        detail += ": a target below the largest trained size is not what the check is for"
+    elif target_tokens is not None and target_tokens < float(np.min(d)):
+        detail += (
+            f"; target tokens {target_tokens:.3g} are fewer than any run's "
+            f"({float(np.min(d)):.3g}): the check is about extrapolating up"
+        )
+    else:
+        return Criterion(name, ratio, max_extrapolation, ratio <= max_extrapolation, detail)
+    return Criterion(name, ratio, max_extrapolation, False, detail)
+    return Criterion(name, ratio, max_extrapolation, ratio <= max_extrapolation, detail)
 
 
 def _verdict(criteria) -> str:

@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ..argtypes import positive_float, positive_int
+from ..argtypes import params_count, positive_float, positive_int, token_count
+from ..inputs import check_batch_within_run, check_shape_matches, finite_or_overflow
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError
 from .compute import flops_per_token
@@ -47,7 +48,11 @@ def _shape(args: argparse.Namespace, n: float, *, non_embedding: bool) -> tuple[
         )
     if args.d_model % args.heads:
         raise InputError(f"--d-model {args.d_model} is not divisible by --heads {args.heads}")
-    return Shape(args.layers, args.d_model, args.heads, args.seq_len, args.vocab), "given"
+    shape = Shape(args.layers, args.d_model, args.heads, args.seq_len, args.vocab)
+    held = shape.non_embedding_params + (0 if non_embedding else shape.embedding_params)
+    given_text = f"--layers {args.layers} --d-model {args.d_model} --heads {args.heads}"
+    check_shape_matches(n, held, given_text)
+    return shape, "given"
 
 
 def _gpu(args: argparse.Namespace):
@@ -73,6 +78,9 @@ def _inputs(
         raise InputError(
             "--precision fp32 needs --gpu-peak-flops: the GPU table holds dense bf16 peaks"
         )
+    check_batch_within_run(args.global_batch_tokens, tokens, args.seq_len)
+    finite_or_overflow(fpt.value * tokens, "training FLOPs",
+                       f"{fpt.value:.4g} FLOPs per token × {tokens:.4g} tokens")  # fmt: skip
     try:
         return PlanInputs(
             n_params=n_memory, tokens=tokens, shape=shape, shape_source=shape_source,
@@ -137,7 +145,7 @@ def plan_from_doc(
         how = "N + vocab·d_model (N without the embedding, the callback's default; head tied)"
     fpt = family_flops_per_token(doc, target.params)
     sources = {**target.sources, "params_in_memory_source": how}
-    summary = check_summary(doc)
+    summary = check_summary(doc, args.target_params)
     check = {
         "verdict": summary["verdict"],
         "criteria": summary["criteria"],
@@ -165,10 +173,11 @@ def family_plan(args: argparse.Namespace) -> tuple[dict | None, str]:
         client = _connect(args)
         (experiment,) = resolve_experiments(client, [args.experiment])
         doc, _ = read_fit_doc(client, experiment, args.family)
-        summary = check_summary(doc)
+        summary = check_summary(doc, args.target_params)
         if summary["verdict"] != "pass" and not args.ignore_check:
+            at = "" if args.target_params is None else f" at N = {args.target_params:.3g}"
             return None, (
-                f"family {args.family!r} did not pass its latest scaling check (refit "
+                f"family {args.family!r} did not pass its latest scaling check{at} (refit "
                 f"#{summary['refit_number']}): {describe_failures(summary)}; "
                 "--ignore-check plans anyway"
             )
@@ -232,10 +241,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "sqlite:///mlflow.db)")  # fmt: skip
     p.add_argument("--experiment", default=None, metavar="NAME")
     p.add_argument("--family", default=None, metavar="F")
-    p.add_argument("--target-params", type=positive_float, default=None)
-    p.add_argument("--target-tokens", type=positive_float, default=None)
-    p.add_argument("--params", type=positive_float, default=None, help="standalone: N")
-    p.add_argument("--tokens", type=positive_float, default=None, help="standalone: D")
+    p.add_argument("--target-params", type=params_count, default=None)
+    p.add_argument("--target-tokens", type=token_count, default=None)
+    p.add_argument("--params", type=params_count, default=None, help="standalone: N")
+    p.add_argument("--tokens", type=token_count, default=None, help="standalone: D")
     p.add_argument("--budget", type=positive_float, default=None, metavar="C",
                    help="training FLOPs instead of tokens")  # fmt: skip
     p.add_argument("--ignore-check", action="store_true",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..laws.allocation import tokens_at_optimum
+from ..laws.check import extrapolation_criterion
 from ..laws.chinchilla import ChinchillaLaw
 from ..tabular import InputError
 from ..tracking import schema
@@ -31,14 +32,20 @@ LARGEST_BAND = 0.02
 # --- from fit.json (no MLflow) --------------------------------------------------------------
 
 
-def check_summary(doc: dict) -> dict:
-    """The family's latest check: ``verdict``, ``criteria`` and the names that failed."""
+def check_summary(doc: dict, plan_params: float | None = None) -> dict:
+    """The family's latest check: ``verdict``, ``criteria`` and the names that failed.
+
+    With ``plan_params`` (a planned N other than the check's target) the target's criterion,
+    ``extrapolation``, is measured again at that N: the gate holds for what is planned.
+    """
     check = doc.get("check") or {}
-    criteria = list(check.get("criteria") or [])
+    criteria = _at_plan_target(doc, list(check.get("criteria") or []), plan_params)
     failing = [c["name"] for c in criteria if c.get("passed") is False]
     if not criteria and check.get("reason"):
         failing = [f"insufficient_data ({check['reason']})"]
     verdict = check.get("verdict") or doc.get("check_verdict") or schema.CHECK_FAIL
+    if criteria and plan_params is not None:
+        verdict = schema.CHECK_FAIL if failing else schema.CHECK_PASS
     if verdict != schema.CHECK_PASS and not failing:
         failing = ["verdict " + str(verdict)]
     return {
@@ -48,6 +55,20 @@ def check_summary(doc: dict) -> dict:
         "refit_number": doc.get("refit_number"),
         "fit_run_id": doc.get("fit_run_id"),
     }
+
+
+def _at_plan_target(doc: dict, criteria: list[dict], plan_params: float | None) -> list[dict]:
+    """``criteria`` with ``extrapolation`` measured at ``plan_params`` (when given)."""
+    settings = (doc.get("check") or {}).get("settings") or {}
+    sizes = [float(m["N"]) for m in doc.get("members") or [] if m.get("N")]
+    tokens = [float(m["D"]) for m in doc.get("members") or [] if m.get("D")]
+    if plan_params is None or not sizes or "max_extrapolation" not in settings:
+        return criteria
+    checked = settings.get("target_params")
+    again = extrapolation_criterion(plan_params, None, np.array(sizes), np.array(tokens),
+                                    float(settings["max_extrapolation"])).to_dict()  # fmt: skip
+    again["detail"] += f" (at the plan's target; the refit checked N = {checked:.3g})"
+    return [again if c.get("name") == "extrapolation" else c for c in criteria]
 
 
 def describe_failures(summary: dict) -> str:

@@ -256,6 +256,39 @@ def _gb(x: float | None) -> str:
     return "-" if x is None else f"{x / 1e9:.1f}"
 
 
+STRATEGY_COLUMNS = ("strategy", "ckpt", "flash", "weights", "grads", "optim", "gather",
+                    "states", "act/lay", "acts", "logits", "buffers", "total", "fits", "b_max",
+                    "accum", "min_gpus")  # fmt: skip
+LEFT_ALIGNED = {"strategy", "ckpt", "flash", "fits"}
+
+
+def _strategy_cells(r: dict) -> list[str]:
+    s, a, b = r["terms"]["model_states"], r["terms"]["activations"], r["terms"]["buffers"]
+    optim = s["master"] + s["optimizer"] + s["grad_fp32"]
+    yes = {True: "yes", False: "no"}
+    return [
+        r["name"], yes[r["activation_checkpointing"]], yes[r["flash_attention"]],
+        _gb(s["weights"]), _gb(s["grads"]), _gb(optim), _gb(s["gathered_layer"]),
+        _gb(s["total"]), _gb(a["per_layer"]), _gb(a["total"]), _gb(b["logits"]),
+        _gb(b["total"]), _gb(r["memory_per_gpu"]["total"]), yes[bool(r["fits"])],
+        str(r["max_micro_batch"]), "-" if r["grad_accum"] is None else str(r["grad_accum"]),
+        "-" if r["min_gpus"] is None else str(r["min_gpus"]),
+    ]  # fmt: skip
+
+
+def _strategy_table(strategies: list[dict]) -> list[str]:
+    """One line per strategy; every column as wide as its widest cell, one space apart."""
+    rows = [list(STRATEGY_COLUMNS)] + [_strategy_cells(r) for r in strategies]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(STRATEGY_COLUMNS))]
+    return [
+        " ".join(
+            cell.ljust(w) if name in LEFT_ALIGNED else cell.rjust(w)
+            for cell, w, name in zip(row, widths, STRATEGY_COLUMNS, strict=True)
+        ).rstrip()
+        for row in rows
+    ]
+
+
 def format_plan(plan: dict) -> str:
     """The plan as text: the compute, the arithmetic per term, one line per strategy."""
     gpu, mfu, t = plan["gpu"], plan["mfu"], plan["target"]
@@ -300,26 +333,7 @@ def format_plan(plan: dict) -> str:
         f"{alw['fragmentation']:.0%} fragmentation; GB below are 1e9 bytes per GPU"
     )
     lines.append("")
-    head = (
-        f"{'strategy':<14}{'ckpt':<6}{'flash':<6}{'weights':>8}{'grads':>7}{'optim':>7}"
-        f"{'gather':>7}{'states':>8}{'act/lay':>8}{'acts':>7}{'logits':>7}{'buffers':>8}"
-        f"{'total':>7}  {'fits':<4}{'b_max':>6}{'accum':>6}{'min_gpus':>9}"
-    )
-    lines.append(head)
-    for r in plan["strategies"]:
-        s, a, b = r["terms"]["model_states"], r["terms"]["activations"], r["terms"]["buffers"]
-        mem = r["memory_per_gpu"]
-        optim = s["master"] + s["optimizer"] + s["grad_fp32"]
-        lines.append(
-            f"{r['name']:<14}{'yes' if r['activation_checkpointing'] else 'no':<6}"
-            f"{'yes' if r['flash_attention'] else 'no':<6}{_gb(s['weights']):>8}"
-            f"{_gb(s['grads']):>7}{_gb(optim):>7}{_gb(s['gathered_layer']):>7}"
-            f"{_gb(s['total']):>8}{_gb(a['per_layer']):>8}{_gb(a['total']):>7}"
-            f"{_gb(b['logits']):>7}{_gb(b['total']):>8}{_gb(mem['total']):>7}  "
-            f"{'yes' if r['fits'] else 'no':<4}{r['max_micro_batch']:>6}"
-            f"{r['grad_accum'] if r['grad_accum'] is not None else '-':>6}"
-            f"{r['min_gpus'] if r['min_gpus'] is not None else '-':>9}"
-        )
+    lines += _strategy_table(plan["strategies"])
     lines.append("")
     lines.append(
         "memory at the micro-batch used (the largest that fits, at most the global batch's "
