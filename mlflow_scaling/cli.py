@@ -135,7 +135,10 @@ def _fit_points(args: argparse.Namespace):
 
 def _fit_targets(args: argparse.Namespace, points: Points) -> tuple | None:
     """The ``--predict`` targets as (N, D); targets and budgets within reach of the data."""
-    axis, largest = points.axis(), float(np.max(points.flops))
+    if not (args.budget or args.predict):
+        return None
+    with np.errstate(over="ignore"):  # data past the float range: the fit says so itself
+        axis, largest = points.axis(), float(np.max(points.flops))
     budgets = np.array(args.budget or [], dtype=float)
     check_within_reach(budgets, largest, lambda i: f"--budget {budgets[i]:g}")
     if not args.predict:
@@ -177,10 +180,10 @@ def format_phases_table(report: dict) -> str:
     if report.get("model"):
         lines.append(f"model: {report['model']}")
     if report["segments"]:
-        lines.append(f"{'segment':<12}{'x_min':>11}{'x_max':>11}{'slope':>9}{'drop/decade':>13}")
+        lines.append(f"{'segment':<16}{'x_min':>11}{'x_max':>11}{'slope':>9}{'drop/decade':>13}")
         for s in report["segments"]:
             lines.append(
-                f"{s['phase']:<12}{s['x_min']:>11.4g}{s['x_max']:>11.4g}{s['slope']:>9.4f}"
+                f"{s['phase']:<16}{s['x_min']:>11.4g}{s['x_max']:>11.4g}{s['slope']:>9.4f}"
                 f"{s['drop_per_decade']:>12.1%}"
             )
     if report.get("breaks"):

@@ -18,10 +18,11 @@ import argparse
 
 import numpy as np
 
-from .argtypes import non_negative_int
+from .argtypes import non_negative_int, positive_int
+from .inputs import ACCURACY, below_chance_problem
 from .laws.downstream import fit_task
 from .strict_json import dumps as strict_dumps
-from .tabular import InputError, numeric_column, read_csv, read_points
+from .tabular import InputError, cell, numeric_column, read_csv, read_points, read_targets
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
@@ -37,22 +38,26 @@ def _chance(text: str) -> float:
     return value
 
 
+def _accuracies(args: argparse.Namespace) -> np.ndarray:
+    """The accuracy column: each in [0, 1] and none far below chance (:mod:`.inputs`)."""
+    frame = read_csv(args.file)
+    acc = numeric_column(frame, args.metric_col, args.file, quantity=ACCURACY)
+    for i, value in enumerate(acc):
+        problem = below_chance_problem(float(value), args.chance, args.n_examples)
+        if problem:
+            raise InputError(f"{cell(frame, args.metric_col, args.file, i)}: {problem}")
+    return acc
+
+
 def downstream_report(args: argparse.Namespace) -> dict:
     """The JSON document of ``mlflow-scaling downstream``."""
     cols = {"n_col": args.n_col, "d_col": args.d_col, "c_col": args.c_col}
     points = read_points(args.file, **cols, loss_col=args.task_loss_col)
-    acc = numeric_column(read_csv(args.file), args.metric_col, args.file)
-    bad = np.flatnonzero((acc < 0) | (acc > 1))
-    if bad.size:
-        i = int(bad[0])
-        raise InputError(
-            f"{args.file}: column {args.metric_col!r}, row {i + 1} (line {i + 2}): accuracy "
-            f"{acc[i]:g} is not in [0, 1]"
-        )
+    acc = _accuracies(args)
     n, d, loss = points.n, points.d, points.loss
     targets: list[tuple[float, ...]] = []
     if args.predict:
-        t = read_points(args.predict, **cols, loss_col=None)
+        t = read_targets(args.predict, **cols)
         tc = t.c if t.c is not None else [None] * t.n.size
         targets = [(a, b) if x is None else (a, b, x) for a, b, x in
                    zip(t.n, t.d, tc, strict=True)]  # fmt: skip
@@ -95,13 +100,14 @@ def format_table(doc: dict) -> str:
         f"sigmoid({sig['k']:.4g} * ({sig['L0']:.4g} - task loss))",
     ]
     for s in doc["segments"]:
-        lines.append(f"  {s['phase']:<11} C {s['x_min']:.3g} .. {s['x_max']:.3g}")
+        lines.append(f"  {s['phase']:<15} {s['axis']} {s['x_min']:.3g} .. {s['x_max']:.3g}")
     bt = doc.get("largest_size_backtest")
     if bt and bt.get("predicted") is not None:
         lines.append(
             f"largest size (N={bt['N']:.3g}) from the smaller ones: predicted "
             f"{bt['predicted']:.3f} ({_fmt(bt['lo'], '.3f')}-{_fmt(bt['hi'], '.3f')}), "
             f"measured {bt['measured']:.3f}, one-step {bt['one_step_predicted']:.3f}"
+            + ("; measured outside the interval" if bt.get("measured_outside_interval") else "")
         )
     if doc["predictions"]:
         lines.append(f"{'N':>10} {'D':>10} {'task_loss':>10} {'metric':>7} {'lo':>7} {'hi':>7}"
@@ -132,7 +138,7 @@ def register(sub) -> None:
     p.add_argument("--n-col", default="N", help="parameters column (default N)")
     p.add_argument("--d-col", default="D", help="tokens column (default D)")
     p.add_argument("--c-col", default=None, help="compute column; D = C/(6N) when D is absent")
-    p.add_argument("--n-examples", type=non_negative_int, default=None,
+    p.add_argument("--n-examples", type=positive_int, default=None,
                    help="evaluation examples per run (cold-start binomial test)")  # fmt: skip
     p.add_argument("--predict", default=None, help="CSV of targets with N and D (or C)")
     p.add_argument("--bootstrap", type=non_negative_int, default=200,

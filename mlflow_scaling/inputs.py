@@ -105,7 +105,7 @@ def check_within_reach(flops: np.ndarray, largest_run_flops: float, label_of) ->
 
     ``label_of(i)`` names target ``i`` (an option value, or a file's row).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
         decades = np.log10(np.asarray(flops, dtype=float) / largest_run_flops)
     for i, value in enumerate(np.asarray(flops, dtype=float)):
         if not math.isfinite(value):
@@ -116,3 +116,31 @@ def check_within_reach(flops: np.ndarray, largest_run_flops: float, label_of) ->
                 f"largest run ({largest_run_flops:.3g}); predictions reach at most "
                 f"{MAX_DECADES_BEYOND_DATA:g} decades beyond the data"
             )
+
+
+BELOW_CHANCE_P = 1e-3
+"""An accuracy this improbably far below chance (one-sided binomial test) is a wrong
+``--chance`` or accuracy column, not a model: guessing scores chance on average."""
+
+
+def below_chance_problem(accuracy: float, chance: float, n_examples: int | None) -> str | None:
+    """Why an accuracy is too far below chance to be a measurement, or None.
+
+    With ``n_examples``: a one-sided binomial p-value under :data:`BELOW_CHANCE_P`; without:
+    under half of chance.
+    """
+    if n_examples is None:
+        if accuracy >= chance / 2:
+            return None
+        how = "under half of it"
+    else:
+        from scipy.stats import binom
+
+        p = float(binom.cdf(round(accuracy * n_examples), n_examples, chance))
+        if p >= BELOW_CHANCE_P:
+            return None
+        how = f"p = {p:.2g} on {n_examples} examples"
+    return (
+        f"accuracy {accuracy:g} is far below chance {chance:g} ({how}): a guess scores chance, "
+        "so --chance or the accuracy column is wrong"
+    )

@@ -18,7 +18,15 @@ from .laws.allocation import FLOPS_PER_PARAM_TOKEN
 from .laws.compute_axis import ComputeAxis
 from .laws.validation import FLOAT_LIMIT
 
-__all__ = ["InputError", "Points", "numeric_column", "read_csv", "read_points", "read_targets"]
+__all__ = [
+    "InputError",
+    "Points",
+    "cell",
+    "numeric_column",
+    "read_csv",
+    "read_points",
+    "read_targets",
+]
 
 
 def _show(names) -> str:

@@ -11,7 +11,8 @@ threshold, and passes only when all that apply pass:
 ``phase``
     the compute frontier (the lower envelope of loss against compute, see
     :func:`detect_phases` with ``reduce="envelope"``) is in the ``scaling`` phase at its
-    largest compute, not ``cold_start`` or ``plateau``;
+    largest compute, not ``cold_start``, ``plateau`` or ``inverse_scaling`` (the loss itself
+    rising along compute, which the envelope would show as flat);
 ``backtest``
     a Chinchilla fit without the largest size predicts that size's runs with a mean absolute
     relative error ≤ ``max_backtest_error`` (default 3 %);
@@ -45,7 +46,7 @@ from .compute_axis import ComputeAxis
 from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import cluster_log_values, fit_isoflop
-from .phases import PhaseReport, detect_phases
+from .phases import INVERSE_SCALING, PhaseReport, detect_phases
 
 PASS, FAIL = "pass", "fail"
 
@@ -166,6 +167,9 @@ def scaling_check(
     ]
 
     phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
+    if phase.phase != "scaling":  # the envelope cannot rise: is the loss itself rising?
+        rising = detect_phases(flops, loss, **{**(phase_options or {}), "reduce": "min"})
+        phase = rising if rising.phase == INVERSE_SCALING else phase
     criteria.append(
         Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
     )

@@ -43,7 +43,7 @@ with segments: the leading sizes at chance are ``cold_start``, trailing flat one
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -63,7 +63,7 @@ from .fitting import (
     refit_batch,
 )
 from .isoflop import cluster_log_values
-from .phases import detect_phases
+from .phases import INVERSE_SCALING, detect_phases
 from .power_law import SaturatingPowerLaw, fit_saturating_power_law
 
 __all__ = [
@@ -387,6 +387,10 @@ class TaskPhase:
         }
 
 
+SAME_COMPUTE_DECADES = 0.1
+"""Sizes whose largest runs span less compute than this (in decades) are one budget."""
+
+
 def above_chance_p_value(accuracy: float, chance: float, n_examples: int) -> float:
     """One-sided binomial test: P(at least this many correct | every answer a guess)."""
     correct = int(round(accuracy * n_examples))
@@ -486,6 +490,7 @@ def task_phase(
                 else f"accuracy gains under {flat_gain_per_decade:g} per decade of compute at "
                 f"the largest sizes (saturating at {float(acc.max()):.3g})"
             )
+    axis, xs = _segment_axis(rows, xs)
     segments = []
     for j, lab in enumerate(labels_out):
         if segments and segments[-1]["phase"] == lab:
@@ -493,8 +498,16 @@ def task_phase(
         else:
             segments.append({"phase": str(lab), "x_min": float(xs[j]), "x_max": float(xs[j])})
     for seg in segments:
-        seg["axis"] = "C"
+        seg["axis"] = axis
     return TaskPhase(phase, reason, tuple(segments), tuple(rows))
+
+
+def _segment_axis(rows: list[dict], compute: np.ndarray) -> tuple[str, np.ndarray]:
+    """Segments run along C, unless every size's largest run has about the same compute
+    (an isoFLOP grid, each size trained at every budget): then along N, which they span."""
+    if np.ptp(np.log10(compute)) >= SAME_COMPUTE_DECADES:
+        return "C", compute
+    return "N", np.array([r["N"] for r in rows])
 
 
 # --- the whole chain -----------------------------------------------------------------------
@@ -595,8 +608,21 @@ class _Chain:
         return rows
 
 
+SIGMOID_PARAMS = 3
+STEP1_PARAMS = {STEP1_CHINCHILLA: 5, STEP1_COMPUTE: 3}
+
+
 def _fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta) -> _Chain:
     step1 = fit_loss_step(n, d, c, loss, huber_delta=huber_delta)
+    for what, params, points in (
+        (f"step 1 ({step1.kind})", STEP1_PARAMS[step1.kind], step1.used.size),
+        ("the sigmoid (step 2)", SIGMOID_PARAMS, n.size),
+    ):
+        if points <= params:
+            raise ValueError(
+                f"{what} has {params} parameters; {points} runs cannot support them: more "
+                f"runs than parameters are needed (at least {params + 1})"
+            )
     sigmoid = fit_sigmoid(loss, acc, chance)
     one_step = fit_sigmoid(-np.log10(c), acc, chance)
     acc_res = acc - sigmoid.predict(loss)
@@ -613,6 +639,17 @@ def _fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta) ->
                 sig, one = sigmoid, one_step
             replicates.append((s1, sig, one))
     return _Chain(step1, sigmoid, one_step, acc_res, one_res, replicates, seed)
+
+
+def rising_task_loss(step1: LossStep) -> str | None:
+    """Why the fitted task loss rises with scale (a negative exponent), or None."""
+    law = step1.law
+    exponents = {"alpha": law.alpha, "beta": getattr(law, "beta", 0.0)}
+    negative = {k: v for k, v in exponents.items() if v < 0}
+    if not negative:
+        return None
+    shown = ", ".join(f"{k} = {v:.3g}" for k, v in negative.items())
+    return f"the task loss rises with scale (step-1 {shown}): inverse scaling"
 
 
 def _largest_size_backtest(
@@ -637,6 +674,9 @@ def _largest_size_backtest(
     out.update(predicted=row["metric"], lo=row["lo"], hi=row["hi"],
                one_step_predicted=row["one_step"], task_loss_predicted=row["task_loss"],
                task_loss_measured=float(loss[i]))  # fmt: skip
+    out["measured_outside_interval"] = (
+        None if row["lo"] is None else not row["lo"] <= float(acc[i]) <= row["hi"]
+    )
     out["error_two_step"] = abs(row["metric"] - float(acc[i]))
     out["error_one_step"] = abs(row["one_step"] - float(acc[i]))
     return out
@@ -709,6 +749,9 @@ def fit_task(
             return np.where(below_mid, np.inf, gain)
 
     phase = task_phase(n, d, c, acc, chance, n_examples, gain_at=gain_at, task_loss=loss)
+    rising = None if chain is None else rising_task_loss(chain.step1)
+    if rising:
+        phase = replace(phase, phase=INVERSE_SCALING, reason=rising)
     predictions: tuple[dict, ...] = ()
     backtest_doc = None
     curve: dict = {}

@@ -1,9 +1,10 @@
-"""Phase of a scaling family along one axis: cold start, scaling or plateau.
+"""Phase of a scaling family along one axis: cold start, scaling, plateau or inverse scaling.
 
 Hestness et al. (2017) see three regions in learning curves: a small-data region where the
 loss stays near a best guess, a power-law region, and an irreducible-error region. Here they
-are ``cold_start``, ``scaling`` and ``plateau``. :func:`detect_phases` says which one a family
-is in at its frontier (largest x), and where along x each phase holds.
+are ``cold_start``, ``scaling`` and ``plateau``; a loss that *rises* along the axis (by more
+than ``flat_drop_per_decade`` per decade) is ``inverse_scaling``. :func:`detect_phases` says
+which one a family is in at its frontier (largest x), and where along x each phase holds.
 
 1. **Points.** Several losses at one x (seeds, data budgets) become one per x: the best
    (``reduce="min"``, the frontier; default) or the median (``"median"``); ``"none"`` keeps
@@ -86,7 +87,8 @@ __all__ = [
     "slope_for_drop",
 ]
 
-PHASES = ("cold_start", "scaling", "plateau", "insufficient_data")
+PHASES = ("cold_start", "scaling", "plateau", "inverse_scaling", "insufficient_data")
+INVERSE_SCALING = "inverse_scaling"
 Reduce = Literal["min", "median", "envelope", "pareto", "none"]
 REDUCTIONS = ("min", "median", "envelope", "pareto", "none")
 
@@ -381,6 +383,14 @@ def _segments(falling: np.ndarray) -> list[tuple[str, int, int]]:
     return out
 
 
+def _rising_named(segments: tuple[Segment, ...], flat_drop: float) -> tuple[Segment, ...]:
+    """Flat segments whose loss in fact rises by more than ``flat_drop`` per decade are
+    ``inverse_scaling``: more of the axis makes the loss worse."""
+    return tuple(
+        replace(s, phase=INVERSE_SCALING) if s.drop_per_decade < -flat_drop else s for s in segments
+    )
+
+
 def _classify(
     law: PhaseLaw,
     x_points: np.ndarray,
@@ -425,7 +435,7 @@ def _classify(
     if all_flat and below_chance:
         raw = [("plateau", raw[0][1], raw[0][2])]
 
-    segments = tuple(
+    segments = _rising_named(tuple(
         Segment(
             phase=phase,
             x_min=float(grid[a]),
@@ -433,12 +443,18 @@ def _classify(
             slope=float(np.mean(slope[a:b])),
         )
         for phase, a, b in raw
-    )
+    ), flat_drop_per_decade)  # fmt: skip
     breaks = tuple(float(grid[a]) for _, a, _ in raw[1:])
 
     last = segments[-1]
     drop_txt = f"{100 * last.drop_per_decade:.1f} % per decade"
-    if chance_loss is not None and not below_chance:
+    if last.phase == INVERSE_SCALING:
+        phase = INVERSE_SCALING
+        reason = (
+            f"loss rises {-100 * last.drop_per_decade:.1f} % per decade over the last "
+            f"{last.decades:.2f} decade: inverse scaling"
+        )
+    elif chance_loss is not None and not below_chance:
         phase = "cold_start"
         reason = (
             f"frontier loss {frontier_loss * loss_unit:.4g} is within "

@@ -45,6 +45,7 @@ def task_rows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "chance": _num(declared.get("chance"), "g"),
                 "backtest_measured": _num(bt.get("measured"), ".3f"),
                 "backtest_predicted": _num(bt.get("predicted"), ".3f"),
+                "backtest_outside": bt.get("measured_outside_interval") is True,
                 "used": _num(task.get("n_points"), "d"),
                 "excluded": str(len(excluded)),
                 "excluded_runs": excluded,
