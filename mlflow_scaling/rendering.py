@@ -19,12 +19,14 @@ PHASE_LABELS = {
     schema.PHASE_COLD_START: "cold start",
     schema.PHASE_SCALING: "scaling",
     schema.PHASE_PLATEAU: "plateau",
+    schema.PHASE_INVERSE_SCALING: "inverse scaling",
     schema.PHASE_INSUFFICIENT_DATA: "insufficient data",
 }
 PHASE_CLASSES = {
     schema.PHASE_COLD_START: "phase-cold",
     schema.PHASE_SCALING: "phase-scaling",
     schema.PHASE_PLATEAU: "phase-plateau",
+    schema.PHASE_INVERSE_SCALING: "phase-inverse",
     schema.PHASE_INSUFFICIENT_DATA: "phase-insufficient",
 }
 

@@ -131,8 +131,15 @@ shard's pass). The quick check reads only runs that started or ended after T."""
 PHASE_COLD_START = "cold_start"
 PHASE_SCALING = "scaling"
 PHASE_PLATEAU = "plateau"
+PHASE_INVERSE_SCALING = "inverse_scaling"
 PHASE_INSUFFICIENT_DATA = "insufficient_data"
-PHASES = (PHASE_COLD_START, PHASE_SCALING, PHASE_PLATEAU, PHASE_INSUFFICIENT_DATA)
+PHASES = (
+    PHASE_COLD_START,
+    PHASE_SCALING,
+    PHASE_PLATEAU,
+    PHASE_INVERSE_SCALING,
+    PHASE_INSUFFICIENT_DATA,
+)
 
 CHECK_PASS = "pass"
 CHECK_FAIL = "fail"
