@@ -232,7 +232,7 @@ def _axes(frame, path, n_col, d_col, c_col, *, c_optional: bool):
     out_of_range = first_out_of_range(d, TOKENS)
     if out_of_range is not None:
         i, why = out_of_range
-        raise InputError(f"{cell(frame, c_col, path, i)}: D = C/(6N) gives {why}")
+        raise InputError(f"{cell(frame, c_col, path, i)}: D = C/(6N): {why}")
     return n, d, None
 
 
