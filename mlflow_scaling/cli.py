@@ -20,7 +20,7 @@ from .argtypes import bootstrap_replicates as _bootstrap_replicates
 from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
-from .inputs import check_within_reach
+from .inputs import check_extrapolates_up, check_within_reach
 from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
 from .strict_json import dumps as strict_dumps
 from .summary import summarize_chinchilla
@@ -236,6 +236,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
     _warn("check", points)
+    check_extrapolates_up(args.target_params, args.target_tokens, points.n, points.d)
     _check_bootstrap_work(args.bootstrap, points.n.size)
     try:
         result = scaling_check(

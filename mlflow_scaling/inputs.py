@@ -144,3 +144,19 @@ def below_chance_problem(accuracy: float, chance: float, n_examples: int | None)
         f"accuracy {accuracy:g} is far below chance {chance:g} ({how}): a guess scores chance, "
         "so --chance or the accuracy column is wrong"
     )
+
+
+def check_extrapolates_up(target_params: float, target_tokens: float | None, n, d) -> None:
+    """The scaling check's target lies above its runs: N at least the largest trained size,
+    tokens (when given) at least the fewest any run had. The check is about extrapolating up."""
+    largest, fewest = float(np.max(n)), float(np.min(d))
+    if target_params < largest:
+        raise InputError(
+            f"--target-params {target_params:g} is below the largest trained size "
+            f"{largest:.3g}: the check is about extrapolating up"
+        )
+    if target_tokens is not None and target_tokens < fewest:
+        raise InputError(
+            f"--target-tokens {target_tokens:g} is fewer than any run's ({fewest:.3g}): the "
+            "check is about extrapolating up"
+        )

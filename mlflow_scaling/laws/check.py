@@ -188,7 +188,7 @@ def scaling_check(
     criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
     criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
 
-    criteria.append(extrapolation_criterion(target_params, target_tokens, n, d, max_extrapolation))
+    criteria.append(extrapolation_criterion(target_params, n, max_extrapolation))
 
     prediction = None
     if fit is not None:
@@ -231,27 +231,15 @@ def _target_flops(axis: ComputeAxis, params: float, tokens: float) -> float:
 
 
 def extrapolation_criterion(
-    target_params: float, target_tokens: float | None, n, d, max_extrapolation: float
+    target_params: float, n: ArrayLike, max_extrapolation: float
 ) -> Criterion:
-    """Target size / largest trained size, at most ``max_extrapolation``. A target below the
-    largest size, or trained on fewer tokens than any run, fails: the check is about
-    extrapolating up."""
-    name = "extrapolation"
+    """Target size / largest trained size, at most ``max_extrapolation``."""
     if not np.size(n):
-        return Criterion(name, float("inf"), max_extrapolation, False, "no runs")
-    largest, ratio = float(np.max(n)), float(target_params / np.max(n))
+        return Criterion("extrapolation", float("inf"), max_extrapolation, False, "no runs")
+    largest = float(np.max(n))
+    ratio = float(target_params / largest)
     detail = f"target {target_params:.3g} params / largest trained {largest:.3g}"
-    if ratio < 1:
-        detail += ": a target below the largest trained size is not what the check is for"
-    elif target_tokens is not None and target_tokens < float(np.min(d)):
-        detail += (
-            f"; target tokens {target_tokens:.3g} are fewer than any run's "
-            f"({float(np.min(d)):.3g}): the check is about extrapolating up"
-        )
-    else:
-        return Criterion(name, ratio, max_extrapolation, ratio <= max_extrapolation, detail)
-    return Criterion(name, ratio, max_extrapolation, False, detail)
-    return Criterion(name, ratio, max_extrapolation, ratio <= max_extrapolation, detail)
+    return Criterion("extrapolation", ratio, max_extrapolation, ratio <= max_extrapolation, detail)
 
 
 def _verdict(criteria) -> str:

@@ -61,12 +61,12 @@ def _at_plan_target(doc: dict, criteria: list[dict], plan_params: float | None) 
     """``criteria`` with ``extrapolation`` measured at ``plan_params`` (when given)."""
     settings = (doc.get("check") or {}).get("settings") or {}
     sizes = [float(m["N"]) for m in doc.get("members") or [] if m.get("N")]
-    tokens = [float(m["D"]) for m in doc.get("members") or [] if m.get("D")]
     if plan_params is None or not sizes or "max_extrapolation" not in settings:
         return criteria
     checked = settings.get("target_params")
-    again = extrapolation_criterion(plan_params, None, np.array(sizes), np.array(tokens),
-                                    float(settings["max_extrapolation"])).to_dict()  # fmt: skip
+    again = extrapolation_criterion(
+        plan_params, np.array(sizes), float(settings["max_extrapolation"])
+    ).to_dict()
     again["detail"] += f" (at the plan's target; the refit checked N = {checked:.3g})"
     return [again if c.get("name") == "extrapolation" else c for c in criteria]
 
