@@ -106,7 +106,7 @@ class ExtrapolationCalibration:
         )
 
 
-def _size_labels(n: np.ndarray) -> np.ndarray:
+def size_labels(n: np.ndarray) -> np.ndarray:
     logn = np.log10(n)
     order = np.argsort(logn)
     jumps = np.diff(logn[order]) > SIZE_GROUP_DECADES
@@ -138,7 +138,7 @@ def calibrate_extrapolation(
     c = axis.flops(n, d)
     full_resid = np.log(loss) - np.log(fit.law.predict(n, d))
     noise = robust_scale(full_resid)
-    labels = _size_labels(n)
+    labels = size_labels(n)
     n_sizes = int(labels.max()) + 1 if labels.size else 0
     base = {"noise": noise, "n_max": float(n.max()), "c_max": float(c.max()), "axis": axis}
     residuals, distances, size_ids, holdouts = [], [], [], []
