@@ -52,7 +52,12 @@ from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .chinchilla import ChinchillaLaw
 from .extrapolation import calibrate_extrapolation, robust_scale, size_labels
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
-from .measured_frontier import MeasuredFrontier, compare_measured, measured_frontier
+from .measured_frontier import (
+    MeasuredFrontier,
+    compare_measured,
+    measured_frontier,
+    simultaneous_quantile,
+)
 from .shift_test import SAME_SLOPE, shift_test
 from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
@@ -391,6 +396,8 @@ def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, ch
 
 MIN_SIZES = 4
 """A family with fewer distinct model sizes carries no verdict (the check's ``distinct_sizes``)."""
+MISFIT_POINTS = 2
+"""Frontier points a law must miss (beyond their band) for the family to be a misfit."""
 MAX_PAST_DECADES = 2.0
 """Budgets further than this past the trained range get no extrapolated verdict."""
 
@@ -414,21 +421,22 @@ def law_fit_status(runs: FamilyRuns, fit: ChinchillaFit, boot: BootstrapFit,
     """Does the fitted law describe the runs that make up the family's measured frontier?
 
     At each frontier run the miss log(L_measured / L̂) is compared with
-    z·sqrt(se² + σ²): se the bootstrap's spread of the law at that run, σ the frontier's
-    point scatter, z Bonferroni-corrected over the frontier points. Any miss beyond it makes
-    the family a ``misfit``: its law is then not used past the data.
+    z·sqrt(se_law² + se²): se_law the bootstrap's spread of the law there, se the frontier
+    point's own standard error, z a Student quantile Bonferroni-corrected over the frontier
+    points. ``MISFIT_POINTS`` or more misses beyond it make the family a ``misfit`` (one run
+    far off is an outlier; a form that cannot follow the family misses several): its law is
+    then not used past the data.
     """
-    from scipy import stats
-
     point = fit.law.predict(frontier.n, frontier.d)
     _, lo, hi = boot.predict_interval(frontier.n, frontier.d, level=0.6827, kind="confidence")
     se = np.log(hi / lo) / 2
-    z = float(stats.norm.ppf(1 - (1 - level) / (2 * frontier.flops.size)))
+    z = simultaneous_quantile(level, frontier.flops.size, frontier.dof)
     miss = np.log(frontier.loss / point)
-    allowed = z * np.sqrt(se**2 + frontier.noise**2)
+    allowed = z * np.sqrt(se**2 + frontier.se**2)
     k = int(np.argmax(np.abs(miss) / allowed))
     return {
-        "status": "misfit" if np.any(np.abs(miss) > allowed) else "ok",
+        "status": "misfit" if np.sum(np.abs(miss) > allowed) >= MISFIT_POINTS else "ok",
+        "points_missed": int(np.sum(np.abs(miss) > allowed)),
         "largest_miss": float(np.expm1(miss[k])),
         "at_flops": float(frontier.flops[k]),
         "allowed": float(np.expm1(allowed[k])),

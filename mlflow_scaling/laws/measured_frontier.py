@@ -4,13 +4,15 @@ Before any law is fitted, the runs already say something about "which family is 
 budget". Two shapes of data:
 
 * **isoFLOP grid** (``kind="isoflop"``): runs grouped by budget (:func:`group_by_budget`); a
-  budget with at least ``MIN_PROFILE_SIZES`` distinct sizes is a profile, and its lowest
-  measured loss is the frontier point. The scatter of one point is estimated from how far the
-  runs near each minimum sit from a parabola in log N through them (pooled over profiles):
-  run-to-run noise plus whatever the parabola cannot follow, never the law's misfit.
+  budget with at least ``MIN_PROFILE_SIZES`` distinct sizes is a profile. Its frontier point is
+  the profile's minimum: the vertex of a parabola in log N through the ``NOISE_POINTS`` runs
+  nearest the lowest one (log loss), when it opens upwards and its vertex lies among them, with
+  the vertex's standard error from the parabola's covariance; otherwise the lowest run, with the
+  scatter of one run. That scatter σ is pooled over the profiles' parabola residuals: run-to-run
+  noise plus whatever the parabola cannot follow, never the law's misfit.
 * **otherwise** (``kind="envelope"``): the lower envelope of the runs in (C, loss): every run
-  that no run with less compute beats. Its scatter is the given ``noise`` (the law fit's robust
-  residual scale).
+  that no run with less compute beats, each with the given ``noise`` (the law fit's robust
+  residual scale) as its standard error.
 
 Between frontier points the frontier is read by linear interpolation of log L against log C;
 outside the measured budgets it is undefined (NaN): a measured frontier never extrapolates.
@@ -35,20 +37,26 @@ MIN_PROFILES = 2
 """A family is an isoFLOP grid with at least this many profiles ..."""
 MIN_GRID_SHARE = 0.5
 """... holding at least this share of its runs."""
+LAW_PARAMS = 5
+"""An envelope's noise comes from the law's residuals: runs − 5 degrees of freedom."""
 NOISE_POINTS = 5
 """Runs nearest (in log N) to each profile's minimum used to estimate a point's scatter."""
 
 
 @dataclass(frozen=True)
 class MeasuredFrontier:
-    """Frontier points (ascending compute) and the log-scale scatter of one point."""
+    """Frontier points (ascending compute), the log-scale standard error of each, and the
+    scatter of one run."""
 
     kind: str
     flops: np.ndarray
     loss: np.ndarray
     n: np.ndarray
     d: np.ndarray
+    se: np.ndarray
     noise: float
+    dof: int
+    """Degrees of freedom behind ``noise`` (for the Student t of a comparison)."""
 
     def log_loss_at(self, flops: ArrayLike) -> np.ndarray:
         """log L of the frontier at ``flops`` (interpolated in log-log; NaN outside)."""
@@ -56,6 +64,11 @@ class MeasuredFrontier:
         lx, ly = np.log(self.flops), np.log(self.loss)
         inside = (x >= lx[0] - 1e-9) & (x <= lx[-1] + 1e-9)
         return np.where(inside, np.interp(x, lx, ly), np.nan)
+
+    def se_at(self, flops: ArrayLike) -> np.ndarray:
+        """The standard error of :meth:`log_loss_at` (interpolated like it)."""
+        x = np.log(np.atleast_1d(np.asarray(flops, dtype=float)))
+        return np.interp(x, np.log(self.flops), self.se)
 
     @property
     def span(self) -> tuple[float, float]:
@@ -68,6 +81,7 @@ class MeasuredFrontier:
             "loss": self.loss.tolist(),
             "n": self.n.tolist(),
             "d": self.d.tolist(),
+            "se": self.se.tolist(),
             "noise": self.noise,
         }
 
@@ -81,7 +95,7 @@ def _profiles(n: np.ndarray, flops: np.ndarray) -> list[np.ndarray]:
     ]
 
 
-def _profile_scatter(n: np.ndarray, loss: np.ndarray, profiles: list[np.ndarray]) -> float:
+def _profile_scatter(n, loss, profiles: list[np.ndarray]) -> tuple[float, int]:
     """Pooled residual scale of parabolas in log N through the runs nearest each minimum."""
     rss, dof = 0.0, 0
     for idx in profiles:
@@ -92,7 +106,7 @@ def _profile_scatter(n: np.ndarray, loss: np.ndarray, profiles: list[np.ndarray]
         coef = np.polyfit(x[near], y[near], 2)
         rss += float(np.sum((y[near] - np.polyval(coef, x[near])) ** 2))
         dof += near.size - 3
-    return math.sqrt(rss / dof) if dof else math.nan
+    return (math.sqrt(rss / dof) if dof else math.nan), dof
 
 
 def _envelope(flops: np.ndarray, loss: np.ndarray) -> np.ndarray:
@@ -103,31 +117,58 @@ def _envelope(flops: np.ndarray, loss: np.ndarray) -> np.ndarray:
     return order[first]
 
 
+def _profile_point(x: np.ndarray, y: np.ndarray, sigma: float) -> tuple[float, float, float]:
+    """(log N, log loss, its standard error) of one profile's minimum (module docstring)."""
+    near = np.argsort(np.abs(x - x[np.argmin(y)]), kind="stable")[:NOISE_POINTS]
+    if np.unique(x[near]).size >= 4:
+        design = np.vander(x[near], 3)
+        coef = np.linalg.lstsq(design, y[near], rcond=None)[0]
+        if coef[0] > 0:
+            x0 = -coef[1] / (2 * coef[0])
+            if x[near].min() <= x0 <= x[near].max():
+                v = np.array([x0 * x0, x0, 1.0])
+                var = sigma**2 * v @ np.linalg.inv(design.T @ design) @ v
+                return float(x0), float(np.polyval(coef, x0)), float(math.sqrt(max(var, 0.0)))
+    i = int(np.argmin(y))
+    return float(x[i]), float(y[i]), sigma
+
+
+def _grid_frontier(n, d, loss, flops, profiles, noise: float) -> MeasuredFrontier:
+    sigma, dof = _profile_scatter(n, loss, profiles)
+    if not math.isfinite(sigma):
+        sigma, dof = noise, max(n.size - LAW_PARAMS, 1)
+    rows = []
+    for idx in profiles:
+        x, y = np.log(n[idx]), np.log(loss[idx])
+        x0, y0, se = _profile_point(x, y, sigma)
+        order = np.argsort(x)
+        log_d = float(np.interp(x0, x[order], np.log(d[idx])[order]))
+        rows.append((math.exp(np.log(flops[idx]).mean()), math.exp(y0), math.exp(x0),
+                     math.exp(log_d), se))  # fmt: skip
+    c, best, nn, dd, se = (np.array(v) for v in zip(*sorted(rows), strict=True))
+    return MeasuredFrontier(KIND_ISOFLOP, c, best, nn, dd, se, float(sigma), dof)
+
+
 def measured_frontier(
     n: ArrayLike, d: ArrayLike, loss: ArrayLike, flops: ArrayLike, *, noise: float
 ) -> MeasuredFrontier:
-    """The family's measured frontier (module docstring); ``noise`` is used for envelopes and
-    as the floor of a grid's estimated scatter."""
+    """The family's measured frontier (module docstring); ``noise`` is the scatter of an
+    envelope's points, and of a grid's when its profiles cannot estimate one."""
     n, d, loss, flops = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss, flops))
     profiles = _profiles(n, flops)
     gridded = sum(idx.size for idx in profiles)
     if len(profiles) >= MIN_PROFILES and gridded >= MIN_GRID_SHARE * n.size:
-        best = np.array([idx[np.argmin(loss[idx])] for idx in profiles])
-        budgets = np.array([math.exp(np.log(flops[idx]).mean()) for idx in profiles])
-        order = np.argsort(budgets)
-        scatter = _profile_scatter(n, loss, profiles)
-        if not math.isfinite(scatter):
-            scatter = noise
-        return MeasuredFrontier(
-            KIND_ISOFLOP,
-            budgets[order],
-            loss[best][order],
-            n[best][order],
-            d[best][order],
-            float(scatter),
-        )
+        return _grid_frontier(n, d, loss, flops, profiles, noise)
     keep = _envelope(flops, loss)
-    return MeasuredFrontier(KIND_ENVELOPE, flops[keep], loss[keep], n[keep], d[keep], float(noise))
+    se = np.full(keep.size, float(noise))
+    return MeasuredFrontier(KIND_ENVELOPE, flops[keep], loss[keep], n[keep], d[keep], se,
+                            float(noise), max(n.size - LAW_PARAMS, 1))  # fmt: skip
+
+
+def simultaneous_quantile(level: float, count: int, dof: int) -> float:
+    """Student t quantile for ``count`` two-sided tests at once (Bonferroni) at ``level``, with
+    ``dof`` degrees of freedom behind the estimated scale."""
+    return float(stats.t.ppf(1 - (1 - level) / (2 * count), max(dof, 1)))
 
 
 # --- two measured frontiers ---------------------------------------------------------------------
@@ -138,8 +179,9 @@ class MeasuredComparison:
     """The candidate's measured frontier against the baseline's, inside both trained ranges.
 
     Each row's ``diff`` is log L_baseline − log L_candidate (> 0: the candidate is lower) and
-    ``threshold`` the size a difference must exceed to count: z·sqrt(σ_b² + σ_c²), z the
-    two-sided normal quantile at ``level`` with a Bonferroni correction over the rows (so a
+    ``threshold`` the size a difference must exceed to count: t·sqrt(se_b² + se_c²), t the
+    two-sided Student quantile at ``level`` (the smaller family's degrees of freedom behind its
+    scatter) with a Bonferroni correction over the rows (so a
     pair from one law shows no difference at any row with probability about ``level``).
     """
 
@@ -190,8 +232,8 @@ def compare_measured(
     c = np.array([math.exp(np.log(both[labels == k]).mean()) for k in np.unique(labels)])
     c = np.clip(c[(c >= lo * (1 - 0.02)) & (c <= hi * (1 + 0.02))], lo, hi)
     diff = baseline.log_loss_at(c) - candidate.log_loss_at(c)
-    z = float(stats.norm.ppf(1 - (1 - level) / (2 * c.size)))
-    threshold = z * math.hypot(baseline.noise, candidate.noise)
+    z = simultaneous_quantile(level, c.size, min(baseline.dof, candidate.dof))
+    threshold = z * np.hypot(baseline.se_at(c), candidate.se_at(c))
     sign = np.where(diff > threshold, 1, np.where(diff < -threshold, -1, 0))
     rows = [
         {
@@ -199,7 +241,7 @@ def compare_measured(
             "loss_baseline": float(np.exp(baseline.log_loss_at(c[i])[0])),
             "loss_candidate": float(np.exp(candidate.log_loss_at(c[i])[0])),
             "diff": float(diff[i]),
-            "threshold": threshold,
+            "threshold": float(threshold[i]),
             "sign": int(sign[i]),
         }
         for i in range(c.size)

@@ -101,6 +101,9 @@ TAG_REFIT_NUMBER = "scaling.refit_number"
 """How many refits wrote this fit run; the step of its metrics."""
 TAG_TARGET_PARAMS = "scaling.target_params"
 """Optional, set by people on a fit run: the model size the scaling check predicts for."""
+TAG_MAX_HALFWIDTH = "scaling.max_halfwidth"
+"""Optional, set by people on a fit run: the check's precision bound, (hi − lo)/2 over the
+predicted loss at the target (default 0.05)."""
 TAG_PLAN_GPU = "scaling.plan_gpu"
 """Optional, set by people on a fit run: the GPU (``mlflow-scaling plan --gpu``) each refit
 plans the family's target for, written to ``scaling/plan.json``."""
