@@ -21,6 +21,7 @@ from .argtypes import huber_delta as huber_delta_arg
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .inputs import check_extrapolates_up, check_within_reach
+from .laws.check import DEFAULT_MAX_HALFWIDTH
 from .laws.fitting import DEFAULT_HUBER_DELTA, MAX_BOOTSTRAP_WORK
 from .strict_json import dumps as strict_dumps
 from .summary import summarize_chinchilla
@@ -252,6 +253,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             max_backtest_error=args.max_backtest_error,
             max_exponent_gap=args.max_exponent_gap,
             max_extrapolation=args.max_extrapolation,
+            max_halfwidth=args.max_halfwidth,
             n_boot=args.bootstrap,
         ).to_dict()
     except ValueError as exc:
@@ -292,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--huber-delta",
         type=huber_delta_arg,
         default=DEFAULT_HUBER_DELTA,
-        help="'auto' (default): δ = 1.345 x the residuals' robust scale; a number fixes it "
-        "(1e-3 reproduces Epoch's Chinchilla fit)",
+        help="a number (default 1e-3, Epoch's, chosen on real sweeps) or 'auto': δ = 1.345 x the "
+        "residuals' robust scale after a first fit at 1e-3",
     )
     fit.add_argument(
         "--bootstrap",
@@ -336,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--max-backtest-error", type=_positive_float, default=0.03)
     check.add_argument("--max-exponent-gap", type=_positive_float, default=0.08)
     check.add_argument("--max-extrapolation", type=_positive_float, default=10.0)
+    check.add_argument(
+        "--max-halfwidth", type=_positive_float, default=DEFAULT_MAX_HALFWIDTH,
+        help="precision: the largest (hi - lo)/2 over the predicted loss at the target "
+        f"(default {DEFAULT_MAX_HALFWIDTH:g})",
+    )  # fmt: skip
     check.add_argument(
         "--bootstrap", type=_bootstrap_replicates, default=400,
         help="replicates for the prediction interval (0: none; else at least 50)",

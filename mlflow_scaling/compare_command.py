@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
 from .argtypes import non_negative_int, positive_float
 from .strict_json import dumps as strict_dumps
 from .tabular import InputError
@@ -28,51 +30,78 @@ def _g(x: Any) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
-def format_compare_table(doc: dict) -> str:
-    """The readable form of a comparison document."""
+def _headline(doc: dict) -> list[str]:
     b, c = doc["baseline"], doc["candidate"]
     lines = [
-        f"candidate {c['family']!r} vs baseline {b['family']!r}: {doc['verdict'].upper()}"
-        f"   ({doc['note']})",
+        f"candidate {c['family']!r} vs baseline {b['family']!r}: {doc['verdict'].upper()} over "
+        f"the trained range   ({doc['note']})",
     ]
-    lo, hi = doc["crossover_range"]
+    upto = doc.get("extrapolated_to")
+    past = f"{doc.get('verdict_extrapolated', '-')}"
+    if upto is not None:
+        past += f" up to {upto:.3g} FLOPs"
+    lines.append(f"past the trained range: {past}   ({doc.get('extrapolated_note', '')})")
+    shift, slope = doc.get("shift_multiplier"), doc.get("slope_test")
+    if shift and slope:
+        level = int(round(100 * doc["level"]))
+        lines.append(
+            f"shift: one compute multiplier m = {shift['value']:.3g} ({level}% interval "
+            f"{shift['lo']:.3g}..{shift['hi']:.3g}); slope test: {slope['decision']} "
+            f"(F = {slope['statistic']:.3g}, p = {slope['p_value']:.3g})"
+        )
     cross = doc["crossover_flops"]
-    if cross is None:
-        lines.append(f"crossover: none between {lo:.3g} and {hi:.3g} FLOPs")
-    else:
+    if cross is not None:
         band = doc.get("crossover_interval")
         lines.append(
             f"crossover: {_g(cross)} FLOPs"
-            + (f" ({int(round(100 * doc['level']))}% interval {band[0]:.3g}..{band[1]:.3g})"
+            + (f" (laws' {int(round(100 * doc['level']))}% interval {band[0]:.3g}..{band[1]:.3g})"
                if band else "")
-            + f"; {doc['crossover_share']:.0%} of bootstrap pairs cross between {lo:.3g} and "
-            f"{hi:.3g}"
         )  # fmt: skip
     for role, info in (("baseline", b), ("candidate", c)):
         r = info["flops_range"]
+        fit = info.get("law_fit") or {}
+        law = fit.get("status", "-")
+        if law == "misfit":
+            law += f" (misses its measured frontier by {fit['largest_miss']:+.1%})"
         lines.append(
             f"{role:<9} {info['family']!r}: phase {info['phase'] or '-'}, check "
-            f"{info['check'] or '-'}   ({info['runs']} runs, C {r[0]:.3g}..{r[1]:.3g})"
+            f"{info['check'] or '-'}, law_fit {law}   ({info['runs']} runs, C {r[0]:.3g}.."
+            f"{r[1]:.3g})"
         )
+    return lines
+
+
+def format_compare_table(doc: dict) -> str:
+    """The readable form of a comparison document."""
+    lines = _headline(doc)
+    measured = (doc.get("measured") or {}).get("rows") or []
+    if measured:
+        lines += ["", "measured frontiers (lowest loss reached at each common budget)"]
+        lines.append(f"{'budget C':>10} {'L base':>8} {'L cand':>8} {'cand lower':>10} "
+                     f"{'noise':>7}  {'':<6}")  # fmt: skip
+        for r in measured:
+            mark = {1: "lower", -1: "higher", 0: "-"}[r["sign"]]
+            lines.append(
+                f"{r['flops']:>10.3g} {r['loss_baseline']:>8.4f} {r['loss_candidate']:>8.4f} "
+                f"{-np.expm1(-r['diff']):>+10.2%} {r['threshold']:>7.2%}  {mark:<6}"
+            )
     level = int(round(100 * doc["level"]))
-    lines.append("")
+    lines += ["", "laws (multiplier; past the trained range widened by the extrapolation error)"]
     head = f"({level}% interval)"
-    lines.append(
-        f"{'budget C':>10} {'L base':>8} {'L cand':>8} {'multiplier':>10} {head:>17} "
-        f"{'slope diff':>11} {'(interval)':>18}"
-    )
+    lines.append(f"{'budget C':>10} {'L base':>8} {'L cand':>8} {'multiplier':>10} {head:>19} "
+                 f"{'scope':>12}")  # fmt: skip
     for r in doc["budgets"]:
         interval = f"({r['lo']:.3f}, {r['hi']:.3f})"
-        slopes = f"({r['slope_diff_lo']:+.4f}, {r['slope_diff_hi']:+.4f})"
         lines.append(
             f"{r['flops']:>10.3g} {r['loss_baseline']:>8.4f} {r['loss_candidate']:>8.4f} "
-            f"{r['multiplier']:>10.3f} {interval:>17} {r['slope_diff']:>+11.4f} {slopes:>18}"
+            f"{r['multiplier']:>10.3f} {interval:>19} {r['scope']:>12}"
         )
     for w in doc.get("warnings") or []:
         lines.append(f"warning: {w}")
     if doc.get("compare_run_id"):
         lines.append(
-            f"comparison run {doc['compare_run_id']} in experiment {c.get('experiment')!r}"
+            f"comparison run {doc['compare_run_id']} in experiment "
+            f"{doc['candidate'].get('experiment')!r}"
         )
     return "\n".join(lines)
 

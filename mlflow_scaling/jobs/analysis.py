@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..laws.allocation import local_allocation_exponent
-from ..laws.check import scaling_check
+from ..laws.check import DEFAULT_MAX_HALFWIDTH, precision_criterion, scaling_check
 from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
@@ -32,7 +32,7 @@ from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
 from .tasks import analyze_tasks, unfitted_tasks
 
-ANALYSIS_VERSION = 3  # 3: fit runs carry scaling.span.* (the index reads only fit runs)
+ANALYSIS_VERSION = 4  # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -57,6 +57,8 @@ class RefitSettings:
     min_points: int = DEFAULT_MIN_POINTS
     budgets: tuple[float, ...] = ()
     target_params: float | None = None
+    max_halfwidth: float = DEFAULT_MAX_HALFWIDTH
+    """The check's precision bound (a fit run's ``scaling.max_halfwidth`` tag wins)."""
     curves: bool = True
     plan_gpu: str | None = None
     """Plan the family's target on this GPU (``scaling/plan.json``; a fit run's
@@ -78,6 +80,8 @@ class RefitSettings:
             math.isfinite(self.target_params) and self.target_params > 0
         ):
             raise ValueError(f"target params must be positive and finite, got {self.target_params}")
+        if not (math.isfinite(self.max_halfwidth) and self.max_halfwidth > 0):
+            raise ValueError(f"max halfwidth must be positive and finite, got {self.max_halfwidth}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -240,14 +244,16 @@ def analyze_family(
         )
     except ValueError as exc:  # e.g. exponents with alpha + beta <= 0: no allocation exists
         summary, boot = {"error": str(exc)}, None
-    check_doc = check.to_dict()
-    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
-    prediction = check_doc.get("prediction")
+    prediction = check.prediction
     if prediction and boot is not None:
         _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
         prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
         prediction["interval"] = boot.interval_method()
         prediction["uncertainty"] = boot.uncertainty_dict()
+    if prediction:
+        check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
+    check_doc = check.to_dict()
+    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span

@@ -176,8 +176,8 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
         "--huber-delta",
         type=huber_delta_arg,
         default=DEFAULT_HUBER_DELTA,
-        help="Huber threshold on log residuals: 'auto' (default, scaled to the residuals) or a "
-        "number (1e-3 reproduces Epoch's Chinchilla fit)",
+        help="Huber threshold on log residuals: a number (default 1e-3, Epoch's, chosen on real "
+        "sweeps) or 'auto' (scaled to the residuals)",
     )
     from ..planning.command import known_gpu
 

@@ -117,9 +117,10 @@ def read_pass(
 
 def family_settings_digest(settings: RefitSettings, run: Run | None) -> str:
     """The settings digest a refit of the family (fit run ``run``) writes in this pass."""
-    from .refit import _settings_doc, target_params_of
+    from .refit import _settings_doc, family_settings, target_params_of
 
-    return settings_digest(_settings_doc(settings, target_params_of(run), run))
+    own = family_settings(settings, run)
+    return settings_digest(_settings_doc(own, target_params_of(run), run))
 
 
 def read_changed(client: MlflowClient, exp: ExperimentRef, names: Sequence[str]) -> list[Family]:

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,11 +108,11 @@ class FamilyOutcome:
         return asdict(self)
 
 
-def target_params_of(run: Run | None) -> float | None:
-    """The check target people set on the fit run (tag ``scaling.target_params``), if any."""
+def _positive_tag(run: Run | None, tag: str) -> float | None:
+    """A positive number people set as ``tag`` on the fit run, None when absent."""
     if run is None:
         return None
-    text = run.data.tags.get(schema.TAG_TARGET_PARAMS, "").strip()
+    text = run.data.tags.get(tag, "").strip()
     if not text:
         return None
     try:
@@ -121,10 +121,20 @@ def target_params_of(run: Run | None) -> float | None:
         value = float("nan")
     if not (math.isfinite(value) and value > 0):
         raise InputError(
-            f"fit run {run.info.run_id}: tag {schema.TAG_TARGET_PARAMS} = {text!r} is not a "
-            "positive number"
+            f"fit run {run.info.run_id}: tag {tag} = {text!r} is not a positive number"
         )
     return value
+
+
+def target_params_of(run: Run | None) -> float | None:
+    """The check target people set on the fit run (tag ``scaling.target_params``), if any."""
+    return _positive_tag(run, schema.TAG_TARGET_PARAMS)
+
+
+def family_settings(settings: RefitSettings, run: Run | None) -> RefitSettings:
+    """The pass's settings with the family's own precision bound (tag ``scaling.max_halfwidth``)."""
+    bound = _positive_tag(run, schema.TAG_MAX_HALFWIDTH)
+    return settings if bound is None else replace(settings, max_halfwidth=bound)
 
 
 def _settings_doc(settings: RefitSettings, target: float | None, run: Run | None = None) -> dict:
@@ -289,6 +299,7 @@ def plan_family(
     digest = input_digest(family)
     current = family.fit_run
     target = target_params_of(current)
+    settings = family_settings(settings, current)
     settings_doc = _settings_doc(settings, target, current)
     settings_hash = settings_digest(settings_doc)
     published = published_fit(current)

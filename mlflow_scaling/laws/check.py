@@ -21,7 +21,12 @@ threshold, and passes only when all that apply pass:
     exponent a (N_opt ∝ C^a) of Approach 2 and of Approach 3 differ by at most
     ``max_exponent_gap`` (default 0.08); where they do not, the criterion does not apply;
 ``extrapolation``
-    target size / largest trained size ≤ ``max_extrapolation`` (default 10, one decade).
+    target size / largest trained size ≤ ``max_extrapolation`` (default 10, one decade);
+``precision``
+    half the prediction interval's width over the predicted loss at the target,
+    (hi − lo)/2/L̂, ≤ ``max_halfwidth`` (default 5 %): a gate that books a cluster must know
+    the answer that precisely. Without an interval (``n_boot=0``) it does not apply here; the
+    refit adds it once its bootstrap has made the interval (:func:`precision_criterion`).
 
 It also predicts the loss at the target with a bootstrap prediction interval. Without
 ``target_tokens`` the target is trained compute-optimally by the fitted law.
@@ -49,6 +54,8 @@ from .isoflop import cluster_log_values, fit_isoflop
 from .phases import INVERSE_SCALING, PhaseReport, detect_phases
 
 PASS, FAIL = "pass", "fail"
+DEFAULT_MAX_HALFWIDTH = 0.05
+"""The precision criterion's bound on (hi − lo)/2 over the predicted loss at the target."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ def scaling_check(
     max_backtest_error: float = 0.03,
     max_exponent_gap: float = 0.08,
     max_extrapolation: float = 10.0,
+    max_halfwidth: float = DEFAULT_MAX_HALFWIDTH,
     size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
@@ -154,6 +162,7 @@ def scaling_check(
         "max_backtest_error": max_backtest_error,
         "max_exponent_gap": max_exponent_gap,
         "max_extrapolation": max_extrapolation,
+        "max_halfwidth": max_halfwidth,
         "n_boot": n_boot,
         "level": level,
     }
@@ -212,6 +221,7 @@ def scaling_check(
             prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
             prediction["interval"] = boot.interval_method()
             prediction["uncertainty"] = boot.uncertainty_dict()
+            criteria.append(precision_criterion(prediction, max_halfwidth))
     else:
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
@@ -240,6 +250,18 @@ def extrapolation_criterion(
     ratio = float(target_params / largest)
     detail = f"target {target_params:.3g} params / largest trained {largest:.3g}"
     return Criterion("extrapolation", ratio, max_extrapolation, ratio <= max_extrapolation, detail)
+
+
+def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:
+    """``precision``: (hi − lo)/2 over the predicted loss at the target ≤ ``max_halfwidth``."""
+    lo, hi, loss = prediction.get("lo"), prediction.get("hi"), prediction["loss"]
+    if lo is None or hi is None or not np.isfinite(hi):
+        return Criterion("precision", None, max_halfwidth, None, "no prediction interval")
+    half = float((hi - lo) / 2 / loss)
+    level = int(round(100 * prediction.get("level", 0.95)))
+    detail = (f"{level}% interval {lo:.4g}..{hi:.4g} around {loss:.4g}: "
+              f"±{100 * half:.1f}% at the target")  # fmt: skip
+    return Criterion("precision", half, max_halfwidth, half <= max_halfwidth, detail)
 
 
 def _verdict(criteria) -> str:

@@ -50,10 +50,16 @@ from numpy.typing import ArrayLike
 from .allocation import FLOPS_PER_PARAM_TOKEN, compute_optimal
 from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .chinchilla import ChinchillaLaw
+from .extrapolation import calibrate_extrapolation, robust_scale, size_labels
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
-
-BETTER, WORSE, CROSSES, NO_DIFFERENCE = "better", "worse", "crosses", "no_difference"
-VERDICTS = (BETTER, WORSE, CROSSES, NO_DIFFERENCE)
+from .measured_frontier import (
+    MeasuredFrontier,
+    compare_measured,
+    measured_frontier,
+    simultaneous_quantile,
+)
+from .shift_test import SAME_SLOPE, shift_test
+from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
 GRID_PER_DECADE = 24
 GRID_MARGIN_DECADES = 6.0
@@ -244,7 +250,13 @@ class FamilyRuns:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The comparison of a candidate family against a baseline."""
+    """The comparison of a candidate family against a baseline (module docstring).
+
+    ``verdict`` covers the trained range (``verdict_scope`` = ``trained``): the measured
+    frontiers. ``verdict_extrapolated`` covers the budgets past it, from the laws, up to
+    ``extrapolated_to``; it is ``withheld`` (with ``extrapolated_note``) where either law
+    misses its own measured frontier.
+    """
 
     verdict: str
     note: str
@@ -257,6 +269,12 @@ class Comparison:
     budgets: list[dict]
     level: float
     n_boot: int
+    measured: dict = field(default_factory=dict)
+    shift_multiplier: dict | None = None
+    slope_test: dict | None = None
+    verdict_extrapolated: str = WITHHELD
+    extrapolated_note: str = ""
+    extrapolated_to: float | None = None
     warnings: list[str] = field(default_factory=list)
     curves: dict[str, list[float]] = field(default_factory=dict)
     fits: tuple[ChinchillaFit, ChinchillaFit] | None = None
@@ -264,7 +282,15 @@ class Comparison:
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,
+            "verdict_scope": "trained",
             "note": self.note,
+            "verdict_extrapolated": self.verdict_extrapolated,
+            "extrapolated_note": self.extrapolated_note,
+            "extrapolated_to": self.extrapolated_to,
+            "shift_multiplier": self.shift_multiplier,
+            "slope_test": self.slope_test,
+            "measured": self.measured,
+            "trained_range": self.measured.get("overlap"),
             "crossover_flops": self.crossover_flops,
             "crossover_range": list(self.crossover_range),
             "crossover_interval": None
@@ -342,10 +368,6 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float
             out[f"loss_{key}"], frontier_loss(rep, c, ax), q, widen, log=True)  # fmt: skip
     out["slope_baseline"] = local_slope(law_b, c, ax_b)
     out["slope_candidate"] = local_slope(law_c, c, ax_c)
-    out["slope_diff"] = out["slope_candidate"] - out["slope_baseline"]
-    rep_diff = local_slope(rep_c, c, ax_c) - local_slope(rep_b, c, ax_b)
-    out["slope_diff_lo"], out["slope_diff_hi"] = _interval(out["slope_diff"], rep_diff, q, widen,
-                                                           log=False)  # fmt: skip
     return out
 
 
@@ -370,6 +392,174 @@ def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, ch
     info["check_target_params"] = n_target
     info["check_failed"] = [c.name for c in result.failed]
     return info
+
+
+MIN_SIZES = 4
+"""A family with fewer distinct model sizes carries no verdict (the check's ``distinct_sizes``)."""
+MISFIT_POINTS = 2
+"""Frontier points a law must miss (beyond their band) for the family to be a misfit."""
+MAX_PAST_DECADES = 2.0
+"""Budgets further than this past the trained range get no extrapolated verdict."""
+
+
+@dataclass(frozen=True)
+class _Family:
+    """One family's fits: the robust law, its replicates, the extrapolation error, and what its
+    runs measured."""
+
+    runs: FamilyRuns
+    fit: ChinchillaFit
+    boot: BootstrapFit
+    growth: float
+    dof: int
+    frontier: MeasuredFrontier
+    law_fit: dict
+
+
+def law_fit_status(runs: FamilyRuns, fit: ChinchillaFit, boot: BootstrapFit,
+                   frontier: MeasuredFrontier, level: float) -> dict:  # fmt: skip
+    """Does the fitted law describe the runs that make up the family's measured frontier?
+
+    At each frontier run the miss log(L_measured / L̂) is compared with
+    z·sqrt(se_law² + se²): se_law the bootstrap's spread of the law there, se the frontier
+    point's own standard error, z a Student quantile Bonferroni-corrected over the frontier
+    points. ``MISFIT_POINTS`` or more misses beyond it make the family a ``misfit`` (one run
+    far off is an outlier; a form that cannot follow the family misses several): its law is
+    then not used past the data.
+    """
+    point = fit.law.predict(frontier.n, frontier.d)
+    _, lo, hi = boot.predict_interval(frontier.n, frontier.d, level=0.6827, kind="confidence")
+    se = np.log(hi / lo) / 2
+    z = simultaneous_quantile(level, frontier.flops.size, frontier.dof)
+    miss = np.log(frontier.loss / point)
+    allowed = z * np.sqrt(se**2 + frontier.se**2)
+    k = int(np.argmax(np.abs(miss) / allowed))
+    return {
+        "status": "misfit" if np.sum(np.abs(miss) > allowed) >= MISFIT_POINTS else "ok",
+        "points_missed": int(np.sum(np.abs(miss) > allowed)),
+        "largest_miss": float(np.expm1(miss[k])),
+        "at_flops": float(frontier.flops[k]),
+        "allowed": float(np.expm1(allowed[k])),
+        "frontier_kind": frontier.kind,
+    }
+
+
+def _fit_family(runs: FamilyRuns, k: int, n_boot: int, seed: int, huber_delta, level) -> _Family:
+    try:
+        fit = fit_chinchilla(runs.n, runs.d, runs.loss, huber_delta=huber_delta)
+    except ValueError as exc:
+        raise ValueError(f"family {runs.name!r}: {exc}") from None
+    if not (fit.law.alpha > 0 and fit.law.beta > 0):
+        raise ValueError(
+            f"family {runs.name!r}: the fitted exponents are not positive "
+            f"(alpha={fit.law.alpha:.4g}, beta={fit.law.beta:.4g}); no frontier to compare"
+        )
+    boot = bootstrap_chinchilla(runs.n, runs.d, runs.loss, groups=runs.groups, n_boot=n_boot,
+                                seed=seed + k, fit=fit, huber_delta=huber_delta)  # fmt: skip
+    resid = np.log(runs.loss) - np.log(fit.law.predict(runs.n, runs.d))
+    noise = robust_scale(resid) * math.sqrt(resid.size / max(resid.size - N_LAW_PARAMS, 1))
+    frontier = measured_frontier(runs.n, runs.d, runs.loss, runs.compute(), noise=noise)
+    cal = calibrate_extrapolation(runs.n, runs.d, runs.loss, fit=fit, axis=runs.axis,
+                                  huber_delta=huber_delta)  # fmt: skip
+    return _Family(runs, fit, boot, cal.growth_per_decade, cal.dof, frontier,
+                   law_fit_status(runs, fit, boot, frontier, level))  # fmt: skip
+
+
+def _support(runs: FamilyRuns) -> str | None:
+    """Why ``runs`` cannot carry a verdict, or None."""
+    sizes = int(np.unique(size_labels(np.asarray(runs.n, dtype=float))).size)
+    if sizes < MIN_SIZES:
+        return (f"family {runs.name!r} has {sizes} distinct model sizes; a comparison verdict "
+                f"needs {MIN_SIZES} (the check's distinct_sizes)")  # fmt: skip
+    return None
+
+
+def _shift(fams: tuple[_Family, _Family], c_trained: np.ndarray, axes: dict, level: float):
+    law_b, law_c = fams[0].fit.law, fams[1].fit.law
+    m = compute_multiplier(law_b, law_c, c_trained, **axes)
+    data = [(f.runs.n, f.runs.d, f.runs.loss) for f in fams]
+    return shift_test(data[0], data[1], (law_b, law_c), float(np.log(m).mean()),
+                      float(np.log(m[-1]) - np.log(m[0])), level=level)  # fmt: skip
+
+
+def _model_rows(table: dict, shift, trained_top: float, fams, level: float) -> list[dict]:
+    """Per-budget rows of the modelled multiplier: the shift fit's where the slopes agree, the
+    separate laws' otherwise; past the trained range widened by the extrapolation error."""
+    from scipy import stats
+
+    growth = math.hypot(fams[0].growth, fams[1].growth)
+    t = float(stats.t.ppf((1 + level) / 2, max(min(fams[0].dof, fams[1].dof), 1)))
+    rows = []
+    for i, c in enumerate(table["flops"]):
+        row = {k: float(v[i]) for k, v in table.items()}
+        if shift.decision == SAME_SLOPE:
+            row["multiplier"], row["lo"], row["hi"] = (
+                shift.multiplier, shift.multiplier_lo, shift.multiplier_hi)  # fmt: skip
+        past = max(math.log10(c / trained_top), 0.0)
+        slope = abs(row["slope_baseline"]) or 1e-12
+        extra = t * growth * past / slope  # a log-loss error of g·δ is g·δ/|s| in log compute
+        log_m = math.log(row["multiplier"])
+        row["lo"] = math.exp(log_m - math.hypot(log_m - math.log(row["lo"]), extra))
+        row["hi"] = math.exp(min(log_m + math.hypot(math.log(row["hi"]) - log_m, extra), 700.0))
+        row["scope"] = "trained" if past == 0 else "extrapolated"
+        row["decades_past"] = past
+        rows.append(row)
+    return rows
+
+
+def _extrapolated(rows: list[dict], fams, trained_top: float):
+    """(verdict, note, extrapolated_to) for the budgets past the trained range."""
+    misfit = [f.runs.name for f in fams if f.law_fit["status"] == "misfit"]
+    if misfit:
+        f = next(f for f in fams if f.runs.name == misfit[0])
+        return WITHHELD, (
+            f"law_fit: misfit for {', '.join(repr(m) for m in misfit)}: the law misses its own "
+            f"measured frontier by {f.law_fit['largest_miss']:+.1%} at "
+            f"{f.law_fit['at_flops']:.3g} FLOPs (allowed {f.law_fit['allowed']:.1%}); only the "
+            "measured range is compared"), None  # fmt: skip
+    past = [r for r in rows if r["scope"] == "extrapolated"]
+    near = [r for r in past if r["decades_past"] <= MAX_PAST_DECADES]
+    if not past:
+        return WITHHELD, "no budget past the trained range was asked for", None
+    if not near:
+        note = (f"every budget asked for lies more than {MAX_PAST_DECADES:g} decades past the "
+                f"trained range (up to {trained_top:.3g} FLOPs)")  # fmt: skip
+        return WITHHELD, note, None
+    verdict, note = decide([r["lo"] for r in near], [r["hi"] for r in near])
+    side = [r["lo"] > 1 or r["hi"] < 1 for r in near]
+    upto = None
+    for r, excl in zip(near, side, strict=True):
+        if not excl:
+            break
+        upto = r["flops"]
+    if verdict == NO_DIFFERENCE and upto is not None:
+        verdict = BETTER if near[0]["lo"] > 1 else WORSE
+        note = f"the interval excludes 1 up to {upto:.3g} FLOPs, then contains it"
+    return verdict, note, upto
+
+
+def _crossover(measured, fams, laws, search, verdict_x: str, axes: dict) -> float | None:
+    """Measured before modelled: where the measured frontiers cross, the laws' crossing when
+    both laws fit and it lies between the budgets measured on either side (it uses every run),
+    else the measured estimate; with no measured crossing, the laws' one past the data."""
+    fit_ok = all(f.law_fit["status"] == "ok" for f in fams)
+    if measured.crossing_between is not None:
+        lo, hi = measured.crossing_between
+        law = find_crossover(*laws, lo, hi, **axes) if fit_ok else None
+        return law if law is not None else measured.crossover
+    if verdict_x == CROSSES:
+        return find_crossover(*laws, *search, **axes)
+    return None
+
+
+def _family_infos(fams, c_target: float, check: bool) -> list[dict]:
+    out = []
+    for f in fams:
+        info = _family_status(f.runs, f.fit, c_target, check)
+        info["law_fit"] = f.law_fit
+        info["measured_frontier"] = f.frontier.to_dict()
+        out.append(info)
+    return out
 
 
 def compare_families(
@@ -397,53 +587,48 @@ def compare_families(
     c = ladder if budgets is None else np.sort(np.asarray(budgets, dtype=float).ravel())
     if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
         raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
-
-    fits, boots = [], []
-    for k, runs in enumerate((baseline, candidate)):
-        try:
-            fit = fit_chinchilla(runs.n, runs.d, runs.loss, huber_delta=huber_delta)
-        except ValueError as exc:
-            raise ValueError(f"family {runs.name!r}: {exc}") from None
-        if not (fit.law.alpha > 0 and fit.law.beta > 0):
-            raise ValueError(
-                f"family {runs.name!r}: the fitted exponents are not positive "
-                f"(alpha={fit.law.alpha:.4g}, beta={fit.law.beta:.4g}); no frontier to compare"
-            )
-        fits.append(fit)
-        boots.append(bootstrap_chinchilla(runs.n, runs.d, runs.loss, groups=runs.groups,
-                                          n_boot=n_boot, seed=seed + k, fit=fit,
-                                          huber_delta=huber_delta))  # fmt: skip
-    keep = _valid_replicates(boots[0]) & _valid_replicates(boots[1])
+    unsupported = [r for r in (_support(baseline), _support(candidate)) if r]
+    fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
+                 for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    keep = _valid_replicates(fams[0].boot) & _valid_replicates(fams[1].boot)
     if keep.sum() < MIN_BOOT:
         raise ValueError(
             f"only {int(keep.sum())} of {n_boot} bootstrap replicate pairs have positive "
             "exponents; the runs do not pin down both frontiers"
         )
-    law_b, law_c = fits[0].law, fits[1].law
-    rep_b, rep_c = _batch(boots[0].laws(), keep), _batch(boots[1].laws(), keep)
+    law_b, law_c = fams[0].fit.law, fams[1].fit.law
+    rep_b, rep_c = _batch(fams[0].boot.laws(), keep), _batch(fams[1].boot.laws(), keep)
     axes = {"baseline_axis": baseline.axis, "candidate_axis": candidate.axis}
+    measured = compare_measured(fams[0].frontier, fams[1].frontier, level=level)
+    trained_top = min(cb.max(), cc.max())
+    c_trained = np.geomspace(max(cb.min(), cc.min()), trained_top, 5)
+    if c_trained[0] > trained_top:  # no overlap: the shift is read over both ranges
+        c_trained = np.geomspace(min(cb.min(), cc.min()), max(cb.max(), cc.max()), 5)
+    shift = _shift(fams, c_trained, axes, level)
 
     search = (float(ladder[0]), float(max(cb.max(), cc.max()) * 10**CROSSOVER_PAST_DECADES))
     grid = _log_grid(min(c.min(), search[0]), max(c.max(), search[1]))
     q = ((1 - level) / 2, 1 - (1 - level) / 2)
-
     pair = (law_b, law_c, rep_b, rep_c)
-    widen = small_sample_widening(min(boots[0].n_groups, boots[1].n_groups))
-    table = _evaluate(pair, c, grid, q, axes, widen)
-    rows = [{k: float(v[i]) for k, v in table.items()} for i in range(c.size)]
+    widen = small_sample_widening(min(fams[0].boot.n_groups, fams[1].boot.n_groups))
+    rows = _model_rows(_evaluate(pair, c, grid, q, axes, widen), shift, trained_top, fams, level)
     curve_c = 10.0 ** np.linspace(math.log10(c.min()), math.log10(c.max()), CURVE_POINTS)
-    curves = {k: v.tolist() for k, v in _evaluate(pair, curve_c, grid, q, axes, widen).items()}
-    m_lo, m_hi = table["lo"], table["hi"]
-    verdict, note = decide(m_lo, m_hi)
-    crossover = find_crossover(law_b, law_c, *search, **axes)
+    curve_rows = _model_rows(_evaluate(pair, curve_c, grid, q, axes, widen), shift, trained_top,
+                             fams, level)  # fmt: skip
+    curves = {k: [r[k] for r in curve_rows] for k in curve_rows[0] if k != "scope"}
+    verdict_x, note_x, upto = _extrapolated(rows, fams, trained_top)
     reps = replicate_crossovers(rep_b, rep_c, *search, **axes)
     crossing = reps[np.isfinite(reps)]
     interval = None
     if crossing.size >= MIN_BOOT:
         interval = tuple(float(v) for v in np.quantile(crossing, q))
+    crossover = _crossover(measured, fams, (law_b, law_c), search, verdict_x, axes)
+    verdict, note = measured.verdict, measured.note
+    if unsupported:
+        verdict, note = WITHHELD, "; ".join(unsupported)
+        verdict_x, note_x, upto, crossover = WITHHELD, note, None, None
 
-    infos = [_family_status(r, f, float(c[-1]), check)
-             for r, f in zip((baseline, candidate), fits, strict=True)]  # fmt: skip
+    infos = _family_infos(fams, float(c[-1]), check)
     warnings = []
     for role, info in zip(("baseline", "candidate"), infos, strict=True):
         if info["phase"] is not None and info["phase"] != "scaling":
@@ -467,7 +652,13 @@ def compare_families(
         budgets=rows,
         level=level,
         n_boot=int(keep.sum()),
+        measured=measured.to_dict(),
+        shift_multiplier=shift.shift_dict(),
+        slope_test=shift.slope_dict(),
+        verdict_extrapolated=verdict_x,
+        extrapolated_note=note_x,
+        extrapolated_to=upto,
         warnings=warnings,
         curves=curves,
-        fits=(fits[0], fits[1]),
+        fits=(fams[0].fit, fams[1].fit),
     )

@@ -3,10 +3,12 @@
 A bootstrap over runs measures how much the fitted parameters move under resampling, *assuming
 the law's form is right*. Beyond the largest trained size the form's own error takes over and
 grows with the distance: in-sample residuals cannot see it. So we measure it the way it will be
-used, by extrapolating inside the family:
+used, by extrapolating inside the family, **by distance** along both axes a user extrapolates:
 
-1. Drop the largest model size (then the two largest, then three: ``max_holdouts``) and refit
-   the law on the rest, as long as at least ``min_train_sizes`` sizes and 5 runs remain.
+1. Hold out the runs in the top ``h`` decades of model size N, and separately of compute C,
+   for each ``h`` in :data:`HOLDOUT_DECADES` (a quarter and half a decade), and refit the law
+   on the rest, as long as at least ``min_train_sizes`` sizes and 5 runs remain (a holdout that
+   repeats another's split is skipped).
 2. Predict each held-out run; record its log residual r = log L − log L̂ and its distance beyond
    the training data, δ = max(log10 N/N_max, log10 C/C_max, 0) in decades (N_max, C_max: the
    largest size and compute that refit saw).
@@ -17,8 +19,14 @@ used, by extrapolating inside the family:
 4. A target at distance δ from the full data gets an extra log half-width
    t_{ν, (1+level)/2}·s·δ, added in quadrature to the bootstrap prediction interval's own
    half-widths (lower and upper separately). ν, the degrees of freedom of the Student t, is the
-   number of held-out sizes behind s (a held-out size's runs share one refit, so they are not
-   independent); few held-out sizes give a wide t and so a wide interval.
+   number of distinct model sizes held out in any refit (a size's runs share their errors, and
+   a size held out twice is still one size); few held-out sizes give a wide t and so a wide
+   interval.
+
+The rule was chosen on real sweeps (benchmarks/real_sweeps.py; docs/decision-numbers.md has the
+table), not on simulation alone: holding out by distance on both axes replaced holding out the
+1–3 largest sizes, which never tested extrapolation in compute and counted each (size, refit)
+pair as a degree of freedom.
 
 Where no refit is possible (too few sizes or runs), s cannot be measured: the calibration falls
 back to a stated prior growth (:data:`PRIOR_GROWTH`) with a Student t of ν = runs − 5 degrees
@@ -46,6 +54,8 @@ PRIOR_GROWTH = 0.05
 to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
 measurement."""
 SIZE_GROUP_DECADES = 0.01
+HOLDOUT_DECADES = (0.25, 0.5)
+"""Each refit holds out the runs in the top h decades of N, and separately of C."""
 
 
 @dataclass(frozen=True)
@@ -101,12 +111,12 @@ class ExtrapolationCalibration:
             )
         return (
             f"widened beyond the trained range by {self.growth_per_decade:.3g} "
-            f"log-error per decade measured by refitting without the largest sizes "
-            f"({len(self.holdouts)} refits, t with {self.dof} dof)"
+            f"log-error per decade measured by refitting without the largest sizes and budgets "
+            f"({len(self.holdouts)} refits, t with {self.dof} dof: the sizes held out)"
         )
 
 
-def _size_labels(n: np.ndarray) -> np.ndarray:
+def size_labels(n: np.ndarray) -> np.ndarray:
     logn = np.log10(n)
     order = np.argsort(logn)
     jumps = np.diff(logn[order]) > SIZE_GROUP_DECADES
@@ -121,6 +131,21 @@ def robust_scale(residuals: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
+def _holdouts(n: np.ndarray, c: np.ndarray, labels: np.ndarray, min_train_sizes: int):
+    """(axis, decades, training mask) of each distinct by-distance holdout that leaves enough."""
+    seen: set[bytes] = set()
+    for axis, x in (("N", n), ("C", c)):
+        for h in HOLDOUT_DECADES:
+            train = x <= x.max() * 10.0 ** (-h) * (1 + 1e-9)
+            key = train.tobytes()
+            if train.all() or key in seen:
+                continue
+            if np.unique(labels[train]).size < min_train_sizes or train.sum() < 5:
+                continue
+            seen.add(key)
+            yield axis, h, train
+
+
 def calibrate_extrapolation(
     n: ArrayLike,
     d: ArrayLike,
@@ -129,7 +154,6 @@ def calibrate_extrapolation(
     fit: ChinchillaFit,
     axis: ComputeAxis | None = None,
     huber_delta: float | str = DEFAULT_HUBER_DELTA,
-    max_holdouts: int = 3,
     min_train_sizes: int = 3,
 ) -> ExtrapolationCalibration:
     """Measure the growth of the extrapolation error (module docstring) on runs (n, d, loss)."""
@@ -138,18 +162,15 @@ def calibrate_extrapolation(
     c = axis.flops(n, d)
     full_resid = np.log(loss) - np.log(fit.law.predict(n, d))
     noise = robust_scale(full_resid)
-    labels = _size_labels(n)
+    labels = size_labels(n)
     n_sizes = int(labels.max()) + 1 if labels.size else 0
     base = {"noise": noise, "n_max": float(n.max()), "c_max": float(c.max()), "axis": axis}
-    residuals, distances, size_ids, holdouts = [], [], [], []
-    for k in range(1, max_holdouts + 1):
-        train = labels < n_sizes - k
-        if n_sizes - k < min_train_sizes or train.sum() < 5:
-            break
+    residuals, distances, held_sizes, holdouts = [], [], [], []
+    for along, h, train in _holdouts(n, c, labels, min_train_sizes):
         try:
             refit = fit_chinchilla(n[train], d[train], loss[train], huber_delta=huber_delta)
         except ValueError:
-            break
+            continue
         test = ~train
         r = np.log(loss[test]) - np.log(refit.law.predict(n[test], d[test]))
         dist = np.maximum(
@@ -157,10 +178,11 @@ def calibrate_extrapolation(
         )
         residuals.append(r)
         distances.append(dist)
-        size_ids.append(labels[test] + 1000 * k)
+        held_sizes.append(labels[test])
         holdouts.append(
             {
-                "dropped_sizes": k,
+                "axis": along,
+                "held_out_decades": h,
                 "n_train": int(train.sum()),
                 "n_test": int(test.sum()),
                 "max_distance_decades": float(dist.max()),
@@ -169,8 +191,8 @@ def calibrate_extrapolation(
         )
     if not residuals:
         reason = (
-            f"{n_sizes} model sizes and {n.size} runs: no refit without the largest size "
-            f"keeps {min_train_sizes} sizes and 5 runs"
+            f"{n_sizes} model sizes and {n.size} runs: no refit without the largest sizes or "
+            f"budgets keeps {min_train_sizes} sizes and 5 runs"
         )
         return ExtrapolationCalibration(
             method=METHOD_PRIOR,
@@ -181,7 +203,7 @@ def calibrate_extrapolation(
         )
     r = np.concatenate(residuals)
     dist = np.concatenate(distances)
-    dof = int(np.unique(np.concatenate(size_ids)).size)
+    dof = int(np.unique(np.concatenate(held_sizes)).size)
     weight = dist**2
     s2 = float(np.sum((r**2 - noise**2) * weight) / max(np.sum(weight**2), 1e-300))
     return ExtrapolationCalibration(

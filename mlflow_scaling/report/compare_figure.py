@@ -1,9 +1,10 @@
 """The comparison figure, ``scaling/compare.png``, drawn from the comparison document.
 
-Left: both families' runs and compute-optimal frontiers L*(C) with their bootstrap bands on
-one loss-vs-compute plot (log-log). Right: the compute multiplier against compute with its
-band, the line m = 1 and the crossover when there is one. Past the largest run both panels
-are extrapolation (shaded).
+Left: both families' runs, their measured frontiers (the lowest loss reached at each budget, the
+basis of the trained-range verdict) and the laws' compute-optimal frontiers L*(C) with their
+bootstrap bands on one loss-vs-compute plot (log-log). Right: the compute multiplier against
+compute with its band, the line m = 1 and the crossover when there is one. Past the trained
+range (the budgets both families reached) both panels are extrapolation (shaded).
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ COLOURS = {"baseline": "tab:blue", "candidate": "tab:orange"}
 
 
 def _shade_extrapolation(ax, doc: dict[str, Any]) -> None:
-    largest = max(max(doc[role].get("flops_range") or [0.0]) for role in ("baseline", "candidate"))
+    """Shade the budgets past the trained range (both families' runs), where the laws speak."""
+    trained = doc.get("trained_range")
+    if trained:
+        top = trained[1]
+    else:
+        top = min(max(doc[role].get("flops_range") or [0.0]) for role in ("baseline", "candidate"))
     right = ax.get_xlim()[1]
-    if largest and right > largest:
-        ax.axvspan(largest, right, color="0.9", zorder=0, lw=0, label="past the largest run")
+    if top and right > top:
+        ax.axvspan(top, right, color="0.9", zorder=0, lw=0, label="past the trained range")
         ax.set_xlim(right=right)
 
 
@@ -50,6 +56,10 @@ def _loss_panel(ax, doc: dict[str, Any]) -> None:
         if points.get("flops"):
             ax.scatter(points["flops"], points["loss"], s=12, color=colour, alpha=0.5,
                        edgecolors="none", zorder=3)  # fmt: skip
+        measured = info.get("measured_frontier") or {}
+        if measured.get("flops"):
+            ax.plot(measured["flops"], measured["loss"], color=colour, lw=1, ls="--", marker="D",
+                    ms=4, zorder=5, label=f"{role}: measured frontier")  # fmt: skip
         if curves.get("flops"):
             ax.plot(curves["flops"], curves[f"loss_{role}"], color=colour, lw=2, zorder=4,
                     label=_plain(f"{role}: {info['family']}"))  # fmt: skip
@@ -96,7 +106,8 @@ def compare_figure(doc: dict[str, Any]):
     _loss_panel(ax1, doc)
     _multiplier_panel(ax2, doc)
     title = (f"{doc['candidate']['family']} vs {doc['baseline']['family']}: "
-             f"{doc['verdict']}")  # fmt: skip
+             f"{doc['verdict']} over the trained range, "
+             f"{doc.get('verdict_extrapolated', '-')} past it")  # fmt: skip
     fig.suptitle(_plain(title), fontsize=11)
     return fig
 

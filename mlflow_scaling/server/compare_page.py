@@ -9,6 +9,7 @@ nothing. ``<experiment>`` is the candidate's experiment (id or name), where the 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -90,6 +91,36 @@ def _text(value: Any) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
+def _shift_view(shift: Any) -> dict[str, str]:
+    shift = shift if isinstance(shift, dict) else {}
+    return {k: _num(shift.get(k), ".3g") for k in ("value", "lo", "hi")}
+
+
+def _slope_view(slope: Any) -> dict[str, str]:
+    slope = slope if isinstance(slope, dict) else {}
+    return {"decision": _text(slope.get("decision")) or "—",
+            "statistic": _num(slope.get("statistic"), ".3g"),
+            "p_value": _num(slope.get("p_value"), ".3g")}  # fmt: skip
+
+
+def _measured_view(measured: Any) -> list[dict[str, str]]:
+    rows = measured.get("rows") if isinstance(measured, dict) else None
+    out = []
+    for r in rows if isinstance(rows, list) else []:
+        if not isinstance(r, dict):
+            continue
+        diff = as_float(r.get("diff"))
+        out.append({
+            "flops": _num(r.get("flops"), ".3g"),
+            "loss_baseline": _num(r.get("loss_baseline"), ".4f"),
+            "loss_candidate": _num(r.get("loss_candidate"), ".4f"),
+            "lower": "—" if diff is None else format(-math.expm1(-diff), "+.2%"),
+            "noise": _num(r.get("threshold"), ".2%"),
+            "sign": {1: "lower", -1: "higher", 0: "within noise"}.get(r.get("sign"), "—"),
+        })  # fmt: skip
+    return out
+
+
 def page_view(doc: dict[str, Any]) -> dict[str, Any]:
     """``compare.json`` as the template shows it: strings only, a missing key shown as —."""
     rows = []
@@ -104,9 +135,7 @@ def page_view(doc: dict[str, Any]) -> dict[str, Any]:
             "multiplier": _num(r.get("multiplier"), ".3f"),
             "multiplier_value": as_float(r.get("multiplier")),
             "interval": f"{_num(r.get('lo'), '.3f')} – {_num(r.get('hi'), '.3f')}",
-            "slope_diff": _num(r.get("slope_diff"), "+.4f"),
-            "slope_interval": f"{_num(r.get('slope_diff_lo'), '+.4f')} – "
-            f"{_num(r.get('slope_diff_hi'), '+.4f')}",
+            "scope": _text(r.get("scope")) or "—",
         })  # fmt: skip
     families = {}
     for role in ("baseline", "candidate"):
@@ -114,10 +143,20 @@ def page_view(doc: dict[str, Any]) -> dict[str, Any]:
         families[role] = {
             k: _text(info.get(k)) or "—" for k in ("family", "phase", "check", "runs")
         }
+        law_fit = info.get("law_fit") if isinstance(info.get("law_fit"), dict) else {}
+        families[role]["law_fit"] = _text(law_fit.get("status")) or "—"
+        if law_fit.get("status") == "misfit":
+            families[role]["law_fit"] += f" ({_num(law_fit.get('largest_miss'), '+.1%')})"
     level = as_float(doc.get("level")) or 0.95
     return {
         "verdict": _text(doc.get("verdict")),
         "note": _text(doc.get("note")),
+        "verdict_extrapolated": _text(doc.get("verdict_extrapolated")) or "—",
+        "extrapolated_note": _text(doc.get("extrapolated_note")),
+        "extrapolated_to": _num(doc.get("extrapolated_to"), ".3g"),
+        "shift": _shift_view(doc.get("shift_multiplier")),
+        "slope": _slope_view(doc.get("slope_test")),
+        "measured": _measured_view(doc.get("measured")),
         "crossover": as_float(doc.get("crossover_flops")),
         "crossover_text": _num(doc.get("crossover_flops"), ".3g"),
         "warnings": [_text(w) for w in doc.get("warnings") or [] if _text(w)],

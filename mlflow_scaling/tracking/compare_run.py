@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 COMPARE_DOC_SCHEMA = "mlflow-scaling/compare"
-COMPARE_DOC_VERSION = 1
-COMPARE_VERSION = 1
+COMPARE_DOC_VERSION = 2
+COMPARE_VERSION = 2
 """Bump when the comparison changes what it writes: every comparison is then redone."""
 
 
@@ -136,6 +136,9 @@ def comparison_metrics(comparison: Comparison) -> dict[str, float]:
     out[schema.METRIC_COMPARE_MULTIPLIER] = comparison.budgets[-1]["multiplier"]
     if comparison.crossover_flops is not None:
         out[schema.METRIC_COMPARE_CROSSOVER] = comparison.crossover_flops
+    if comparison.shift_multiplier is not None:
+        for key, suffix in (("value", ""), ("lo", "_lo"), ("hi", "_hi")):
+            out[schema.METRIC_COMPARE_SHIFT + suffix] = comparison.shift_multiplier[key]
     return out
 
 
@@ -187,7 +190,11 @@ def write_comparison(
         settings_digest=settings_digest(settings),
         status=comparison.verdict,
         metrics=comparison_metrics(comparison),
-        tags={schema.TAG_COMPARE_VERDICT: comparison.verdict},
+        tags={
+            schema.TAG_COMPARE_VERDICT: comparison.verdict,
+            schema.TAG_COMPARE_VERDICT_EXTRAPOLATED: comparison.verdict_extrapolated,
+            schema.TAG_COMPARE_SLOPE: (comparison.slope_test or {}).get("decision", ""),
+        },
     )
     write_fit(client, run, make_artifacts=make_artifacts, record=record)
     return docs[-1]
