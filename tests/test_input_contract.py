@@ -391,5 +391,5 @@ def test_23_a_negative_step1_exponent_is_inverse_scaling(tmp_path):
     doc = json.loads(_downstream(_task_csv(tmp_path / "r.csv", n, d, loss, acc)).stdout)
     assert doc["phase"] == "inverse_scaling"
     assert doc["phase_reason"] == (
-        "the task loss rises with scale (step-1 alpha = -0.24): inverse scaling"
+        "the task loss rises with scale (step-1 alpha = -0.223): inverse scaling"
     )
