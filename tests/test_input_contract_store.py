@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _refit_support import call_cli, run_cli
+from _refit_support import RunSpec, call_cli, log_runs, run_cli
 from mlflow import MlflowClient
 from test_input_contract import gen
 
@@ -17,6 +17,7 @@ from mlflow_scaling.tabular import read_points
 from mlflow_scaling.tracking import schema
 from mlflow_scaling.tracking.fit_run import find_fit_runs
 from mlflow_scaling.tracking.importing import import_points
+from mlflow_scaling.tracking.reading import member_point
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,14 @@ def test_7_a_bad_interval_is_refused_before_any_pass(store, value, message):
     assert out.returncode == 2
     assert out.stdout == ""
     assert out.stderr.strip().splitlines()[-1] == f"mlflow-scaling watch: error: {message}"
+
+
+def test_10_a_member_run_under_one_token_is_excluded_by_the_refit(store):
+    client = store["client"]
+    experiment_id = client.get_experiment_by_name("E").experiment_id
+    (run_id,) = log_runs(client, experiment_id, [RunSpec("tiny", 1e8, 0.5, 3.0)])
+    point = member_point(client.get_run(run_id))
+    assert point.reason == (
+        "scaling.tokens: tokens 0.5 is not at least 1 (fewer than one token is a unit or column "
+        "error)"
+    )

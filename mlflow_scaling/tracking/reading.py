@@ -6,7 +6,8 @@
   ``scaling.params``, D = ``scaling.tokens``, C = ``scaling.flops`` (6·N·D when absent), loss
   = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``).
 * A run that cannot be a point (failed, killed, not finished, a value missing, non-finite or
-  not positive) is listed as excluded with its reason, never dropped silently. A fit run
+  not positive, N or D under 1: the input contract of :mod:`mlflow_scaling.inputs`) is listed
+  as excluded with its reason, never dropped silently. A fit run
   (``scaling.role = fit``) is never a member.
 * Full metric histories (training curves, for Approach 1) are fetched only for runs whose
   curves are not already known for the same end time and final loss (:class:`CurveCache`).
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..inputs import PARAMS, TOKENS, Quantity
 from ..laws.allocation import FLOPS_PER_PARAM_TOKEN
 from ..tabular import InputError
 from . import schema
@@ -294,6 +296,11 @@ def _check_value(name: str, value: float | None, missing: str) -> str | None:
     return None
 
 
+def _out_of_range(name: str, value: float, quantity: Quantity) -> str | None:
+    problem = quantity.problem(value)
+    return None if problem is None else f"{name}: {problem}"
+
+
 def member_point(run: Run) -> MemberPoint | ExcludedRun:
     """The run's point, or why it cannot be one."""
     info, data = run.info, run.data
@@ -323,6 +330,10 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
     ]
     if c is not None:
         reasons.append(_check_value(schema.METRIC_FLOPS, c, ""))
+    if not any(reasons[:2]):  # N and D are numbers: are they physical (the input contract)?
+        assert n is not None and d is not None
+        reasons += [_out_of_range(schema.METRIC_PARAMS, n, PARAMS),
+                    _out_of_range(schema.METRIC_TOKENS, d, TOKENS)]  # fmt: skip
     problems = [r for r in reasons if r]
     if problems:
         return ExcludedRun(info.run_id, name, status, "; ".join(problems))
