@@ -393,3 +393,22 @@ def test_23_a_negative_step1_exponent_is_inverse_scaling(tmp_path):
     assert doc["phase_reason"] == (
         "the task loss rises with scale (step-1 alpha = -0.223): inverse scaling"
     )
+
+
+# --- unexpected errors -----------------------------------------------------------------------
+
+
+def test_an_unexpected_error_is_one_line_and_a_file_with_its_traceback(tmp_path, monkeypatch):
+    from mlflow_scaling.crash_log import ENV_LOG_DIR, one_line, write_traceback
+
+    monkeypatch.setenv(ENV_LOG_DIR, str(tmp_path / "logs"))
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        error = exc
+    assert one_line(error) == "KeyError: 'missing'"
+    path = write_traceback(error, "plan/x y")
+    assert path.parent == tmp_path / "logs" and path.name.startswith("plan_x_y-")
+    text = path.read_text()
+    assert text.startswith("Traceback (most recent call last):")
+    assert "test_an_unexpected_error_is_one_line" in text and text.endswith("KeyError: 'missing'\n")
