@@ -6,13 +6,20 @@ option, or the file, column and row). The ranges (docs/reference.md, "The input 
 
 * parameters N >= 1 and tokens D >= 1 (fewer is a unit or column error);
 * budgets, FLOPs and every other positive quantity: finite and > 0;
-* accuracies in [0, 1]; evaluation examples >= 1;
+* accuracies in [0, 1], and not far below chance (:func:`below_chance_problem`); evaluation
+  examples >= 1;
 * a plan's global batch at most its run's tokens, and a given model shape within
   :data:`SHAPE_TOLERANCE` of N;
-* a product that overflows (training FLOPs N·D·6 past 1.8e308) is an error where it is made.
+* a prediction's compute within :data:`MAX_DECADES_BEYOND_DATA` of the largest run
+  (:func:`check_within_reach`), and a check's target above its runs
+  (:func:`check_extrapolates_up`);
+* a product that overflows (training FLOPs N·D·6 past 1.8e308) is an error where it is made
+  (:func:`finite_or_overflow`).
 
-Command-line options use the argparse types of :mod:`.argtypes`; columns of a CSV use
-:func:`first_out_of_range` through :func:`mlflow_scaling.tabular.numeric_column`.
+Command-line options use the argparse types of :mod:`.argtypes` (``params_count``,
+``token_count``, ``positive_float``; the parser class reads ``-1e18`` as a value); columns of
+a CSV use :func:`first_out_of_range` through :func:`mlflow_scaling.tabular.numeric_column`;
+the refit's member runs through :func:`mlflow_scaling.tracking.reading.member_point`.
 """
 
 from __future__ import annotations
@@ -41,9 +48,9 @@ class Quantity:
         if not math.isfinite(value):
             return f"{value!r} is not a finite number"
         if value < self.least or (self.most is not None and value > self.most):
-            span = f"in [{self.least:g}, {self.most:g}]" if self.most is not None else (
-                f"at least {self.least:g}"
-            )  # fmt: skip
+            span = f"at least {self.least:g}"
+            if self.most is not None:
+                span = f"in [{self.least:g}, {self.most:g}]"
             why = f" ({self.why})" if self.why else ""
             return f"{self.name} {value:g} is not {span}{why}"
         return None
@@ -58,8 +65,10 @@ SHAPE_TOLERANCE = 2.0
 
 def first_out_of_range(values: np.ndarray, quantity: Quantity) -> tuple[int, str] | None:
     """(index, phrase) of the first value outside ``quantity``'s range, or None."""
-    for i in np.flatnonzero([quantity.problem(float(v)) is not None for v in values]):
-        return int(i), str(quantity.problem(float(values[i])))
+    for i, value in enumerate(np.asarray(values, dtype=float)):
+        problem = quantity.problem(float(value))
+        if problem is not None:
+            return i, problem
     return None
 
 
