@@ -286,6 +286,15 @@ def test_13_rising_loss_is_inverse_scaling_in_the_check(rising):
     assert (phase["value"], phase["passed"]) == ("inverse_scaling", False)
 
 
+def test_13_inverse_scaling_is_named_wherever_phases_are():
+    from mlflow_scaling.laws.phases import PHASES
+    from mlflow_scaling.rendering import PHASE_CLASSES, PHASE_LABELS
+    from mlflow_scaling.tracking import schema
+
+    assert set(PHASES) == set(schema.PHASES) == set(PHASE_LABELS) == set(PHASE_CLASSES)
+    assert PHASE_LABELS["inverse_scaling"] == "inverse scaling"
+
+
 # --- downstream ------------------------------------------------------------------------------
 
 
