@@ -120,7 +120,9 @@ def _positive_tag(run: Run | None, tag: str) -> float | None:
     except ValueError:
         value = float("nan")
     if not (math.isfinite(value) and value > 0):
-        raise InputError(f"fit run {run.info.run_id}: tag {tag} = {text!r} is not a positive number")
+        raise InputError(
+            f"fit run {run.info.run_id}: tag {tag} = {text!r} is not a positive number"
+        )
     return value
 
 

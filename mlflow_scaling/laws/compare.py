@@ -587,9 +587,20 @@ def compare_families(
     c = ladder if budgets is None else np.sort(np.asarray(budgets, dtype=float).ravel())
     if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
         raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
+    past = float(c.max() / max(cb.max(), cc.max()))
+    if budgets is not None and past > 10**MAX_PAST_DECADES:
+        raise ValueError(
+            f"budget {c.max():.3g} FLOPs lies {math.log10(past):.3g} decades past the larger "
+            f"family's largest run; compare reads at most {MAX_PAST_DECADES:g} decades past"
+        )
     unsupported = [r for r in (_support(baseline), _support(candidate)) if r]
-    fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
-                 for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    try:
+        fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
+                     for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    except ValueError:
+        if unsupported:  # the reason the fit failed is the family's size, say that
+            raise ValueError("; ".join(unsupported)) from None
+        raise
     keep = _valid_replicates(fams[0].boot) & _valid_replicates(fams[1].boot)
     if keep.sum() < MIN_BOOT:
         raise ValueError(
