@@ -541,15 +541,14 @@ def _extrapolated(rows: list[dict], fams, trained_top: float):
 def _crossover(measured, fams, laws, search, verdict_x: str, axes: dict) -> float | None:
     """Measured before modelled: where the measured frontiers cross, the laws' crossing when
     both laws fit and it lies between the budgets measured on either side (it uses every run),
-    else the measured estimate; with no measured crossing, the laws' one past the data."""
+    else the measured estimate; with no measured crossing, the laws' one (where both laws fit:
+    a crossing the laws see, which the verdicts say whether the runs establish)."""
     fit_ok = all(f.law_fit["status"] == "ok" for f in fams)
     if measured.crossing_between is not None:
         lo, hi = measured.crossing_between
         law = find_crossover(*laws, lo, hi, **axes) if fit_ok else None
         return law if law is not None else measured.crossover
-    if verdict_x == CROSSES:
-        return find_crossover(*laws, *search, **axes)
-    return None
+    return find_crossover(*laws, *search, **axes) if fit_ok or verdict_x == CROSSES else None
 
 
 def _family_infos(fams, c_target: float, check: bool) -> list[dict]:
