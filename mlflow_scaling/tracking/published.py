@@ -172,7 +172,7 @@ def read_published_artifact(client: MlflowClient, run: Run | None, name: str) ->
         try:
             local = client.download_artifacts(run.info.run_id, path, tmp)
         except Exception as exc:
-            if _is_missing(exc):
+            if is_missing(exc):
                 return None
             raise
         return Path(local).read_bytes()
@@ -184,7 +184,7 @@ def read_published_json(client: MlflowClient, run: Run | None, name: str) -> Any
     return None if raw is None else json.loads(raw.decode("utf-8"))
 
 
-def _is_missing(exc: BaseException) -> bool:
+def is_missing(exc: BaseException) -> bool:
     """Whether a download failed because the file is not there (not the server or network)."""
     code = getattr(exc, "error_code", None)
     if code == "RESOURCE_DOES_NOT_EXIST":
