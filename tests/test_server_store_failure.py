@@ -9,6 +9,7 @@ turned into a folder in the artifact store, then the SQLite file overwritten), e
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ class Store:
     db: Path
     artifacts: Path
 
-    def get(self, path: str) -> requests.Response:
-        return requests.get(self.server.uri + path, timeout=60)
+    def get(self, path: str) -> tuple[int, str]:
+        """The page's status and its text with HTML entities decoded."""
+        page = requests.get(self.server.uri + path, timeout=60)
+        return page.status_code, html.unescape(page.text)
 
     @property
     def family_url(self) -> str:
@@ -74,9 +77,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_only_a_real_absence_is_404(store: Store) -> None:
-    assert store.get(store.family_url).status_code == 200
-    assert json.loads(store.get(store.artifact_url).content) == {"family": FAMILY,
-                                                                 "refit_number": 1}  # fmt: skip
+    assert store.get(store.family_url)[0] == 200
+    assert store.get(store.artifact_url) == (200, json.dumps({"family": FAMILY,
+                                                              "refit_number": 1}))  # fmt: skip
     for path, says in (
         ("/scaling/family/999999/fam", "No experiment '999999'"),
         ("/scaling/family/no-such-experiment/fam", "No experiment 'no-such-experiment'"),
@@ -84,8 +87,8 @@ def test_only_a_real_absence_is_404(store: Store) -> None:
         (f"/scaling/artifact/{'0' * 32}/{schema.ARTIFACT_FIT_JSON}", f"No run '{'0' * 32}'"),
         (f"/scaling/artifact/{store.fit_run_id}/{schema.ARTIFACT_FIT_PNG}", "has no scaling/"),
     ):
-        page = store.get(path)
-        assert (page.status_code, says in page.text) == (404, True), path
+        status, text = store.get(path)
+        assert (status, says in text) == (404, True), path
 
 
 def test_a_failing_store_is_a_503_that_says_so(store: Store) -> None:
@@ -94,14 +97,14 @@ def test_a_failing_store_is_a_503_that_says_so(store: Store) -> None:
     published.unlink()
     published.mkdir()
     for path in (store.family_url, store.artifact_url):
-        page = store.get(path)
-        assert (page.status_code, STORE_FAILED in page.text) == (503, True), path
-        assert "IsADirectoryError" in page.text
+        status, text = store.get(path)
+        assert (status, STORE_FAILED in text) == (503, True), path
+        assert "IsADirectoryError" in text
     # The tracking store breaks: its SQLite file is overwritten.
     store.db.write_bytes(b"\0" * store.db.stat().st_size)
     for path in ("/scaling/", store.family_url, store.artifact_url,
                  f"/scaling/compare/{store.experiment_id}/a/b"):  # fmt: skip
-        page = store.get(path)
-        assert (page.status_code, STORE_FAILED in page.text) == (503, True), path
+        status, text = store.get(path)
+        assert (status, STORE_FAILED in text) == (503, True), path
     log = store.server.log_path.read_text(errors="replace")
     assert log.count("the MLflow store failed") >= 6 and "Traceback" in log

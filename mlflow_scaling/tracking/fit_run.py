@@ -284,10 +284,11 @@ def write_fit(
             raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
         final = "FINISHED"
         step("published", n)
-        sync_mirrors(client, run_id)
+        after = client.get_run(run_id)  # one fresh view for the mirrors, the verdict, step 6
+        sync_mirrors(client, run_id, after)
         step("mirrored", n)
-        later = _read_later(client.get_run(run_id), published.read_ms)
-        collect(client, client.get_run(run_id), retention)
+        later = _read_later(after, published.read_ms)
+        collect(client, after, retention)
         return published if later is None else Superseded(n, later, published=True)
     except BaseException as exc:
         if not isinstance(exc, Exception):

@@ -133,6 +133,7 @@ def roll_over(client: MlflowClient, run: Run) -> str | None:
 
     from .fit_run import claim_value, highest_taken, is_active
 
+    run = client.get_run(run.info.run_id)  # as fresh as possible: its tags are copied
     current = published_fit(run)
     if current is None:
         return None
