@@ -65,6 +65,7 @@ from ..tracking.reading import (
     read_curves,
     resolve_experiments,
 )
+from ..tracking.retention import collect
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
 from .changes import CLOCK_MARGIN_MS
 from .compare_refit import refresh_comparisons
@@ -308,7 +309,8 @@ def plan_family(
         and not current.data.tags.get(schema.TAG_FIT_ERROR)
     ):
         delete_duplicates(client, family.fit_runs)
-        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 4
+        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 5
+        collect(client, current)  # orphans of a pass that died (no call when there are none)
         return FamilyOutcome(
             experiment_id=family.experiment.experiment_id,
             experiment=family.experiment.name,

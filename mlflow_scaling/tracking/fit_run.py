@@ -40,17 +40,20 @@ table's primary key). A write of one refit goes:
    (:func:`.published.current_record`). The read time is when the pass started reading the
    family's runs (``Family.read_ms``, the job's clock). A pass therefore never replaces a fit
    made from a later reading of the runs, whatever order the passes claim, publish or finish
-   in; step 2 only saves the work of a write that could not become the fit.
+   in; step 2 only saves the work of a write that could not become the fit. (The jobs' clocks
+   must agree: one running S ahead holds its fit against the others for up to S.)
 2. Each refit has its own number and its own folder; a record and the files it names always
    belong together (params never change).
 3. The published ``fit.json`` lists exactly the members its input digest covers; a pass skips
    the family only when that digest and the settings digest equal what it reads now and no
    ``scaling.fit_error`` is set.
 4. An experiment's watermark (:mod:`..jobs.changes`) moves past a family's change only when
-   the pass published a fit of it, found it unchanged, or wrote the family's error tag and
-   read it back: an error that could not be recorded keeps the old watermark.
-5. A fit run holds at most ``keep`` published folders, no unpublished folder older than the
-   grace period, and ends every write with a final status (``FINISHED`` once published,
+   the pass published a fit of it, found it unchanged, found a fit of a later reading
+   published, or wrote the family's error tag and read it back: an error that could not be
+   recorded keeps the old watermark.
+5. After each write (and each full read that skips the family) an active fit run holds at
+   most ``keep`` records and published folders and no unpublished folder older than the grace
+   period; every write ends the run's status (``FINISHED`` once published or dropped,
    ``FAILED`` after an error, ``KILLED`` when the pass was interrupted).
 
 Readers never look at the mirrors to find files: :mod:`.published` reads the record. A pass
