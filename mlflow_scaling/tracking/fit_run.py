@@ -3,8 +3,9 @@ of passes can publish a fit that does not match its own digests.
 
 **Which run.** Each family has one fit run per experiment, tagged ``scaling.role = fit`` and
 ``scaling.family``. Two refit passes may start together and both find none; then both create
-one. The rule that settles it: of all active fit runs of a family, the oldest (start time,
-then run id) is *the* fit run, and every other one is deleted by whoever sees it. The oldest
+one. The rule that settles it: of all active fit runs of a family, the one of the highest
+generation (:mod:`.retention` raises it when it rolls a full run over), then the oldest (start
+time, then run id) is *the* fit run, and every other one is deleted by whoever sees it. The oldest
 is the oldest in every view that contains it, so it is never deleted, and every pass ends by
 checking that it wrote to it (writing again if a run older than its own appeared meanwhile).
 
