@@ -29,8 +29,9 @@ _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
 
 
-def parse_interval(text: str) -> float:
-    """Seconds in an interval such as ``30s``, ``15m``, ``1h``, ``1d``, ``1h30m`` or ``90``."""
+def parse_interval(text: str, allow_zero: bool = False) -> float:
+    """Seconds in an interval such as ``30s``, ``15m``, ``1h``, ``1d``, ``1h30m`` or ``90``
+    (``0s`` too with ``allow_zero``)."""
     text = str(text)
     pos, total = 0, 0.0
     while pos < len(text):
@@ -43,7 +44,7 @@ def parse_interval(text: str) -> float:
         raise ValueError(
             f"interval {text!r} is not like 30s, 15m, 1h, 1d or 1h30m (a number alone is seconds)"
         )
-    if total <= 0:
+    if total < 0 or (total == 0 and not allow_zero):
         raise ValueError(f"interval {text!r} must be longer than zero")
     return total
 
