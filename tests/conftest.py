@@ -201,6 +201,19 @@ def mlflow_tracking(mlflow_server: str) -> Iterator[str]:
         mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: back to default
 
 
+# --- order: MLFLOW_SCALING_TEST_ORDER=reverse runs the collected tests back to front ----------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``MLFLOW_SCALING_TEST_ORDER=reverse``, run the tests in reverse order (the CI runs
+    each refit test file alone, forwards and backwards: scripts/ci_refit_isolation.sh)."""
+    order = os.environ.get("MLFLOW_SCALING_TEST_ORDER", "")
+    if order == "reverse":
+        items.reverse()
+    elif order:
+        raise pytest.UsageError(f"MLFLOW_SCALING_TEST_ORDER={order!r}: only 'reverse' is known")
+
+
 # --- skips: listed at the end, and fatal under CI=true (tests/_ci.py) ---------------------------
 
 _skipped: list[tuple[str, str]] = []

@@ -60,8 +60,12 @@ def test_compare_table_and_budgets(csvs):
     out = call_cli("compare", *csvs, *COLUMNS, "--bootstrap", N_BOOT, "--budget", "1e17", "1e19")
     assert out.returncode == 0, out.stderr
     assert "CROSSES" in out.stdout and "crossover:" in out.stdout
-    rows = [line.split() for line in out.stdout.splitlines() if line.strip().startswith("1e+1")]
-    assert [r[0] for r in rows] == ["1e+17", "1e+19"]
+    measured, laws = out.stdout.split("\nlaws (multiplier")
+    assert "CROSSES over the trained range" in measured
+    grid = [line.split()[0] for line in measured.split("measured frontiers")[1].splitlines()[2:]]
+    assert grid == ["1e+16", "3.16e+16", "1e+17", "3.16e+17", "1e+18", "3.16e+18", "1e+19"]
+    rows = [line.split() for line in laws.splitlines() if line.strip().startswith("1e+1")]
+    assert [(r[0], r[-1]) for r in rows] == [("1e+17", "trained"), ("1e+19", "trained")]
 
 
 @pytest.mark.parametrize(

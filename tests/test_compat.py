@@ -11,12 +11,18 @@ import pytest
 from _refit_support import RunSpec, log_runs, new_experiment
 from mlflow import MlflowClient
 
-from mlflow_scaling.compat import auth_permissions, metric_steps, server_app, server_artifacts
+from mlflow_scaling.compat import (
+    artifact_delete,
+    auth_permissions,
+    metric_steps,
+    server_app,
+    server_artifacts,
+)
 from mlflow_scaling.jobs.analysis import RefitSettings
 from mlflow_scaling.jobs.refit import analyze_job
 from mlflow_scaling.tracking.reading import ExperimentRef, Family, MemberPoint
 
-MODULES = [server_artifacts, auth_permissions, metric_steps, server_app]
+MODULES = [server_artifacts, auth_permissions, metric_steps, server_app, artifact_delete]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

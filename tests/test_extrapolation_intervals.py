@@ -21,19 +21,22 @@ FACTORS = np.array([3.0, 10.0, 30.0])
 def test_coverage_of_simulated_extrapolation_meets_the_floor():
     """Six seeded families from a law the fit cannot express exactly, targets 3–30× past the
     largest size: the calibrated 95 % intervals cover at least 90 % of fresh runs there, where
-    the bootstrap alone covers far fewer."""
+    the bootstrap alone covers far fewer. The fit scales δ to the residuals (``auto``): these
+    families carry 1.5 % noise, where Epoch's δ = 1e-3 (the default, chosen on real sweeps) makes
+    the fit nearly a median regression and covers 16 of 18 (docs/decision-numbers.md)."""
     inside_before, inside_after = [], []
     for seed in range(6):
         rng = np.random.default_rng(seed)
         fam = simulate_family(rng, n_runs=20, span_decades=2.0, noise=0.015, truth="bent")
         tn = fam.n.max() * FACTORS
         td = tokens_at_optimum(TRUE_LAW, tn)
-        fit = fit_chinchilla(fam.n, fam.d, fam.loss)
-        boot = bootstrap_chinchilla(fam.n, fam.d, fam.loss, n_boot=100, seed=seed, fit=fit)
+        fit = fit_chinchilla(fam.n, fam.d, fam.loss, huber_delta="auto")
+        boot = bootstrap_chinchilla(fam.n, fam.d, fam.loss, n_boot=100, seed=seed, fit=fit,
+                                    huber_delta="auto")  # fmt: skip
         actual = fam.true_loss(tn, td) * np.exp(rng.normal(0, fam.noise, tn.size))
         _, lo, hi = boot.predict_interval(tn, td)
         inside_before += list((actual >= lo) & (actual <= hi))
-        cal = calibrate_extrapolation(fam.n, fam.d, fam.loss, fit=fit)
+        cal = calibrate_extrapolation(fam.n, fam.d, fam.loss, fit=fit, huber_delta="auto")
         assert cal.method == METHOD_HOLDOUT and cal.growth_per_decade > 0
         _, lo, hi = boot.with_calibration(cal).predict_interval(tn, td)
         inside_after += list((actual >= lo) & (actual <= hi))
@@ -99,10 +102,10 @@ def test_degenerate_replicates_are_those_with_too_few_runs_or_no_exponents():
     assert degenerate_replicates(thetas, objectives, weights).tolist() == [True, True, True]
 
 
-def test_default_huber_delta_scales_to_the_residuals_and_epochs_stays_available():
+def test_default_huber_delta_is_epochs_and_auto_scales_to_the_residuals():
     p = chinchilla()
-    auto = fit_chinchilla(p.n, p.d, p.loss)
-    epoch = fit_chinchilla(p.n, p.d, p.loss, huber_delta=1e-3)
+    auto = fit_chinchilla(p.n, p.d, p.loss, huber_delta="auto")
+    epoch = fit_chinchilla(p.n, p.d, p.loss)
     assert epoch.huber_rule == "fixed" and epoch.huber_delta == 1e-3
     r = np.log(p.loss) - np.log(epoch.law.predict(p.n, p.d))
     mad = np.median(np.abs(r - np.median(r)))

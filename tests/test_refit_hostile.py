@@ -25,6 +25,7 @@ from _refit_support import (
     synthetic_family,
 )
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from mlflow_scaling.jobs.analysis import RefitSettings
 from mlflow_scaling.jobs.refit import refit_pass
@@ -125,7 +126,7 @@ def test_server_dying_mid_pass_stops_the_pass(mlflow_server_factory, monkeypatch
     assert seen == ["a-first"]  # nothing reported (or written) after the server went
     message = str(stopped.value)
     assert server.uri in message and len(message.splitlines()) == 1
-    with pytest.raises(Exception) as failure:  # unreachable is an error, never "deleted"
+    with pytest.raises(MlflowException) as failure:  # unreachable is an error, never "deleted"
         is_active(client, first_run_id[0])
     assert str(server.port) in str(failure.value)
 
@@ -140,6 +141,31 @@ def test_server_dying_mid_pass_stops_the_pass(mlflow_server_factory, monkeypatch
     outcomes = {o.family: o.status for o in refit_pass(client, experiments=[exp_name],
                                                        settings=SETTINGS)}  # fmt: skip
     assert outcomes == {"a-first": "skipped", "b-second": "fitted", "c-third": "fitted"}
+
+
+def test_an_error_that_cannot_be_recorded_keeps_the_watermark(mlflow_server):
+    """The family's refit fails and its fit run is gone (deleted by hand meanwhile), so the
+    error tag cannot be written: the watermark stays, and the next pass reads the family."""
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "unrecorded")
+    log_runs(client, exp_id, synthetic_family("bad", **SIZES))
+    client.create_run(exp_id, tags={schema.TAG_ROLE: schema.ROLE_FIT, schema.TAG_FAMILY: "bad",
+                                    schema.TAG_TARGET_PARAMS: "lots"})  # fmt: skip
+    (first,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
+    assert (first.status, first.error_recorded) == ("error", True)  # recorded: read back
+    mark = client.get_experiment(exp_id).tags[schema.TAG_REFIT_WATERMARK]
+    (run,) = fit_runs(client, exp_id, "bad")
+    assert "'lots'" in run.data.tags[schema.TAG_FIT_ERROR] and run.info.status == "FAILED"
+
+    def delete_the_fit_run() -> bool:  # asked before each family, after the pass read them
+        if is_active(client, run.info.run_id):
+            client.delete_run(run.info.run_id)
+        return False
+
+    (second,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS,
+                           should_stop=delete_the_fit_run)  # fmt: skip
+    assert (second.status, second.error_recorded) == ("error", False)
+    assert client.get_experiment(exp_id).tags[schema.TAG_REFIT_WATERMARK] == mark
 
 
 def test_cli_on_dead_server_is_one_line_exit_2():

@@ -2,8 +2,10 @@
 
 The experiment holds four families: ``good`` (a clean law plus runs that must be excluded),
 ``one-size`` and ``all-failed`` (insufficient data) and ``bad-target`` (its fit run carries an
-unreadable check target, so its refit fails). The first pass runs through the CLI; later
-passes run in process with the same settings. Tests run in order and build on each other.
+unreadable check target, so its refit fails). The first pass runs through the CLI; the tests
+that read its results share it (``mixed``). Tests that change runs or fit runs build an
+experiment of their own (:func:`fresh`) with the families they need and run its first pass in
+process, so each test passes alone and in any order.
 """
 
 from __future__ import annotations
@@ -35,6 +37,25 @@ N_BOOT = 30
 SETTINGS = RefitSettings(n_boot=N_BOOT)
 
 
+def one_size() -> list[RunSpec]:
+    return [RunSpec("one-size", 1e8, d, 3.0 - i * 0.05) for i, d in
+            enumerate((1e9, 2e9, 4e9, 8e9, 1.6e10, 3.2e10))]  # fmt: skip
+
+
+def all_failed() -> list[RunSpec]:
+    return [RunSpec("all-failed", 1e7 * 3**i, 2e9, 3.0, status="FAILED") for i in range(4)]
+
+
+def fresh(uri: str, specs: list[RunSpec]) -> dict:
+    """An experiment of one test's own with ``specs`` logged, after its first pass."""
+    client = MlflowClient(uri)
+    exp_id, exp_name = new_experiment(client, "own")
+    log_runs(client, exp_id, specs)
+    first = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
+    return {"client": client, "uri": uri, "exp_id": exp_id, "exp_name": exp_name,
+            "first": {o.family: o for o in first}}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def mixed(mlflow_server, tmp_path_factory):
     client = MlflowClient(mlflow_server)
@@ -49,11 +70,8 @@ def mixed(mlflow_server, tmp_path_factory):
         RunSpec("good", 0.0, 2e9, 2.5, name="zero-params"),
         RunSpec("good", 1e8, 2e9, None, name="wrong-metric", loss_metric="eval/loss"),
     ]
-    one_size = [RunSpec("one-size", 1e8, d, 3.0 - i * 0.05) for i, d in
-                enumerate((1e9, 2e9, 4e9, 8e9, 1.6e10, 3.2e10))]  # fmt: skip
-    all_failed = [RunSpec("all-failed", 1e7 * 3**i, 2e9, 3.0, status="FAILED") for i in range(4)]
     bad_target = synthetic_family("bad-target", sizes=(1e7, 1e8, 1e9), tokens_per_param=(20,))
-    ids = log_runs(client, exp_id, good + bad + one_size + all_failed + bad_target)
+    ids = log_runs(client, exp_id, good + bad + one_size() + all_failed() + bad_target)
     good_ids = ids[: len(good)]
     bad_ids = dict(zip([s.name for s in bad], ids[len(good) : len(good) + len(bad)], strict=True))
     # A fit run made by hand, carrying a check target that is not a number.
@@ -200,7 +218,9 @@ def test_second_pass_skips_unchanged_families(mixed):
     assert other[0].refit_number == 2
 
 
-def test_new_member_refits_and_force_refits(mixed):
+def test_new_member_refits_and_force_refits(mlflow_server):
+    mixed = fresh(mlflow_server, synthetic_family("good") + all_failed())
+    assert mixed["first"]["good"].status == "fitted"
     client = mixed["client"]
     (run,) = fit_runs(client, mixed["exp_id"], "good")
     client.set_tag(run.info.run_id, schema.TAG_TARGET_PARAMS, "2.5e10")  # a person's target
@@ -213,7 +233,7 @@ def test_new_member_refits_and_force_refits(mixed):
     (run,) = fit_runs(client, mixed["exp_id"], "good")
     steps = [m.step for m in client.get_metric_history(run.info.run_id, schema.fit_metric("E"))]
     assert sorted(steps) == [1, 2]
-    doc = fit_json(client, run.info.run_id, mixed["tmp"])
+    doc = fit_json(client, run.info.run_id)
     assert doc["check"]["prediction"]["N"] == 2.5e10
     assert doc["settings"]["target_params_from"] == "tag scaling.target_params"
 
@@ -227,15 +247,18 @@ def test_new_member_refits_and_force_refits(mixed):
     assert run.data.tags[schema.TAG_REFIT_NUMBER] == "2"
 
 
-def test_write_that_dies_before_publishing_changes_nothing(mixed):
+def test_write_that_dies_before_publishing_changes_nothing(mlflow_server):
     """A pass that dies after claiming its number and writing its files publishes nothing.
 
-    The published fit stays as it was; the error recorded on the fit run stops the next pass
-    from skipping, and that pass takes a number past the dead claim.
+    The published fit stays as it was; the error recorded on the fit run (read back) stops the
+    next pass from skipping, and that pass takes a number past the dead claim. The dead
+    claim's folder is an orphan until the grace period is over (``test_refit_retention.py``).
     """
+    mixed = fresh(mlflow_server, one_size())
     client = mixed["client"]
     (run,) = fit_runs(client, mixed["exp_id"], "one-size")
     before = published_fit(run)
+    assert before.number == 1
 
     def die(step, number):
         if step == "artifacts":
@@ -243,37 +266,42 @@ def test_write_that_dies_before_publishing_changes_nothing(mixed):
 
     (dead,) = refit_pass(client, experiments=[mixed["exp_name"]], families=["one-size"],
                          settings=SETTINGS, force=True, on_step=die)  # fmt: skip
-    assert dead.status == "error" and "killed here" in dead.message
+    assert (dead.status, dead.error_recorded) == ("error", True)
+    assert "killed here" in dead.message
     (run,) = fit_runs(client, mixed["exp_id"], "one-size")
     assert published_fit(run) == before
     assert run.data.tags[schema.TAG_REFIT_NUMBER] == str(before.number)
     assert "killed here" in run.data.tags[schema.TAG_FIT_ERROR]
+    assert run.info.status == "FAILED"
+    folders = client.list_artifacts(run.info.run_id, schema.ARTIFACT_FITS_DIR)
+    assert sorted(f.path.rsplit("/", 1)[-1].split("-")[0] for f in folders) == ["1", "2"]
 
     (redo,) = refit_pass(
         client, experiments=[mixed["exp_name"]], families=["one-size"], settings=SETTINGS
     )
     assert redo.status == "insufficient_data" and redo.refit_number == before.number + 2
     (run,) = fit_runs(client, mixed["exp_id"], "one-size")
-    assert run.data.tags[schema.TAG_FIT_ERROR] == ""
+    assert run.data.tags[schema.TAG_FIT_ERROR] == "" and run.info.status == "FINISHED"
     (again,) = refit_pass(
         client, experiments=[mixed["exp_name"]], families=["one-size"], settings=SETTINGS
     )
     assert again.status == "skipped" and again.refit_number == before.number + 2
 
 
-def test_skipping_pass_repairs_mirror_tags(mixed):
+def test_skipping_pass_repairs_mirror_tags(mlflow_server):
     """Mirror tags overwritten by a slow writer (here: by hand) are put right by a skip."""
+    mixed = fresh(mlflow_server, all_failed())
     client = mixed["client"]
     (run,) = fit_runs(client, mixed["exp_id"], "all-failed")
     client.set_tag(run.info.run_id, schema.TAG_PHASE, schema.PHASE_SCALING)
-    client.set_tag(run.info.run_id, schema.TAG_REFIT_NUMBER, "1")
+    client.set_tag(run.info.run_id, schema.TAG_REFIT_NUMBER, "7")
     (out,) = refit_pass(
         client, experiments=[mixed["exp_name"]], families=["all-failed"], settings=SETTINGS
     )
     assert out.status == "skipped" and out.phase == schema.PHASE_INSUFFICIENT_DATA
     (run,) = fit_runs(client, mixed["exp_id"], "all-failed")
     assert run.data.tags[schema.TAG_PHASE] == schema.PHASE_INSUFFICIENT_DATA
-    assert run.data.tags[schema.TAG_REFIT_NUMBER] == str(published_fit(run).number) == "2"
+    assert run.data.tags[schema.TAG_REFIT_NUMBER] == str(published_fit(run).number) == "1"
 
 
 def test_unknown_family_is_bad_input(mixed):

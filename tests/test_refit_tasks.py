@@ -150,8 +150,13 @@ def test_family_page_shows_the_task_table(refitted):
     assert "no metric &#39;eval/hard_acc&#39;" in html
 
 
-def test_unchanged_family_is_skipped_and_a_changed_task_refits_and_gates(refitted):
-    client, exp_name, ids = refitted["client"], refitted["exp_name"], refitted["ids"]
+def test_unchanged_family_is_skipped_and_a_changed_task_refits_and_gates(mlflow_server, tmp_path):
+    # It changes runs, so it has an experiment of its own (the others read ``refitted``).
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "tasks-change")
+    ids = _log_family(client, exp_id, "ladder", gating="arc")
+    (first,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
+    assert first.status == "fitted"
     (again,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
     assert again.status == "skipped"
     # The missing evaluation arrives, and the hard task (at chance) is made gating.
@@ -159,7 +164,7 @@ def test_unchanged_family_is_skipped_and_a_changed_task_refits_and_gates(refitte
     client.set_tag(ids[0], schema.TAG_GATING_TASKS, "arc,hard")
     (after,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
     assert after.status == "fitted" and after.check == "fail"
-    doc = fit_json(client, after.fit_run_id, refitted["tmp"])
+    doc = fit_json(client, after.fit_run_id, tmp_path)
     assert doc["tasks"]["hard"]["excluded"] == [] and doc["tasks"]["hard"]["n_points"] == 15
     assert doc["tasks"]["hard"]["gating"] is True
     crit = {c["name"]: c for c in doc["check"]["criteria"]}

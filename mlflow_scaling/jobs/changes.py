@@ -12,22 +12,26 @@ check started (a pass that read every member run). The next pass reads instead:
 
 1. the fit runs (one paged search): each has the published record of its last refit, whose
    settings digest is compared with the settings of this pass;
-2. the member runs that started or ended after T - ``CLOCK_MARGIN_MS`` (two searches on
-   ``attributes.start_time`` and ``attributes.end_time``; the margin absorbs training machines
-   whose clocks run behind the job's);
-3. the deleted runs that carry ``scaling.family``: per family, the digest of their run ids is
+2. the member runs that started or ended after T less the clock margin (two searches on
+   ``attributes.start_time`` and ``attributes.end_time``; the margin, ``refit --clock-margin``,
+   10 minutes by default, absorbs training machines whose clocks run behind the job's: a run
+   whose machine is further behind is seen by the next full check);
+3. the families our commands re-tagged (``families --assign``), recorded on the experiment
+   (:mod:`..tracking.touched`) later than T less the clock margin;
+4. the deleted runs that carry ``scaling.family``: per family, the digest of their run ids is
    kept on the fit run (tag ``scaling.deleted_digest``), so a member deleted or restored since
    shows up as a different digest.
 
 A family is then read in full, and compared by its input digest as before, when one of its runs
-is in 2; its deleted digest differs; its fit run has a refit error, no published record, a
+is in 2 or 3; its deleted digest differs; its fit run has a refit error, no published record, a
 duplicate, or mirror tags that disagree with its record; its settings digest differs; or it
 declares a comparison whose run is missing, differently set, or whose baseline is read. Every
 other family is skipped without reading its members.
 
-What the quick check cannot see: a metric logged to, or a tag changed on, a run that had ended
-before the last pass (old runs newly tagged into a family among them), and a fit run deleted by
-hand. The *full* check sees them. It runs when
+What the quick check cannot see: a metric logged to, or a tag changed by hand (in the MLflow
+UI, or by a script of one's own) on, a run that had ended before the last pass, and a fit run
+deleted by hand. The *full* check sees them (``refit --full-check`` after such an edit). It
+runs when
 the experiment's last full check is older than ``full_every_ms`` (``refit --full-check-every``,
 24 hours by default), with ``refit --full-check`` or ``--force``, for a pass restricted to named
 families, and for an experiment with no watermark yet (its first pass).
@@ -54,6 +58,7 @@ from ..tracking.reading import (
     fit_run_order,
     search_all_runs,
 )
+from ..tracking.touched import touched_families
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -62,7 +67,8 @@ if TYPE_CHECKING:
     from .shards import Shard
 
 CLOCK_MARGIN_MS = 10 * 60 * 1000
-"""How far behind the job's clock a training machine's clock may run (10 minutes)."""
+"""How far behind the job's clock a training machine's clock may run, by default (10 minutes;
+``refit --clock-margin``)."""
 DEFAULT_FULL_CHECK_HOURS = 24.0
 COMPARE_RUNS_FILTER = f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}'"
 
@@ -175,11 +181,12 @@ def scan_changes(
     settings_digest_of: Callable[[Run], str],
     comparison_settings_digest: str,
     owns: Callable[[str, str], bool] = lambda exp_id, name: True,
+    clock_margin_ms: int = CLOCK_MARGIN_MS,
 ) -> ChangeScan:
     """Sort the families of ``experiments`` (each with its watermark in ``marks``) into those
     to read and those unchanged. ``settings_digest_of(fit_run)`` is the settings digest this
     pass would write for that family (it may raise: the family is then read, and fails there).
-    ``owns`` keeps a shard's families."""
+    ``owns`` keeps a shard's families; ``clock_margin_ms`` is subtracted from each watermark."""
     by_id = {e.experiment_id: e for e in experiments}
     ids = list(by_id)
     scan = ChangeScan()
@@ -194,10 +201,15 @@ def scan_changes(
         if name is not None and owns(run.info.experiment_id, name):
             fit_runs.setdefault((run.info.experiment_id, name), []).append(run)
 
-    for attribute, run in moved_runs(client, marks):  # 2: runs that started or ended since
+    for attribute, run in moved_runs(client, marks, clock_margin_ms):  # 2: runs that moved
         name = family_of(run)
         if name is not None and not run.data.tags.get(schema.TAG_ROLE):
             flag((run.info.experiment_id, name), f"a member run {attribute} since the last check")
+    for exp_id, mark in marks.items():  # 3: families our commands re-tagged
+        tags = client.get_experiment(exp_id).tags
+        for name, at in touched_families(tags).items():
+            if at > mark.read_ms - clock_margin_ms:
+                flag((exp_id, name), "its runs were re-tagged (families --assign) since the check")
 
     for key, runs in fit_runs.items():
         runs.sort(key=fit_run_order)
@@ -228,13 +240,15 @@ def scan_changes(
     return scan
 
 
-def moved_runs(client: MlflowClient, marks: dict[str, Watermark]) -> Iterable[tuple[str, Run]]:
+def moved_runs(
+    client: MlflowClient, marks: dict[str, Watermark], clock_margin_ms: int = CLOCK_MARGIN_MS
+) -> Iterable[tuple[str, Run]]:
     """("started" or "ended", run) for each family-tagged run of the experiments in ``marks``
     that started or ended after its experiment's watermark less the clock margin: two searches
     over all the experiments (from the oldest watermark), then each run against its own."""
     if not marks:
         return
-    since = {exp_id: mark.read_ms - CLOCK_MARGIN_MS for exp_id, mark in marks.items()}
+    since = {exp_id: mark.read_ms - clock_margin_ms for exp_id, mark in marks.items()}
     for attribute, verb in (("start_time", "started"), ("end_time", "ended")):
         recent = f"{ALL_FAMILIES_FILTER} and attributes.{attribute} > {min(since.values())}"
         for run in search_all_runs(client, list(marks), recent):

@@ -46,6 +46,16 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _duration(text: str) -> float:
+    """An interval such as ``10m`` (``_interval``), where zero is allowed."""
+    from .watch import parse_interval
+
+    try:
+        return parse_interval(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _name_list(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
@@ -111,7 +121,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_refit_options(p: argparse.ArgumentParser) -> None:
     from .analysis import DEFAULT_N_BOOT
-    from .changes import DEFAULT_FULL_CHECK_HOURS
+    from .changes import CLOCK_MARGIN_MS, DEFAULT_FULL_CHECK_HOURS
 
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -171,6 +181,16 @@ def _add_refit_options(p: argparse.ArgumentParser) -> None:
         metavar="HOURS",
         help="read every member run when the experiment's last full check is older than this "
         f"(default {DEFAULT_FULL_CHECK_HOURS:g}; 0: every pass)",
+    )
+    p.add_argument(
+        "--clock-margin",
+        type=_duration,
+        default=CLOCK_MARGIN_MS / 1000,
+        metavar="DURATION",
+        help="how far behind this machine's clock a training machine's clock may run: the "
+        "quick check also reads runs that started or ended this long before the last pass "
+        "(default 10m; 0s, 30s, 15m, 1h; a run whose clock is further behind waits for the "
+        "next full check)",
     )
     p.add_argument(
         "--huber-delta",
@@ -261,7 +281,8 @@ def format_suggestions(result: Any, assigned: int | None) -> str:
                 f"    [{r['experiment']}] {r['run_name'] or '-'} ({r['run_id']}): {r['reason']}"
             )
     if assigned is not None:
-        lines.append(f"tagged {assigned} runs with {len(result.suggestions)} families")
+        lines.append(f"tagged {assigned} runs with {len(result.suggestions)} families "
+                     "(recorded on the experiments: the next refit pass refits them)")  # fmt: skip
     else:
         lines.append("(nothing written; --assign tags these runs)")
     return "\n".join(lines)
@@ -351,6 +372,7 @@ def _run_pass(args: argparse.Namespace, client, cache=None, should_stop=None, ec
         on_family_start=progress.start,
         full_check=args.full_check,
         full_every_ms=int(args.full_check_every * 3600 * 1000),
+        clock_margin_ms=int(args.clock_margin * 1000),
     )
 
 

@@ -20,6 +20,7 @@ from ..tracking.digest import settings_digest
 from ..tracking.published import published_fit, published_metrics
 from ..tracking.reading import ExperimentRef, Family, FamilyKey, read_families
 from .changes import (
+    CLOCK_MARGIN_MS,
     DEFAULT_FULL_CHECK_HOURS,
     QuietFamily,
     Watermark,
@@ -59,11 +60,12 @@ class PassReading:
 
     def write_watermarks(self, client: MlflowClient, outcomes: Sequence[FamilyOutcome]) -> None:
         """Move the watermarks of the experiments read. An experiment where a family failed
-        without a fit run to carry the error keeps its old one (the next pass reads it again)."""
+        and its error tag was not written and read back keeps its old one (the next pass reads
+        it again; invariant 4 of ``tracking/fit_run.py``)."""
         from .refit import STATUS_ERROR
 
         unrecorded = {o.experiment_id for o in outcomes
-                      if o.status == STATUS_ERROR and o.fit_run_id is None}  # fmt: skip
+                      if o.status == STATUS_ERROR and not o.error_recorded}  # fmt: skip
         for exp_id, mark in self.marks.items():
             if exp_id not in unrecorded:
                 write_watermark(client, exp_id, self.shard, mark)
@@ -79,6 +81,7 @@ def read_pass(
     full_check: bool = False,
     full_every_ms: int = DEFAULT_FULL_EVERY_MS,
     shard: Shard | None = None,
+    clock_margin_ms: int = CLOCK_MARGIN_MS,
 ) -> PassReading:
     started = now_ms()  # before anything is read: runs that move later are newer than it
     deleted = deleted_digests(client, [e.experiment_id for e in experiments])
@@ -103,6 +106,7 @@ def read_pass(
         settings_digest_of=lambda run: family_settings_digest(settings, run),
         comparison_settings_digest=comparison_settings_digest(settings),
         owns=(lambda e, n: True) if shard is None else shard.owns,
+        clock_margin_ms=clock_margin_ms,
     )  # fmt: skip
     for exp in quick:
         names = [name for (exp_id, name) in scan.to_read if exp_id == exp.experiment_id]
@@ -187,9 +191,9 @@ def record_deleted_digest(
 ) -> None:
     """Keep on the family's fit run the digest of its deleted runs as this pass saw them, once
     the family was read in full and brought up to date (or found unchanged)."""
-    from .refit import STATUS_ERROR
+    from .refit import STATUS_ERROR, STATUS_SUPERSEDED
 
-    if outcome.status == STATUS_ERROR or outcome.fit_run_id is None:
+    if outcome.status in (STATUS_ERROR, STATUS_SUPERSEDED) or outcome.fit_run_id is None:
         return
     current = deleted.get((family.experiment.experiment_id, family.name), "")
     known = family.fit_run

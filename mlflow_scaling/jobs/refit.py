@@ -47,6 +47,7 @@ from ..tracking.connection import TrackingUnavailable, check_reachable
 from ..tracking.digest import input_digest, settings_digest
 from ..tracking.fit_run import (
     StepHook,
+    Superseded,
     delete_duplicates,
     ensure_fit_run,
     find_fit_runs,
@@ -64,7 +65,9 @@ from ..tracking.reading import (
     read_curves,
     resolve_experiments,
 )
+from ..tracking.retention import collect
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .changes import CLOCK_MARGIN_MS
 from .compare_refit import refresh_comparisons
 from .pass_reading import DEFAULT_FULL_EVERY_MS, read_pass, record_deleted_digest
 from .shards import Shard
@@ -78,6 +81,8 @@ log = logging.getLogger(__name__)
 FIT_DOC_SCHEMA = "mlflow-scaling/fit"
 FIT_DOC_VERSION = 1
 STATUS_SKIPPED = "skipped"
+STATUS_SUPERSEDED = "superseded"
+"""Another pass published a fit of runs it read later; this pass's fit is not the fit."""
 STATUS_ERROR = "error"
 MAX_WRITE_ATTEMPTS = 3
 
@@ -87,7 +92,9 @@ class FamilyOutcome:
     """What a pass did with one family.
 
     ``status``: ``fitted``, ``insufficient_data`` (a fit run saying why was written),
-    ``skipped`` (nothing changed since the last fit) or ``error`` (``message`` says why).
+    ``skipped`` (nothing changed since the last fit), ``superseded`` (a pass that read the runs
+    later published first: ``message`` says which refit stays the fit) or ``error``
+    (``message`` says why; ``error_recorded`` whether the fit run's error tag read back).
     """
 
     experiment_id: str
@@ -103,6 +110,7 @@ class FamilyOutcome:
     curves_fetched: int = 0
     seconds: float = 0.0
     message: str = ""
+    error_recorded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,7 +320,8 @@ def plan_family(
         and not current.data.tags.get(schema.TAG_FIT_ERROR)
     ):
         delete_duplicates(client, family.fit_runs)
-        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 4
+        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 5
+        collect(client, current)  # orphans of a pass that died (no call when there are none)
         return FamilyOutcome(
             experiment_id=family.experiment.experiment_id,
             experiment=family.experiment.name,
@@ -385,6 +394,7 @@ def write_family(
         path="",
         input_digest=plan.digest,
         settings_digest=plan.settings_hash,
+        read_ms=family.read_ms,
         phase=analysis["phase"],
         check=analysis["check_verdict"],
         status=analysis["status"],
@@ -420,6 +430,17 @@ def write_family(
             known = find_fit_runs(client, family.experiment.experiment_id, family.name)
             continue
         known = find_fit_runs(client, family.experiment.experiment_id, family.name)
+        if isinstance(published, Superseded):
+            return FamilyOutcome(
+                **plan.base(),
+                status=STATUS_SUPERSEDED,
+                fit_run_id=run_id,
+                refit_number=published.by.number,
+                phase=published.by.phase,
+                check=published.by.check,
+                seconds=time.monotonic() - plan.started,
+                message=published.message(family.read_ms),
+            )
         if known and known[0].info.run_id == run_id:
             delete_duplicates(client, known)
             return FamilyOutcome(
@@ -464,20 +485,32 @@ def _error_outcome(client: MlflowClient, family: Family, exc: BaseException, sta
     else:
         log.error("family %r in experiment %r: %s (full traceback in %s)", family.name,
                   family.experiment.name, message, write_traceback(exc, family.name))  # fmt: skip
-    run = family.fit_run
-    if run is not None:
-        mark_error(client, run.info.run_id, message)
+    run_id = _fit_run_id_for_error(client, family)
+    recorded = run_id is not None and mark_error(client, run_id, message)
     return FamilyOutcome(
         experiment_id=family.experiment.experiment_id,
         experiment=family.experiment.name,
         family=family.name,
         status=STATUS_ERROR,
-        fit_run_id=None if run is None else run.info.run_id,
+        fit_run_id=run_id,
         n_members=len(family.members),
         n_excluded=len(family.excluded),
         seconds=time.monotonic() - start,
         message=message,
+        error_recorded=recorded,
     )
+
+
+def _fit_run_id_for_error(client: MlflowClient, family: Family) -> str | None:
+    """The fit run to carry the family's error: the one read, else one this pass created."""
+    if family.fit_run is not None:
+        return family.fit_run.info.run_id
+    try:
+        runs = find_fit_runs(client, family.experiment.experiment_id, family.name)
+    except Exception as exc:
+        log.warning("family %r: cannot look for its fit run: %s", family.name, exc)
+        return None
+    return runs[0].info.run_id if runs else None
 
 
 def stop_if_unreachable(client: MlflowClient, exc: BaseException) -> None:
@@ -510,6 +543,7 @@ def refit_pass(
     on_family_start: Callable[[str, int, int], None] | None = None,
     full_check: bool = False,
     full_every_ms: int = DEFAULT_FULL_EVERY_MS,
+    clock_margin_ms: int = CLOCK_MARGIN_MS,
 ) -> list[FamilyOutcome]:
     """One pass over the families of ``experiments`` (all active ones by default).
 
@@ -531,12 +565,14 @@ def refit_pass(
     watermark get the quick check of :mod:`.changes` and only their changed families are read;
     the others (and all with ``force``, ``full_check``, or a full check older than
     ``full_every_ms`` milliseconds) are read in full. Families skipped unread come first among
-    the outcomes. A pass that completes (not stopped) moves the watermarks.
+    the outcomes. A pass that completes (not stopped) moves the watermarks. ``clock_margin_ms``
+    is how far behind this machine's clock the training machines' clocks may run.
     """
     settings = settings or RefitSettings()
     exps = resolve_experiments(client, experiments)
     reading = read_pass(client, exps, families, settings, force=force, full_check=full_check,
-                        full_every_ms=full_every_ms, shard=shard)  # fmt: skip
+                        full_every_ms=full_every_ms, shard=shard,
+                        clock_margin_ms=clock_margin_ms)  # fmt: skip
     found = [f for f in reading.found if f.n_runs or f.fit_runs]
     if families:
         missing = sorted(set(families) - {f.name for f in found})

@@ -31,8 +31,9 @@ MAX_INTERVAL_S = 366 * 86400.0
 _INTERVAL = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", re.IGNORECASE)
 
 
-def parse_interval(text: str) -> float:
-    """Seconds in an interval such as ``30s``, ``15m``, ``1h``, ``1d``, ``1h30m`` or ``90``."""
+def parse_interval(text: str, allow_zero: bool = False) -> float:
+    """Seconds in an interval such as ``30s``, ``15m``, ``1h``, ``1d``, ``1h30m`` or ``90``
+    (``0s`` too with ``allow_zero``)."""
     text = str(text)
     pos, total = 0, 0.0
     while pos < len(text):
@@ -45,7 +46,7 @@ def parse_interval(text: str) -> float:
         raise ValueError(
             f"interval {text!r} is not like 30s, 15m, 1h, 1d or 1h30m (a number alone is seconds)"
         )
-    if total <= 0:
+    if total < 0 or (total == 0 and not allow_zero):
         raise ValueError(f"interval {text!r} must be longer than zero")
     if total > MAX_INTERVAL_S:
         raise ValueError(f"interval {text!r} is longer than {MAX_INTERVAL_S / 86400:g} days")

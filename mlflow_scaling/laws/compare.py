@@ -1,41 +1,24 @@
-"""Does the idea scale? Two families' compute frontiers, the compute multiplier and a verdict.
+"""Does the idea scale? Two families compared over what they measured, then by their laws.
 
-Each family f (the baseline b and the candidate c) has a fitted law L_f(N, D) and a compute
-axis C = φ_f(N)·D (6ND unless measured). Its **frontier** is the best loss a budget buys,
+The answer has two scopes, never mixed (docs/reference.md, "Does the idea scale?"):
 
-    L*_f(C) = min_N L_f(N, C/φ_f(N)),
+* **Over the trained range** (``verdict``, ``verdict_scope = "trained"``): the families'
+  measured frontiers (:mod:`measured_frontier`: isoFLOP minima or the lower envelope of their
+  runs) at every budget both reached: ``better``, ``worse``, ``crosses``, ``no_difference`` or
+  ``withheld`` (ranges that do not overlap, or a family with fewer than ``MIN_SIZES`` sizes).
+* **Past it** (``verdict_extrapolated`` up to ``extrapolated_to``): the laws' compute multiplier
+  m(C) (:mod:`frontier`), with intervals from paired bootstrap replicates of both families,
+  percentile intervals widened about the point estimate by sqrt(G/(G − 5)) for the smaller
+  family's G runs (:func:`small_sample_widening`), and past the trained range by both families'
+  extrapolation error (:mod:`extrapolation`). It is ``withheld`` when either law misses its own
+  measured frontier (:func:`law_fit_status`): a law that cannot describe its family says
+  nothing past it.
 
-monotone decreasing in C. The **compute multiplier** at budget C is
-
-    m(C) = L*_b⁻¹(L*_c(C)) / C,
-
-the compute the baseline needs to reach the candidate's loss, per unit of the candidate's
-compute: m > 1 means the candidate is worth m× more compute, m < 1 that it costs compute.
-L*_b⁻¹ is found numerically: L*_b on a log grid of budgets (GRID_PER_DECADE per decade), then
-log C interpolated linearly against log L (the frontier is smooth, so this is accurate to a
-fraction of a percent). A loss the baseline never reaches (below its floor E) gives the top
-of the grid, i.e. m ≈ 10^GRID_MARGIN_DECADES: "more than any budget in sight".
-
-The **local slope** s_f(C) = d log L*_f / d log C (a central difference) says how fast each
-frontier still falls; s_c − s_b < 0 means the candidate's advantage grows with scale.
-
-Intervals resample each family's runs independently (:func:`bootstrap_chinchilla`) and
-recompute everything on the pairs of replicates: percentile intervals, widened about the point
-estimate by sqrt(G/(G − 5)) for the smaller family's G runs (:func:`small_sample_widening`;
-without it 95 % intervals covered the truth in 88–100 % of simulated seeds, see
-benchmarks/bench_compare.py).
-
-The **crossover** is the budget where the point multiplier crosses 1, searched from the
-smallest budget both families cover to two decades past the largest run; ``crossover_share``
-is the fraction of replicate pairs that cross there too, and ``crossover_interval`` the
-percentile interval of their crossings (when at least MIN_BOOT of them cross). The **verdict**,
-from the multiplier's interval [lo, hi] over the budgets (ascending; the last is the target):
-
-* ``crosses``: the interval lies above 1 at some budget and below 1 at another;
-* ``better`` / ``worse``: otherwise, the interval lies above / below 1 at the largest budget;
-* ``no_difference``: the interval contains 1 at every budget, and also when it excludes 1
-  only at smaller budgets but contains it at the largest (a gain seen at small budgets that is
-  not established at the target); ``note`` says which.
+**Shift or slope** (:mod:`shift_test`): one law shifted by a single compute multiplier against
+two laws; where one multiplier is enough (``same_slope``), the per-budget multiplier is the
+shift fit's m. ``crossover_share`` is the fraction of replicate pairs whose laws cross between
+the smallest shared budget and two decades past the largest run, and ``crossover_interval``
+the percentile interval of their crossings (when at least MIN_BOOT of them cross).
 """
 
 from __future__ import annotations
@@ -47,11 +30,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .allocation import FLOPS_PER_PARAM_TOKEN, compute_optimal
+from .allocation import FLOPS_PER_PARAM_TOKEN
 from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .chinchilla import ChinchillaLaw
 from .extrapolation import calibrate_extrapolation, robust_scale, size_labels
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+from .frontier import (  # noqa: F401  (re-exported: the comparison's building blocks)
+    GRID_MARGIN_DECADES,
+    GRID_PER_DECADE,
+    LOG_M_TOLERANCE,
+    SLOPE_STEP,
+    _log_grid,
+    _optimum,
+    compute_multiplier,
+    find_crossover,
+    frontier_loss,
+    inverse_frontier,
+    local_slope,
+    replicate_crossovers,
+)
 from .measured_frontier import (
     MeasuredFrontier,
     compare_measured,
@@ -61,14 +58,6 @@ from .measured_frontier import (
 from .shift_test import SAME_SLOPE, shift_test
 from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
-GRID_PER_DECADE = 24
-GRID_MARGIN_DECADES = 6.0
-"""The inverse frontier is searched this many decades around the budgets asked about."""
-LOG_M_TOLERANCE = 1e-3
-"""|log m| below this counts as m = 1 when looking for a crossing (the grid inversion is
-accurate to about 1e-4)."""
-SLOPE_STEP = 0.05
-"""Half-width, in natural-log units of C, of the central difference for the local slope."""
 LADDER_PAST_DECADES = 1.0
 """The default budgets end this many decades past the larger family's largest run."""
 CROSSOVER_PAST_DECADES = 2.0
@@ -77,134 +66,6 @@ MIN_BOOT = 10
 N_LAW_PARAMS = 5
 CURVE_POINTS = 41
 """Budgets of the smooth curves (``curves``) drawn in the figure."""
-
-
-# --- the frontier and its inverse --------------------------------------------------------------
-
-
-def frontier_loss(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.ndarray:
-    """L*(C): the compute-optimal loss at each budget on the family's compute axis.
-
-    ``law`` may be a batch ((R, 1) parameters): the result is then (R, len(flops)).
-    ``axis`` None is 6ND.
-    """
-    return _optimum(law, flops, axis).loss
-
-
-def _optimum(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None):
-    return compute_optimal(law, flops, axis=axis)
-
-
-def _log_grid(lo: float, hi: float) -> np.ndarray:
-    a = math.log10(lo) - GRID_MARGIN_DECADES
-    b = math.log10(hi) + GRID_MARGIN_DECADES
-    return 10.0 ** np.linspace(a, b, int(math.ceil((b - a) * GRID_PER_DECADE)) + 1)
-
-
-def inverse_frontier(
-    law: ChinchillaLaw, target_loss: ArrayLike, grid: np.ndarray, axis: Any = None
-) -> np.ndarray:
-    """The budget at which the frontier of ``law`` reaches ``target_loss``, clipped to ``grid``.
-
-    For a batched law, ``target_loss`` is (R, K): row r is inverted with replicate r.
-    """
-    curve = np.atleast_2d(frontier_loss(law, grid, axis))  # (R, G), decreasing along G
-    t = np.asarray(target_loss, dtype=float)
-    flat = t.ndim == 1
-    t = np.atleast_2d(t)
-    log_c, log_l, log_t = np.log(grid), np.log(curve), np.log(t)
-    # i = how many grid points are still above the target: the target lies in [i-1, i].
-    i = (log_l[:, None, :] > log_t[:, :, None]).sum(axis=-1)
-    j = np.clip(i, 1, grid.size - 1)
-    rows = np.arange(log_l.shape[0])[:, None]
-    l0, l1 = log_l[rows, j - 1], log_l[rows, j]
-    frac = np.where(l1 != l0, (log_t - l0) / np.where(l1 != l0, l1 - l0, 1.0), 0.0)
-    out = np.exp(log_c[j - 1] + np.clip(frac, 0.0, 1.0) * (log_c[j] - log_c[j - 1]))
-    out = np.where(i == 0, grid[0], np.where(i >= grid.size, grid[-1], out))
-    return out[0] if flat else out
-
-
-def compute_multiplier(
-    baseline: ChinchillaLaw,
-    candidate: ChinchillaLaw,
-    flops: ArrayLike,
-    *,
-    baseline_axis: Any = None,
-    candidate_axis: Any = None,
-    grid: np.ndarray | None = None,
-) -> np.ndarray:
-    """m(C) = L*_b⁻¹(L*_c(C)) / C for each budget (batched laws pair replicates row by row)."""
-    c = np.atleast_1d(np.asarray(flops, dtype=float))
-    grid = _log_grid(c.min(), c.max()) if grid is None else grid
-    target = frontier_loss(candidate, c, candidate_axis)
-    return inverse_frontier(baseline, target, grid, baseline_axis) / c
-
-
-def local_slope(law: ChinchillaLaw, flops: ArrayLike, axis: Any = None) -> np.ndarray:
-    """d log L*/d log C at each budget, by a central difference of half-width SLOPE_STEP."""
-    c = np.atleast_1d(np.asarray(flops, dtype=float))
-    up = np.log(frontier_loss(law, c * math.exp(SLOPE_STEP), axis))
-    down = np.log(frontier_loss(law, c * math.exp(-SLOPE_STEP), axis))
-    return (up - down) / (2 * SLOPE_STEP)
-
-
-def _sign(log_m: np.ndarray) -> np.ndarray:
-    """Sign of log m along the last axis; within the inversion's accuracy of 0 a point keeps
-    the sign before it (0 at the start), so identical frontiers never cross."""
-    sign = np.atleast_2d(np.where(np.abs(log_m) < LOG_M_TOLERANCE, 0.0, np.sign(log_m)))
-    last = np.maximum.accumulate(np.where(sign != 0, np.arange(sign.shape[1]), 0), axis=1)
-    filled = np.take_along_axis(sign, last, axis=1)
-    return filled.reshape(np.shape(log_m))
-
-
-def _scan(lo: float, hi: float) -> np.ndarray:
-    count = int(math.log10(hi / lo) * GRID_PER_DECADE) + 2
-    return 10.0 ** np.linspace(math.log10(lo), math.log10(hi), count)
-
-
-def replicate_crossovers(
-    baseline: ChinchillaLaw,
-    candidate: ChinchillaLaw,
-    lo: float,
-    hi: float,
-    *,
-    baseline_axis: Any = None,
-    candidate_axis: Any = None,
-) -> np.ndarray:
-    """For batched laws: each replicate pair's first crossing of m = 1 in [lo, hi] (NaN: none).
-
-    The crossing is interpolated linearly in (log C, log m) between scan points.
-    """
-    scan = _scan(lo, hi)
-    log_m = np.log(compute_multiplier(baseline, candidate, scan, grid=_log_grid(lo, hi),
-                                      baseline_axis=baseline_axis,
-                                      candidate_axis=candidate_axis))  # fmt: skip
-    log_m = np.atleast_2d(log_m)
-    sign = _sign(log_m)
-    change = sign[:, :-1] * sign[:, 1:] < 0
-    k = change.argmax(axis=1)
-    rows = np.arange(log_m.shape[0])
-    m0, m1 = log_m[rows, k], log_m[rows, k + 1]
-    x0, x1 = np.log(scan[k]), np.log(scan[k + 1])
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        x = x0 - m0 * (x1 - x0) / (m1 - m0)  # (meaningless in rows without a crossing)
-        return np.where(change.any(axis=1), np.exp(x), np.nan)
-
-
-def find_crossover(
-    baseline: ChinchillaLaw,
-    candidate: ChinchillaLaw,
-    lo: float,
-    hi: float,
-    *,
-    baseline_axis: Any = None,
-    candidate_axis: Any = None,
-) -> float | None:
-    """The smallest budget in [lo, hi] where the multiplier crosses 1, or None."""
-    found = replicate_crossovers(baseline, candidate, lo, hi, baseline_axis=baseline_axis,
-                                 candidate_axis=candidate_axis)  # fmt: skip
-    value = float(np.ravel(found)[0])
-    return value if math.isfinite(value) else None
 
 
 def decide(lo: ArrayLike, hi: ArrayLike) -> tuple[str, str]:
@@ -541,15 +402,14 @@ def _extrapolated(rows: list[dict], fams, trained_top: float):
 def _crossover(measured, fams, laws, search, verdict_x: str, axes: dict) -> float | None:
     """Measured before modelled: where the measured frontiers cross, the laws' crossing when
     both laws fit and it lies between the budgets measured on either side (it uses every run),
-    else the measured estimate; with no measured crossing, the laws' one past the data."""
+    else the measured estimate; with no measured crossing, the laws' one (where both laws fit:
+    a crossing the laws see, which the verdicts say whether the runs establish)."""
     fit_ok = all(f.law_fit["status"] == "ok" for f in fams)
     if measured.crossing_between is not None:
         lo, hi = measured.crossing_between
         law = find_crossover(*laws, lo, hi, **axes) if fit_ok else None
         return law if law is not None else measured.crossover
-    if verdict_x == CROSSES:
-        return find_crossover(*laws, *search, **axes)
-    return None
+    return find_crossover(*laws, *search, **axes) if fit_ok or verdict_x == CROSSES else None
 
 
 def _family_infos(fams, c_target: float, check: bool) -> list[dict]:
@@ -587,9 +447,20 @@ def compare_families(
     c = ladder if budgets is None else np.sort(np.asarray(budgets, dtype=float).ravel())
     if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
         raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
+    past = float(c.max() / max(cb.max(), cc.max()))
+    if budgets is not None and past > 10**MAX_PAST_DECADES:
+        raise ValueError(
+            f"budget {c.max():.3g} FLOPs lies {math.log10(past):.3g} decades past the larger "
+            f"family's largest run; compare reads at most {MAX_PAST_DECADES:g} decades past"
+        )
     unsupported = [r for r in (_support(baseline), _support(candidate)) if r]
-    fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
-                 for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    try:
+        fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
+                     for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    except ValueError:
+        if unsupported:  # the reason the fit failed is the family's size, say that
+            raise ValueError("; ".join(unsupported)) from None
+        raise
     keep = _valid_replicates(fams[0].boot) & _valid_replicates(fams[1].boot)
     if keep.sum() < MIN_BOOT:
         raise ValueError(

@@ -7,8 +7,8 @@ used, by extrapolating inside the family, **by distance** along both axes a user
 
 1. Hold out the runs in the top ``h`` decades of model size N, and separately of compute C,
    for each ``h`` in :data:`HOLDOUT_DECADES` (a quarter and half a decade), and refit the law
-   on the rest, as long as at least ``min_train_sizes`` sizes and 5 runs remain (a holdout that
-   repeats another's split is skipped).
+   on the rest, as long as at least ``min_train_sizes`` sizes and :data:`MIN_TRAIN_RUNS` runs
+   remain (a holdout that repeats another's split is skipped).
 2. Predict each held-out run; record its log residual r = log L − log L̂ and its distance beyond
    the training data, δ = max(log10 N/N_max, log10 C/C_max, 0) in decades (N_max, C_max: the
    largest size and compute that refit saw).
@@ -54,6 +54,8 @@ PRIOR_GROWTH = 0.05
 to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
 measurement."""
 SIZE_GROUP_DECADES = 0.01
+MIN_TRAIN_RUNS = 10
+"""A refit keeps at least twice the law's 5 parameters in runs (fewer extrapolate noise)."""
 HOLDOUT_DECADES = (0.25, 0.5)
 """Each refit holds out the runs in the top h decades of N, and separately of C."""
 
@@ -140,7 +142,7 @@ def _holdouts(n: np.ndarray, c: np.ndarray, labels: np.ndarray, min_train_sizes:
             key = train.tobytes()
             if train.all() or key in seen:
                 continue
-            if np.unique(labels[train]).size < min_train_sizes or train.sum() < 5:
+            if np.unique(labels[train]).size < min_train_sizes or train.sum() < MIN_TRAIN_RUNS:
                 continue
             seen.add(key)
             yield axis, h, train
@@ -192,7 +194,7 @@ def calibrate_extrapolation(
     if not residuals:
         reason = (
             f"{n_sizes} model sizes and {n.size} runs: no refit without the largest sizes or "
-            f"budgets keeps {min_train_sizes} sizes and 5 runs"
+            f"budgets keeps {min_train_sizes} sizes and {MIN_TRAIN_RUNS} runs"
         )
         return ExtrapolationCalibration(
             method=METHOD_PRIOR,

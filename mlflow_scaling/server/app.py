@@ -85,6 +85,11 @@ BAD_PAGE_TOKEN = (
     "copied). Start again from the first page."
 )
 
+STORE_FAILED = (
+    "The MLflow store failed to answer ({}), so this page cannot be shown now; nothing is "
+    "known to be missing. Try again later; the server log has the details."
+)
+
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -159,6 +164,10 @@ def make_blueprint(
                 return view(*args, **kwargs)
             except HTTPException:
                 raise
+            except data.StoreFailed as exc:  # never "not found": the store did not answer
+                log.exception("scaling page %s: the MLflow store failed", request.path)
+                return html(render_message("Store unavailable", STORE_FAILED.format(exc), links),
+                            503)  # fmt: skip
             except Exception as exc:  # the page says what failed; the log has the traceback
                 log.exception("scaling page %s failed", request.path)
                 first = (str(exc).strip().splitlines() or [""])[0][:500]
@@ -238,7 +247,7 @@ def make_blueprint(
         src = source()
         try:
             run = src.get_run(run_id)
-        except Exception:
+        except data.Absent:
             return not_found(f"No run {run_id!r}.")
         if (
             run.info.lifecycle_stage != "active"

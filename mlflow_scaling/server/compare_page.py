@@ -174,10 +174,7 @@ def comparisons_of(
     for tag in (schema.TAG_COMPARE_CANDIDATE, schema.TAG_COMPARE_BASELINE):
         filt = (f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}' and "
                 f"{schema.tag_filter(tag, family)}")  # fmt: skip
-        try:
-            runs = search_all_runs(source, [experiment.experiment_id], filt)  # type: ignore[arg-type]
-        except Exception:
-            continue
+        runs = search_all_runs(source, [experiment.experiment_id], filt)  # type: ignore[arg-type]
         for run in runs:
             tags = run.data.tags
             base = tags.get(schema.TAG_COMPARE_BASELINE, "")

@@ -12,6 +12,11 @@ Two sources give the same answers:
   exactly as MLflow's ``/get-artifact`` route does), so no HTTP round trip and no credentials.
 * :class:`ClientSource` anywhere else: an :class:`mlflow.MlflowClient`.
 
+Both sources tell absence from failure: a thing that is not there (an unknown experiment or
+run, a file the fit run does not have) is :class:`Absent`, and the callers turn it into "none"
+(a 404 page, an empty section); anything else the store raises is :class:`StoreFailed`, which
+the pages show as a 503 saying the store failed (and log), never as "not found".
+
 ``fit.json`` is read tolerantly: a key that is missing or of an unexpected type is shown as
 missing, never an error, so a page keeps working across versions of the refit job.
 """
@@ -34,6 +39,7 @@ from ..formatting import as_float
 from ..tracking import schema
 from ..tracking.published import (
     artifact_name,
+    is_missing,
     published_artifact_path,
     published_fit,
     published_metrics,
@@ -103,6 +109,33 @@ def allow_all(experiment_id: str) -> bool:
 # --- sources ---------------------------------------------------------------------------------
 
 
+class Absent(LookupError):
+    """The store answered that the thing asked for does not exist."""
+
+
+class StoreFailed(RuntimeError):
+    """The tracking or artifact store failed to answer (not: the thing is absent)."""
+
+
+def store_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a source method; what the store raises becomes :class:`Absent` or
+    :class:`StoreFailed` (the one place that tells them apart)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (Absent, StoreFailed):
+            raise
+        except Exception as exc:
+            if is_missing(exc):
+                raise Absent(str(exc)) from exc
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise StoreFailed(f"{type(exc).__name__}: {first}") from exc
+
+    return wrapper
+
+
 class TrackingSource(Protocol):
     """The part of :class:`mlflow.MlflowClient` the pages use, plus reading one artifact."""
 
@@ -136,6 +169,7 @@ class StoreSource:
         self._artifacts = server_artifacts
         self._store = server_artifacts.tracking_store()
 
+    @store_call
     def search_runs(
         self,
         experiment_ids: Sequence[str],
@@ -156,6 +190,7 @@ class StoreSource:
             page_token,
         )
 
+    @store_call
     def search_experiments(
         self,
         view_type: int | None = None,
@@ -174,15 +209,19 @@ class StoreSource:
             page_token=page_token,
         )
 
+    @store_call
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._store.get_experiment(experiment_id)
 
+    @store_call
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._store.get_experiment_by_name(name)
 
+    @store_call
     def get_run(self, run_id: str) -> Run:
         return self._store.get_run(run_id)
 
+    @store_call
     def get_metric_history(self, run_id: str, key: str) -> Sequence[Metric]:
         return list(self._store.get_metric_history(run_id, key))
 
@@ -190,6 +229,7 @@ class StoreSource:
         # The same resolution as MLflow's /get-artifact handler.
         return self._artifacts.artifact_repo_and_path(run, path)
 
+    @store_call
     def list_artifacts(self, run: Run, path: str) -> set[str]:
         repo, full = self._repo_and_path(run, path)
         prefix = full[: len(full) - len(path)] if full.endswith(path) else ""
@@ -200,9 +240,15 @@ class StoreSource:
             )
         return names
 
+    @store_call
     def read_artifact(self, run: Run, path: str) -> bytes | None:
         repo, full = self._repo_and_path(run, path)
-        return _read_from_repo(repo, full)
+        try:
+            return _read_from_repo(repo, full)
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise
 
 
 class ClientSource:
@@ -212,56 +258,64 @@ class ClientSource:
         self._client = client
         self.tracking_uri = client.tracking_uri
 
+    @store_call
     def search_runs(self, experiment_ids: Sequence[str], **kwargs: Any) -> Any:
         return self._client.search_runs(list(experiment_ids), **kwargs)
 
+    @store_call
     def search_experiments(self, **kwargs: Any) -> Any:
         return self._client.search_experiments(**kwargs)
 
+    @store_call
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._client.get_experiment(experiment_id)
 
+    @store_call
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return self._client.get_experiment_by_name(name)
 
+    @store_call
     def get_run(self, run_id: str) -> Run:
         return self._client.get_run(run_id)
 
+    @store_call
     def get_metric_history(self, run_id: str, key: str) -> Sequence[Metric]:
         return self._client.get_metric_history(run_id, key)
 
+    @store_call
     def list_artifacts(self, run: Run, path: str) -> set[str]:
         return {a.path for a in self._client.list_artifacts(run.info.run_id, path)}
 
+    @store_call
     def read_artifact(self, run: Run, path: str) -> bytes | None:
         with tempfile.TemporaryDirectory(prefix="scaling-artifact-") as tmp:
             try:
                 local = self._client.download_artifacts(run.info.run_id, path, tmp)
-            except Exception:
-                return None
+            except Exception as exc:
+                if is_missing(exc):
+                    return None
+                raise
             return _read_local(local)
 
 
 def _read_from_repo(repo: Any, path: str) -> bytes | None:
+    """The file's bytes; None when absent; what else the repository raises goes up."""
     local = repo.get_local_path(path) if hasattr(repo, "get_local_path") else None
     if local is not None:
         return _read_local(local)
     with tempfile.TemporaryDirectory(prefix="scaling-artifact-") as tmp:
-        try:
-            local = repo.download_artifacts(path, dst_path=tmp)
-        except Exception:
-            return None
-        return _read_local(local)
+        return _read_local(repo.download_artifacts(path, dst_path=tmp))
 
 
 def _read_local(path: str) -> bytes | None:
-    try:
-        if not os.path.isfile(path) or os.path.getsize(path) > MAX_ARTIFACT_BYTES:
-            return None
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
+    """A local file's bytes; None when there is no such file (or it is over the size limit);
+    a file that exists but cannot be read raises."""
+    if not os.path.lexists(path):
         return None
+    if os.path.isfile(path) and os.path.getsize(path) > MAX_ARTIFACT_BYTES:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def is_served_artifact(path: str) -> bool:
@@ -276,7 +330,7 @@ def fit_artifacts(source: TrackingSource, run: Run) -> set[str]:
         return set()
     try:
         found = source.list_artifacts(run, fit.path)
-    except Exception:
+    except Absent:
         return set()
     return {f"{schema.ARTIFACT_DIR}/{artifact_name(p)}" for p in found}
 
@@ -617,12 +671,12 @@ def find_experiment(source: TrackingSource, key: str) -> ExperimentRef | None:
     if key.isdigit():
         try:
             exp = source.get_experiment(key)
-        except Exception:
+        except Absent:
             exp = None
     if exp is None:
         try:
             exp = source.get_experiment_by_name(key)
-        except Exception:
+        except Absent:
             exp = None
     if exp is None or exp.lifecycle_stage != "active":
         return None
@@ -698,7 +752,7 @@ def _read_predictions(
 def _history(source: TrackingSource, run_id: str, key: str) -> list[tuple[int, int, float]]:
     try:
         metrics = source.get_metric_history(run_id, key)
-    except Exception:
+    except Absent:
         return []
     latest: dict[int, tuple[int, float]] = {}
     for m in metrics:

@@ -32,6 +32,7 @@ from .reading import (
     read_families,
     search_all_runs,
 )
+from .touched import record_touched
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -337,10 +338,20 @@ def _left(run: Run, exp: ExperimentRef, reason: str) -> dict[str, str]:
 def assign_families(
     client: MlflowClient, suggestions: Sequence[Suggestion], max_workers: int = 8
 ) -> int:
-    """Tag every run of every suggestion with its family; returns the number of runs tagged."""
+    """Tag every run of every suggestion with its family; returns the number of runs tagged.
+
+    Each experiment then records the families it touched (:mod:`.touched`), so the next quick
+    refit pass reads them although none of their runs started or ended.
+    """
     jobs = [(run_id, s.name) for s in suggestions for run_id in s.run_ids]
     if not jobs:
         return 0
     with ThreadPoolExecutor(min(max_workers, len(jobs))) as pool:
         list(pool.map(lambda j: client.set_tag(j[0], schema.TAG_FAMILY, j[1]), jobs))
+    by_experiment: dict[str, list[str]] = {}
+    for s in suggestions:
+        if s.run_ids:
+            by_experiment.setdefault(s.experiment.experiment_id, []).append(s.name)
+    for experiment_id, names in by_experiment.items():
+        record_touched(client, experiment_id, names)
     return len(jobs)

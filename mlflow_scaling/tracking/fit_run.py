@@ -3,8 +3,9 @@ of passes can publish a fit that does not match its own digests.
 
 **Which run.** Each family has one fit run per experiment, tagged ``scaling.role = fit`` and
 ``scaling.family``. Two refit passes may start together and both find none; then both create
-one. The rule that settles it: of all active fit runs of a family, the oldest (start time,
-then run id) is *the* fit run, and every other one is deleted by whoever sees it. The oldest
+one. The rule that settles it: of all active fit runs of a family, the one of the highest
+generation (:mod:`.retention` raises it when it rolls a full run over), then the oldest (start
+time, then run id) is *the* fit run, and every other one is deleted by whoever sees it. The oldest
 is the oldest in every view that contains it, so it is never deleted, and every pass ends by
 checking that it wrote to it (writing again if a run older than its own appeared meanwhile).
 
@@ -13,29 +14,53 @@ never change: logging ``key = other value`` fails (the SQL stores enforce it wit
 table's primary key). A write of one refit goes:
 
 1. *claim* a refit number: n = 1 + the highest number claimed or published so far; log the
-   param ``scaling.refit_claim.<n>`` = a token unique to this write, then read the run back
-   (verify after write). If the param holds another token, another writer has n: take the next.
-   So every write has its own number, and the metrics' steps never collide.
-2. *artifacts*: ``fit.json`` (which names n, the member runs and the input digest),
+   param ``scaling.refit_claim.<n>`` = a token unique to this write and the claim time, then
+   read the run back (verify after write). If the param holds another value, another writer
+   has n: take the next. So every write has its own number, and the metrics' steps never
+   collide.
+2. *compare*: if the run already holds a record read later than this write's runs were read,
+   the write is dropped here (nothing more is written; the pass says "superseded").
+3. *artifacts*: ``fit.json`` (which names n, the member runs and the input digest),
    ``fit.png``, ``report.html``, ``predictions.csv``, ``curves.json`` go to the folder
    ``scaling/fits/<n>-<token>/``, which no other write touches: passes with other inputs or
    settings never mix files.
-3. *publish*: one ``log_batch`` with the param ``scaling.published.<n>`` (a JSON record naming
-   the folder, the input and settings digests, phase, check and fitted values), the metrics
-   at step n, the mirror tags and an empty ``scaling.fit_error``; then the run is read back
-   and the record verified.
-4. *mirror*: the published fit is the record with the highest n. Tags cannot be swapped
-   atomically, so a slow writer may overwrite a newer writer's mirror tags; every writer
-   (and every pass that skips the family) re-reads the run and rewrites the mirrors from the
-   highest record until they agree.
+4. *publish*: one ``log_batch`` with the param ``scaling.published.<n>`` (a JSON record naming
+   the folder, the input and settings digests, the read time, phase, check and fitted
+   values), the metrics at step n, the mirror tags and an empty ``scaling.fit_error``; then
+   the run is read back and the record verified.
+5. *mirror*: tags cannot be swapped atomically, so a slow writer may overwrite a newer
+   writer's mirror tags; every writer (and every pass that skips the family) re-reads the run
+   and rewrites the mirrors from the published fit until they agree.
+6. *retain* (:mod:`.retention`): keep the last ``keep`` records' folders, delete the folders
+   of claims that never published once older than the grace period, and roll the family over
+   to a fresh fit run when the records pass ``keep``.
+
+**Invariants** (the one statement of them; ``docs/architecture.md`` points here):
+
+1. *The published fit is the record with the latest read time, then the highest number*
+   (:func:`.published.current_record`). The read time is when the pass started reading the
+   family's runs (``Family.read_ms``, the job's clock). A pass therefore never replaces a fit
+   made from a later reading of the runs, whatever order the passes claim, publish or finish
+   in; step 2 only saves the work of a write that could not become the fit. (The jobs' clocks
+   must agree: one running S ahead holds its fit against the others for up to S.)
+2. Each refit has its own number and its own folder; a record and the files it names always
+   belong together (params never change).
+3. The published ``fit.json`` lists exactly the members its input digest covers; a pass skips
+   the family only when that digest and the settings digest equal what it reads now and no
+   ``scaling.fit_error`` is set.
+4. An experiment's watermark (:mod:`..jobs.changes`) moves past a family's change only when
+   the pass published a fit of it, found it unchanged, found a fit of a later reading
+   published, or wrote the family's error tag and read it back: an error that could not be
+   recorded keeps the old watermark.
+5. After each write (and each full read that skips the family) an active fit run holds at
+   most ``keep`` records and published folders and no unpublished folder older than the grace
+   period; every write ends the run's status (``FINISHED`` once published or dropped,
+   ``FAILED`` after an error, ``KILLED`` when the pass was interrupted).
 
 Readers never look at the mirrors to find files: :mod:`.published` reads the record. A pass
-that dies before step 3 leaves the published fit as it was (its claim is a gap in the
-numbers); one that dies between 3 and 4 leaves mirrors that the next pass repairs. Whatever
-the interleaving, the published ``fit.json`` lists exactly the members its digest covers; a
-later pass skips the family only when that digest equals the inputs it reads now (and no
-refit error is recorded since), otherwise it refits. An error marks ``scaling.fit_error``,
-which forbids the next skip.
+that dies before step 4 leaves the published fit as it was (its claim is a gap in the
+numbers, its folder an orphan that step 6 of a later write collects); one that dies between
+4 and 5 leaves mirrors that the next pass repairs.
 """
 
 from __future__ import annotations
@@ -45,12 +70,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schema
 from .published import PublishedFit, numbered_params, published_fit
 from .reading import ExperimentRef, fit_run_order, search_all_runs
+from .retention import Retention, collect
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -131,7 +159,7 @@ def refit_number_of(run: Run) -> int:
     return 0 if fit is None else fit.number
 
 
-def _highest_taken(run: Run) -> int:
+def highest_taken(run: Run) -> int:
     """The highest refit number claimed or published on ``run`` (or in a legacy tag)."""
     params = run.data.params
     numbers = [0]
@@ -144,27 +172,69 @@ def _highest_taken(run: Run) -> int:
     return max(numbers)
 
 
+def claim_value(token: str, at_ms: int) -> str:
+    """The value of a claim param: the write's token and when it claimed (ms)."""
+    return f"{token}@{at_ms}"
+
+
+def claim_time(value: str) -> int:
+    """When a claim (a :func:`claim_value`) was made; 0 for claims that did not say."""
+    _, _, at = value.rpartition("@")
+    return int(at) if at.isdigit() else 0
+
+
 def claim_refit_number(client: MlflowClient, run: Run, token: str) -> int:
     """Take the next free refit number on ``run`` for the write ``token`` (step 1)."""
     from mlflow.exceptions import MlflowException
 
     run_id = run.info.run_id
-    n = _highest_taken(run) + 1
+    n = highest_taken(run) + 1
+    value = claim_value(token, int(time.time() * 1000))
     for _ in range(MAX_CLAIM_ATTEMPTS):
         key = f"{schema.PARAM_REFIT_CLAIM_PREFIX}{n}"
         try:
-            client.log_param(run_id, key, token)
+            client.log_param(run_id, key, value)
         except MlflowException as exc:
             if exc.error_code != "INVALID_PARAMETER_VALUE":  # not "taken": a real error
                 raise
         run = client.get_run(run_id)
-        if run.data.params.get(key) == token:
+        if run.data.params.get(key) == value:
             return n
-        n = max(n, _highest_taken(run)) + 1
+        n = max(n, highest_taken(run)) + 1
     raise RuntimeError(
         f"fit run {run_id}: no free refit number after {MAX_CLAIM_ATTEMPTS} claims "
         "(are many passes writing this family at once?)"
     )
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A write that is not the published fit: a record read later exists (invariant 1).
+
+    ``published`` says whether the write got as far as publishing its own record (it was
+    overtaken after step 2) or was dropped at step 2.
+    """
+
+    number: int
+    by: PublishedFit
+    published: bool
+
+    def message(self, read_ms: int) -> str:
+        what = f"published as refit {self.number} but" if self.published else "dropped:"
+        return (
+            f"superseded: {what} refit {self.by.number} read the runs later "
+            f"({utc_text(self.by.read_ms)}, this pass at {utc_text(read_ms)}) and stays the fit"
+        )
+
+
+def utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _read_later(run: Run, read_ms: int) -> PublishedFit | None:
+    """The run's published fit when it was read later than ``read_ms`` (else None)."""
+    fit = published_fit(run)
+    return fit if fit is not None and fit.read_ms > read_ms else None
 
 
 def write_fit(
@@ -174,44 +244,62 @@ def write_fit(
     make_artifacts: Callable[[int, Path], None],
     record: PublishedFit,
     on_step: StepHook | None = None,
-) -> PublishedFit:
+    retention: Retention | None = None,
+) -> PublishedFit | Superseded:
     """Write one refit to ``run`` by the publishing protocol (module docstring).
 
     ``make_artifacts(n, folder)`` writes the files of refit ``n`` into ``folder``; ``record``
     carries everything of the published record but the number and folder, which are filled
-    in here. Returns the record as published.
+    in here. Returns the record as published, or :class:`Superseded` when a record read later
+    than ``record.read_ms`` is the fit. ``retention`` (default: keep 20 records, collect
+    orphans after an hour) bounds the run (step 6). The run always ends with a final status.
     """
     from mlflow.entities import Metric, Param, RunTag
 
     run_id = run.info.run_id
     token = uuid.uuid4().hex[:12]
     step = (lambda name, n: None) if on_step is None else on_step
-    n = claim_refit_number(client, run, token)
-    step("claimed", n)
-    folder = f"{schema.ARTIFACT_FITS_DIR}/{n}-{token}"
-    with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
-        make_artifacts(n, Path(tmp))
-        client.log_artifacts(run_id, tmp, artifact_path=folder)
-    step("artifacts", n)
-    published = PublishedFit(**{**record.__dict__, "number": n, "path": folder})
-    key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id,
-        params=[Param(key, value)],
-        metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
-        tags=[
-            *(RunTag(k, v) for k, v in published.mirror_tags().items()),
-            RunTag(schema.TAG_FIT_ERROR, ""),
-        ],
-    )
-    if client.get_run(run_id).data.params.get(key) != value:
-        raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
-    step("published", n)
-    client.set_terminated(run_id, "FINISHED")
-    sync_mirrors(client, run_id)
-    step("mirrored", n)
-    return published
+    final = "FAILED"
+    try:
+        n = claim_refit_number(client, run, token)
+        step("claimed", n)
+        later = _read_later(client.get_run(run_id), record.read_ms)
+        if later is not None:  # step 2: this write could never be the fit
+            final = "FINISHED"
+            return Superseded(n, later, published=False)
+        folder = f"{schema.ARTIFACT_FITS_DIR}/{n}-{token}"
+        with tempfile.TemporaryDirectory(prefix="mlflow-scaling-") as tmp:
+            make_artifacts(n, Path(tmp))
+            client.log_artifacts(run_id, tmp, artifact_path=folder)
+        step("artifacts", n)
+        published = PublishedFit(**{**record.__dict__, "number": n, "path": folder})
+        key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            params=[Param(key, value)],
+            metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
+            tags=[
+                *(RunTag(k, v) for k, v in published.mirror_tags().items()),
+                RunTag(schema.TAG_FIT_ERROR, ""),
+            ],
+        )
+        if client.get_run(run_id).data.params.get(key) != value:
+            raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
+        final = "FINISHED"
+        step("published", n)
+        after = client.get_run(run_id)  # one fresh view for the mirrors, the verdict, step 6
+        sync_mirrors(client, run_id, after)
+        step("mirrored", n)
+        later = _read_later(after, published.read_ms)
+        collect(client, after, retention)
+        return published if later is None else Superseded(n, later, published=True)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            final = "KILLED"  # interrupted (Ctrl-C, SystemExit): say so on the run
+        raise
+    finally:
+        _quietly(client.set_terminated, run_id, final)
 
 
 def mirrors_agree(run: Run, fit: PublishedFit) -> bool:
@@ -242,13 +330,22 @@ def sync_mirrors(client: MlflowClient, run_id: str, run: Run | None = None) -> N
     log.warning("fit run %s: mirror tags still changing after %d rounds", run_id, MIRROR_ROUNDS)
 
 
-def mark_error(client: MlflowClient, run_id: str, message: str) -> None:
-    """Best effort: say on the fit run that the last refit failed, and why.
+def mark_error(client: MlflowClient, run_id: str, message: str) -> bool:
+    """Say on the fit run that the last refit failed, and why; True once the tag reads back.
 
-    The error tag also stops the next pass from skipping the family, whatever the digests say.
+    The error tag stops the next pass from skipping the family, whatever the digests say, so
+    only a tag that read back lets the pass move its watermark past the family (invariant 4).
+    Failures are logged, not raised: the pass goes on with the other families.
     """
-    _quietly(client.set_tag, run_id, schema.TAG_FIT_ERROR, message[:MAX_TAG_VALUE] or "error")
+    value = message[:MAX_TAG_VALUE] or "error"
+    try:
+        client.set_tag(run_id, schema.TAG_FIT_ERROR, value)
+        recorded = client.get_run(run_id).data.tags.get(schema.TAG_FIT_ERROR) == value
+    except Exception as exc:
+        log.warning("fit run %s: could not record the refit error: %s", run_id, exc)
+        recorded = False
     _quietly(client.set_terminated, run_id, "FAILED")
+    return recorded
 
 
 def _quietly(fn: Callable, *args) -> None:

@@ -3,9 +3,10 @@
 A refit writes its files under a folder of its own (``scaling/fits/<n>-<token>/``) and then
 publishes them with the param ``scaling.published.<n>``: a JSON record naming the folder, the
 input and settings digests the files were made from, the phase, the check verdict and the
-fitted values. Params never change once written, so a record and the files it names always
-belong together. The published fit is the record with the highest ``n``
-(:mod:`.fit_run` explains how writers get distinct numbers).
+fitted values, and the time its pass read the runs (``read_ms``). Params never change once
+written, so a record and the files it names always belong together. Which record is *the*
+published fit is decided by :func:`current_record`, the one rule stated with the protocol's
+other invariants in :mod:`.fit_run`.
 
 Everything that reads a fit (the refit job's skip test and curve cache, the pages, the demo,
 the CLI) goes through :func:`published_fit` and :func:`published_artifact_path` /
@@ -18,6 +19,7 @@ import json
 import math
 import posixpath
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,9 @@ class PublishedFit:
     path: str
     input_digest: str
     settings_digest: str
+    read_ms: int = 0
+    """When the pass that wrote it started reading the family's runs (its clock, ms; 0 in
+    records written before read times were kept)."""
     phase: str | None = None
     check: str | None = None
     status: str | None = None
@@ -55,6 +60,7 @@ class PublishedFit:
             "path": self.path,
             "input_digest": self.input_digest,
             "settings_digest": self.settings_digest,
+            "read_ms": self.read_ms,
             "phase": self.phase,
             "check": self.check,
             "status": self.status,
@@ -77,11 +83,13 @@ class PublishedFit:
             return None
         metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
         tags = doc.get("tags") if isinstance(doc.get("tags"), dict) else {}
+        read_ms = doc.get("read_ms")
         return cls(
             number=number,
             path=doc["path"],
             input_digest=str(doc.get("input_digest") or ""),
             settings_digest=str(doc.get("settings_digest") or ""),
+            read_ms=read_ms if isinstance(read_ms, int) and not isinstance(read_ms, bool) else 0,
             phase=doc.get("phase"),
             check=doc.get("check"),
             status=doc.get("status"),
@@ -124,12 +132,15 @@ def published_fits(run: Run) -> list[PublishedFit]:
     return [f for f in fits if f is not None]
 
 
+def current_record(fits: Sequence[PublishedFit]) -> PublishedFit | None:
+    """The published fit among ``fits``: the latest read time, then the highest number
+    (invariant 1 of :mod:`.fit_run`)."""
+    return max(fits, key=lambda f: (f.read_ms, f.number), default=None)
+
+
 def published_fit(run: Run | None) -> PublishedFit | None:
-    """The run's published fit (the record with the highest number), or None."""
-    if run is None:
-        return None
-    fits = published_fits(run)
-    return fits[-1] if fits else None
+    """The run's published fit (:func:`current_record` of its records), or None."""
+    return None if run is None else current_record(published_fits(run))
 
 
 def published_metrics(run: Run) -> dict[str, float]:
@@ -161,7 +172,7 @@ def read_published_artifact(client: MlflowClient, run: Run | None, name: str) ->
         try:
             local = client.download_artifacts(run.info.run_id, path, tmp)
         except Exception as exc:
-            if _is_missing(exc):
+            if is_missing(exc):
                 return None
             raise
         return Path(local).read_bytes()
@@ -173,7 +184,7 @@ def read_published_json(client: MlflowClient, run: Run | None, name: str) -> Any
     return None if raw is None else json.loads(raw.decode("utf-8"))
 
 
-def _is_missing(exc: BaseException) -> bool:
+def is_missing(exc: BaseException) -> bool:
     """Whether a download failed because the file is not there (not the server or network)."""
     code = getattr(exc, "error_code", None)
     if code == "RESOURCE_DOES_NOT_EXIST":

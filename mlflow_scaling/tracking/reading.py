@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ class Family:
     members: list[MemberPoint] = field(default_factory=list)
     excluded: list[ExcludedRun] = field(default_factory=list)
     fit_runs: list[Run] = field(default_factory=list)
+    read_ms: int = 0
+    """When the search that read these runs started (this machine's clock, ms): the read
+    time a fit of them publishes (:mod:`.fit_run`, invariant 1)."""
 
     @property
     def fit_run(self) -> Run | None:
@@ -223,6 +227,7 @@ def read_families(
     """
     by_id = {e.experiment_id: e for e in experiments}
     ids = list(by_id)
+    read_ms = int(time.time() * 1000)  # before the search: every run it sees ended earlier
     if families:
         runs: list[Run] = []
         for name in dict.fromkeys(families):
@@ -233,7 +238,7 @@ def read_families(
     if families:
         for exp in experiments:
             for name in dict.fromkeys(families):
-                grouped[(exp.experiment_id, name)] = Family(exp, name)
+                grouped[(exp.experiment_id, name)] = Family(exp, name, read_ms=read_ms)
     wanted = set(families or ())
     seen: set[str] = set()
     for run in runs:
@@ -244,7 +249,7 @@ def read_families(
         key = (run.info.experiment_id, name)
         fam = grouped.get(key)
         if fam is None:
-            fam = grouped[key] = Family(by_id[run.info.experiment_id], name)
+            fam = grouped[key] = Family(by_id[run.info.experiment_id], name, read_ms=read_ms)
         if is_fit_run(run):
             fam.fit_runs.append(run)
         else:
@@ -259,9 +264,16 @@ def read_families(
     return sorted(out, key=lambda f: (f.experiment.name, f.experiment.experiment_id, f.name))
 
 
-def fit_run_order(run: Run) -> tuple[int, str]:
-    """The order that decides which of several fit runs is the family's: oldest, then run id."""
-    return (int(run.info.start_time or 0), run.info.run_id)
+def fit_run_order(run: Run) -> tuple[int, int, str]:
+    """The order that decides which of several fit runs is the family's: the highest
+    generation (``scaling.fit_generation``, see ``retention.py``), then the oldest, then the
+    run id."""
+    return (-fit_generation(run), int(run.info.start_time or 0), run.info.run_id)
+
+
+def fit_generation(run: Run) -> int:
+    text = run.data.tags.get(schema.TAG_FIT_GENERATION, "0")
+    return int(text) if text.isdigit() else 0
 
 
 # --- one run -> one point -------------------------------------------------------------------

@@ -113,13 +113,18 @@ non-empty error is never skipped by the next pass."""
 TAG_PUBLISHED_PATH = "scaling.published_path"
 """Mirror: the artifact folder of the published fit (``scaling/fits/<n>-<token>``)."""
 PARAM_REFIT_CLAIM_PREFIX = "scaling.refit_claim."
-"""Param ``scaling.refit_claim.<n>`` = a writer's token: refit number n is taken (params cannot
-change, so exactly one writer holds each number)."""
+"""Param ``scaling.refit_claim.<n>`` = ``<token>@<ms>``, a writer's token and claim time: refit
+number n is taken (params cannot change, so exactly one writer holds each number)."""
 PARAM_PUBLISHED_PREFIX = "scaling.published."
 """Param ``scaling.published.<n>`` = JSON record of refit n (artifact folder, digests, phase,
-check, metrics). The published fit of a fit run is the record with the highest n; the tags
+check, read time, metrics). The published fit of a fit run is the record with the latest read
+time, then the highest n (``tracking/fit_run.py``, invariant 1); the tags
 ``scaling.phase``, ``scaling.check``, ``scaling.refit_number``, the digests and
 ``scaling.published_path`` mirror it."""
+
+TAG_FIT_GENERATION = "scaling.fit_generation"
+"""A fit run rolled over (``tracking/retention.py``) carries its predecessor's generation + 1
+(absent: 0); of several active fit runs of a family, the highest generation counts."""
 
 TAG_DELETED_DIGEST = "scaling.deleted_digest"
 """Digest of the ids of the family's deleted member runs when a pass last read it in full
@@ -130,6 +135,10 @@ TAG_REFIT_WATERMARK = "scaling.refit_checked"
 """Experiment tag ``{"read_ms": T, "full_ms": F}``: when the last completed refit pass over
 every family started reading, and when the last full check did (``...checked.<i>of<n>`` for a
 shard's pass). The quick check reads only runs that started or ended after T."""
+TAG_TOUCHED_PREFIX = "scaling.touched."
+"""Experiment tag ``scaling.touched.<hash of the family name>`` = ``{"family": F, "ms": T}``:
+our commands (``families --assign``) changed the tags of F's runs at T, so the quick check of
+a pass whose watermark is older reads F in full."""
 
 PHASE_COLD_START = "cold_start"
 PHASE_SCALING = "scaling"
