@@ -5,6 +5,7 @@ finite numbers or that one line; JSON output is strict JSON.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -239,7 +240,8 @@ def test_an_isoflop_vertex_beyond_any_size_is_excluded_not_infinite():
     log_n = np.log(n[:3])
     loss = np.concatenate([3 - 1e-6 * log_n + 1e-11 * log_n**2, [2.9, 2.8, 2.85, 2.6, 2.5, 2.55]])
     iso = fit_isoflop(n, flops, loss)
-    assert [e["reason"] for e in iso.excluded] == [
-        "the minimum lies at N = e^5.001e+04, beyond any size"
-    ]
+    # the vertex of a parabola this flat is round-off (5e4 or 5.001e4 with other BLAS builds)
+    (excluded,) = iso.excluded
+    assert re.fullmatch(r"the minimum lies at N = e\^5(\.00\d)?e\+04, beyond any size",
+                        excluded["reason"]), excluded  # fmt: skip
     assert len(iso.profiles) == 2 and np.isfinite(iso.a)

@@ -86,11 +86,12 @@ def test_refit_plans_a_failing_family_and_records_the_verdict(families):
     plan = families["failing"]["plan"]
     assert plan["gpu"]["name"] == "a100-80gb"  # from --plan-gpu
     assert plan["check"]["verdict"] == "fail"
-    # Three sizes: too few, and a backtest fitted on the two smaller ones misses the third.
-    assert plan["check"]["failing"] == ["distinct_sizes", "backtest"]
+    # Three sizes: too few, a backtest fitted on the two smaller ones misses the third, and the
+    # interval at the target is far wider than ±5 %.
+    assert plan["check"]["failing"] == ["distinct_sizes", "backtest", "precision"]
     assert plan["check"]["ignored"] is True
     report = families["failing"]["report"]
-    assert "The scaling check did not pass (distinct_sizes, backtest)" in report
+    assert "The scaling check did not pass (distinct_sizes, backtest, precision)" in report
 
 
 def test_family_page_shows_the_plan(families):
