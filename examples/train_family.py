@@ -45,8 +45,8 @@ from stdlib_corpus import load_corpus  # noqa: E402
 from tiny_gpt import ByteWindows, GPTConfig, TinyGPT  # noqa: E402
 
 from lightning_callbacks import ScalingLawCallback  # noqa: E402
-from lightning_callbacks.counting import count_parameters  # noqa: E402
-from lightning_callbacks.flops import analytic_flops_per_token, infer_transformer_shape  # noqa: E402
+from mlflow_scaling.integrations.counting import count_parameters  # noqa: E402
+from mlflow_scaling.integrations.flops import analytic_flops_per_token, infer_transformer_shape  # noqa: E402
 
 TAG_SHAPE = "demo.shape"
 TAG_BUDGET = "demo.budget"
