@@ -148,3 +148,76 @@ def trainer_arguments(out_dir: str, max_steps: int, report_to: str, **kwargs: An
 def quiet_transformers() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+N_SAMPLES = 12
+STEPS = N_SAMPLES // (MICRO_BATCH * ACCUMULATION)  # 3 optimizer steps
+
+
+def train_lightning(family: str, **options: Any) -> str:
+    """One Lightning run in the active experiment; returns its run id."""
+    import lightning as L
+    import mlflow
+    from torch.utils.data import DataLoader
+
+    from lightning_callbacks import ScalingLawCallback
+
+    callback = ScalingLawCallback(family=family, **options)
+    data = DataLoader(samples(N_SAMPLES), batch_size=MICRO_BATCH, collate_fn=collator())
+    with mlflow.start_run() as run:
+        L.Trainer(
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            max_steps=STEPS,
+            accumulate_grad_batches=ACCUMULATION,
+            callbacks=[callback],
+        ).fit(lightning_module(), data)
+    return run.info.run_id
+
+
+def train_trainer(family: str, out_dir: str, report_to: str = "mlflow", **options: Any) -> str:
+    """One Hugging Face ``Trainer`` run; returns the run id the callback logged to."""
+    from transformers import Trainer
+
+    from mlflow_scaling.integrations.transformers import ScalingLawTrainerCallback
+
+    quiet_transformers()
+    callback = ScalingLawTrainerCallback(family=family, **options)
+    Trainer(
+        model=CausalLM(),
+        args=trainer_arguments(out_dir, STEPS, report_to),
+        train_dataset=samples(N_SAMPLES),
+        data_collator=collator(),
+        callbacks=[callback],
+    ).train()
+    assert callback.core.target is not None
+    return callback.core.target.run_id
+
+
+def train_torch(family: str, **options: Any) -> str:
+    """One plain PyTorch run (the loop a user writes); returns its run id."""
+    import mlflow
+
+    from mlflow_scaling.integrations.torch import ScalingCounter
+
+    model = CausalLM()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
+    micro = batches(N_SAMPLES)
+    with mlflow.start_run() as run, ScalingCounter(model, family=family, **options) as counter:
+        for step in range(STEPS):
+            step_batches = micro[step * ACCUMULATION : (step + 1) * ACCUMULATION]
+            for batch in step_batches:
+                (model(**batch)["loss"] / ACCUMULATION).backward()
+            optimizer.step()
+            counter.step(
+                [b["input_ids"] for b in step_batches],
+                optimizer,
+                attention_mask=[b["attention_mask"] for b in step_batches],
+                labels=[b["labels"] for b in step_batches],
+            )
+            optimizer.zero_grad()
+    return run.info.run_id
