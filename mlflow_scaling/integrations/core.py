@@ -82,6 +82,8 @@ class ScalingCore:
         """The metrics of the last logging step, as computed on rank zero."""
         self.sink: MlflowSink | None = None
         self.target: RunTarget | None = None
+        self.closed_sink_cpu_seconds = 0.0
+        """CPU time the MLflow worker threads of closed sinks spent delivering."""
         self.active = False
         self.ranks: Ranks = TorchRanks()
         self.synced_step = 0  # the step :attr:`totals` are exact for (all ranks)
@@ -413,7 +415,9 @@ class ScalingCore:
         if sink is None:
             return
         timeout_s = self.settings.flush_timeout_s if timeout_s is None else timeout_s
-        if not sink.close(timeout_s):
+        delivered = sink.close(timeout_s)
+        self.closed_sink_cpu_seconds += sink.cpu_seconds
+        if not delivered:
             warnings.warn(
                 f"{sink.pending} scaling-law values could not be delivered to run "
                 f"{sink.target.run_id} at {sink.target.tracking_uri} within "
