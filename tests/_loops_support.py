@@ -179,8 +179,8 @@ def train_lightning(family: str, **options: Any) -> str:
     return run.info.run_id
 
 
-def train_trainer(family: str, out_dir: str, report_to: str = "mlflow", **options: Any) -> str:
-    """One Hugging Face ``Trainer`` run; returns the run id the callback logged to."""
+def train_trainer(family: str, out_dir: str, report_to: str = "mlflow", **options: Any) -> Any:
+    """One Hugging Face ``Trainer`` run; returns its ``ScalingLawTrainerCallback``."""
     from transformers import Trainer
 
     from mlflow_scaling.integrations.transformers import ScalingLawTrainerCallback
@@ -194,8 +194,7 @@ def train_trainer(family: str, out_dir: str, report_to: str = "mlflow", **option
         data_collator=collator(),
         callbacks=[callback],
     ).train()
-    assert callback.core.target is not None
-    return callback.core.target.run_id
+    return callback
 
 
 def train_torch(family: str, **options: Any) -> str:

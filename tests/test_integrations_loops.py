@@ -61,7 +61,7 @@ def test_three_loops_log_identical_counts_and_refit_as_one_family(
             "lightning": train_lightning(family, log_every_n_steps=1, log_every_seconds=None),
             "trainer": train_trainer(
                 family, str(tmp_path), log_every_n_steps=1, log_every_seconds=None
-            ),
+            ).core.target.run_id,
             "torch": train_torch(family, log_every_n_steps=1, log_every_seconds=None),
         }
     client = MlflowClient(mlflow_server)
