@@ -35,6 +35,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader, Dataset
 
@@ -277,6 +278,8 @@ def train_one(
     callbacks = [ScalingLawCallback(family=family, log_every_n_steps=50), evaluation]
     if bar is not None:
         callbacks.append(RunProgress(bar, shape.key))
+    if verbose:  # Lightning's plain bar and summary, whether or not `rich` is installed
+        callbacks += [TQDMProgressBar(), ModelSummary()]
     with lightning_quiet(not verbose):
         trainer = L.Trainer(
             accelerator="cpu",
