@@ -35,6 +35,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
 from torch.utils.data import DataLoader, Dataset
 
@@ -45,8 +46,8 @@ from stdlib_corpus import load_corpus  # noqa: E402
 from tiny_gpt import ByteWindows, GPTConfig, TinyGPT  # noqa: E402
 
 from lightning_callbacks import ScalingLawCallback  # noqa: E402
-from lightning_callbacks.counting import count_parameters  # noqa: E402
-from lightning_callbacks.flops import analytic_flops_per_token, infer_transformer_shape  # noqa: E402
+from mlflow_scaling.integrations.counting import count_parameters  # noqa: E402
+from mlflow_scaling.integrations.flops import analytic_flops_per_token, infer_transformer_shape  # noqa: E402
 
 TAG_SHAPE = "demo.shape"
 TAG_BUDGET = "demo.budget"
@@ -277,6 +278,8 @@ def train_one(
     callbacks = [ScalingLawCallback(family=family, log_every_n_steps=50), evaluation]
     if bar is not None:
         callbacks.append(RunProgress(bar, shape.key))
+    if verbose:  # Lightning's plain bar and summary, whether or not `rich` is installed
+        callbacks += [TQDMProgressBar(), ModelSummary()]
     with lightning_quiet(not verbose):
         trainer = L.Trainer(
             accelerator="cpu",

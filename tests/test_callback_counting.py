@@ -11,7 +11,7 @@ from _scaling_support import SEQ_LEN, PaddedBytes, tiny_gpt, token_loader, train
 from torch.utils.data import DataLoader
 
 from lightning_callbacks import ScalingLawCallback, ScalingLawWarning, TokenCounts
-from lightning_callbacks.counting import (
+from mlflow_scaling.integrations.counting import (
     PendingCounts,
     TokenCountError,
     as_token_counts,

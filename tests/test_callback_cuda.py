@@ -28,7 +28,7 @@ def test_no_sync_between_logging_steps_on_cuda(monkeypatch: pytest.MonkeyPatch) 
 
     def strict(trainer: Any, *args: Any, **kwargs: Any) -> None:
         step = trainer.global_step
-        logs = step >= cb._next_log_step and step > cb._last_log_step
+        logs = cb.core.log_due(step)
         if logs:
             hook(trainer, *args, **kwargs)
             return

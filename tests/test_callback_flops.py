@@ -31,7 +31,7 @@ from lightning_callbacks import (
     infer_transformer_shape,
     measure_training_flops,
 )
-from lightning_callbacks.flops import relative_difference
+from mlflow_scaling.integrations.flops import relative_difference
 from mlflow_scaling.tracking import schema
 
 

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 
 from examples.tiny_gpt import Block, TinyGPT
 from lightning_callbacks import ScalingLawCallback, count_parameters
-from lightning_callbacks.counting import SHARDING_FSDP1, SHARDING_FSDP2, SHARDING_ZERO3
+from mlflow_scaling.integrations.counting import SHARDING_FSDP1, SHARDING_FSDP2, SHARDING_ZERO3
 from mlflow_scaling.tracking import schema
 
 pytestmark = pytest.mark.skipif(

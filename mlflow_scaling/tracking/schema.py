@@ -1,6 +1,7 @@
 """Every MLflow name of the data contract, in one place (see docs/architecture.md).
 
-The Lightning callback imports this module and nothing else from ``mlflow_scaling``; keep it
+The counting integrations (``mlflow_scaling.integrations``, the Lightning callback) import this
+module and nothing else from ``mlflow_scaling`` outside ``integrations``; keep it
 free of imports beyond the standard library.
 """
 
@@ -18,6 +19,13 @@ METRIC_PARAMS_TOTAL = "scaling.params_total"
 METRIC_PARAMS_NON_EMBEDDING = "scaling.params_non_embedding"
 METRIC_TOKENS = "scaling.tokens"
 METRIC_FLOPS = "scaling.flops"
+METRIC_BATCH_TOKENS = "scaling.batch_tokens"
+"""Global batch in tokens per optimizer step: the non-padding tokens of one optimizer step, all
+gradient-accumulation micro-batches of all ranks (counted tokens x accumulation x world size),
+averaged over the run so far (``scaling.tokens`` / optimizer steps)."""
+METRIC_LR_PEAK = "scaling.lr_peak"
+"""The largest learning rate of the run so far: max over optimizer steps and parameter groups
+of the optimizer's ``lr``."""
 
 # Downstream tasks (on member runs, or on any run of the family) ----------------------------
 TAG_TASKS = "scaling.tasks"

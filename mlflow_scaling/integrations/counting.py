@@ -194,13 +194,12 @@ def count_batch(batch: Any, ignore_index: int = -100) -> tuple[TokenCounts, int 
     if isinstance(batch, Mapping):
         raise TokenCountError(
             f"cannot count tokens of a batch mapping with keys {sorted(map(str, batch))}: "
-            f"none of {list(_INPUT_KEYS)} is a tensor; pass token_counter=... to "
-            "ScalingLawCallback"
+            f"none of {list(_INPUT_KEYS)} is a tensor; pass token_counter=..."
         )
     raise TokenCountError(
         f"cannot count tokens of a batch of type {type(batch).__name__}; the default counter "
         "understands mappings with 'input_ids', tuples (input_ids, labels) and tensors. Pass "
-        "token_counter=... to ScalingLawCallback"
+        "token_counter=..."
     )
 
 

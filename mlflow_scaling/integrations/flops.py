@@ -10,7 +10,7 @@ in a matrix product, and a tied head is such a product although its parameters c
 embedding. Embedding lookups cost nothing. The attention term counts the score and value
 products over the full ``seq_len`` with no halving for causal masks (Megatron halves it).
 
-Measured count: torch's ``FlopCounterMode`` (through Lightning's ``measure_flops``) around one
+Measured count: torch's ``FlopCounterMode`` around one
 forward + backward of the model on the **meta device**, so nothing is computed and the model's
 real parameters are untouched (``torch.func.functional_call`` swaps in meta tensors). On real
 CPU tensors the counter misses scaled-dot-product attention, hence the meta device.
@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.throughput import measure_flops
-from lightning_utilities.core.apply_func import apply_to_collection
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .counting import ParamCounts, sequence_length
 from .errors import ScalingLawWarning
@@ -159,7 +158,7 @@ def measure_training_flops(
         for name, p in model.named_parameters()
     }
     buffers = {name: torch.empty_like(b, device="meta") for name, b in model.named_buffers()}
-    meta_batch = apply_to_collection(batch, Tensor, lambda t: torch.empty_like(t, device="meta"))
+    meta_batch = map_tensors(batch, lambda t: torch.empty_like(t, device="meta"))
 
     class _Bound(nn.Module):  # functional_call needs a module whose forward takes the batch
         def __init__(self) -> None:
@@ -175,14 +174,28 @@ def measure_training_flops(
     def run() -> Any:
         return torch.func.functional_call(bound, state, (meta_batch,), strict=False)
 
-    with torch.enable_grad():
-        return int(measure_flops(bound, run, _scalar))
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
+        _scalar(run()).backward()
+    return int(counter.get_total_flops())
+
+
+def map_tensors(data: Any, fn: Callable[[Tensor], Any]) -> Any:
+    """``data`` with ``fn`` applied to every tensor in it (mappings, lists, tuples)."""
+    if isinstance(data, Tensor):
+        return fn(data)
+    if isinstance(data, Mapping):
+        return {k: map_tensors(v, fn) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a named tuple
+        return type(data)(*(map_tensors(v, fn) for v in data))
+    if isinstance(data, list | tuple):
+        return type(data)(map_tensors(v, fn) for v in data)
+    return data
 
 
 def batch_signature(batch: Any) -> Hashable:
     """Shapes and dtypes of the tensors in ``batch``: the key of a measured count."""
     out: list[tuple[tuple[int, ...], str]] = []
-    apply_to_collection(batch, Tensor, lambda t: out.append((tuple(t.shape), str(t.dtype))))
+    map_tensors(batch, lambda t: out.append((tuple(t.shape), str(t.dtype))))
     return tuple(out)
 
 

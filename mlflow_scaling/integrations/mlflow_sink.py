@@ -1,4 +1,4 @@
-"""Finding the MLflow run of a Trainer, and delivering to it without ever blocking training.
+"""Finding the active MLflow run, and delivering to it without ever blocking training.
 
 :class:`MlflowSink` queues metrics, params and tags in memory and a daemon thread sends them
 with ``MlflowClient.log_batch``, all that queued up in one request at most every
@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import ScalingLawWarning
 
 if TYPE_CHECKING:
-    import lightning.pytorch as pl
     from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
@@ -46,23 +45,14 @@ class RunTarget:
     source: str
 
 
-def find_run(trainer: pl.Trainer) -> RunTarget | None:
-    """The run of Lightning's ``MLFlowLogger`` in ``trainer.loggers``, else the active MLflow run
-    (``mlflow.start_run``), else ``None``. Call it on rank zero only."""
-    from lightning.pytorch.loggers import MLFlowLogger
-
-    for logger in trainer.loggers:
-        if isinstance(logger, MLFlowLogger):
-            run_id = logger.run_id
-            client = logger.experiment
-            if run_id is not None:
-                return RunTarget(str(client.tracking_uri), run_id, "MLFlowLogger")
+def active_run_target() -> RunTarget | None:
+    """The active MLflow run (``mlflow.start_run``) as a :class:`RunTarget`, else ``None``."""
     import mlflow
 
     active = mlflow.active_run()
-    if active is not None:
-        return RunTarget(mlflow.get_tracking_uri(), active.info.run_id, "active MLflow run")
-    return None
+    if active is None:
+        return None
+    return RunTarget(mlflow.get_tracking_uri(), active.info.run_id, "active MLflow run")
 
 
 def _probe(tracking_uri: str, timeout_s: float = 2.0) -> str:

@@ -1,0 +1,144 @@
+"""``ScalingLawTrainerCallback``: N, D and C of a Hugging Face ``Trainer`` run, in MLflow.
+
+    trainer = Trainer(model, args, ..., callbacks=[ScalingLawTrainerCallback(family="gpt")])
+
+The run: the one ``report_to="mlflow"`` opened (``MLFlowCallback`` starts it at train begin,
+before this callback), else the active MLflow run, else one this callback opens on rank zero and
+ends at train end. Same names, steps (optimizer steps, ``state.global_step``) and meanings as the
+Lightning callback.
+
+Tokens without the batch: a ``Trainer`` callback never sees the batch, so at train begin this
+callback registers a forward pre-hook on the model (``register_forward_pre_hook(...,
+with_kwargs=True)``). ``Trainer`` calls ``model(**inputs)`` once per micro-batch on every rank
+(gradient accumulation included; DDP's wrapper calls the same module), so the hook reads exactly
+the collated ``input_ids``, ``attention_mask`` and ``labels`` the model is trained on: padding
+(``DataCollatorForLanguageModeling``'s) is excluded through the mask, ignored labels through
+``ignore_index``. Counts stay on the device; evaluation forwards (``model.training`` false) are
+not counted. The hook is removed at train end.
+
+Needs the ``transformers`` extra: ``pip install mlflow-scaling[transformers]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from .core import ScalingCore, Totals
+from .mlflow_sink import RunTarget, active_run_target
+from .peak_flops import peak_flops_per_device
+from .ranks import TorchRanks
+from .settings import CountingSettings
+
+
+class ScalingLawTrainerCallback(TrainerCallback):
+    """Counts a ``Trainer`` run (module docstring). Only ``family`` is required; the options are
+    those of :class:`~mlflow_scaling.integrations.settings.CountingSettings`."""
+
+    def __init__(self, family: str, **options: Any) -> None:
+        self.core = ScalingCore(
+            CountingSettings(family=family, **options), "ScalingLawTrainerCallback"
+        )
+        self.opened_run_id: str | None = None
+        """The run this callback opened itself (no run was active at train begin)."""
+        self._hook: Any = None
+        self._counting = False
+
+    @property
+    def totals(self) -> Totals:
+        return self.core.totals
+
+    @property
+    def last_metrics(self) -> dict[str, float]:
+        return self.core.last_metrics
+
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        model: nn.Module | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if model is None:
+            raise ValueError("ScalingLawTrainerCallback needs the Trainer's model")
+        self.core.start(
+            model,
+            state.global_step,
+            TorchRanks(args.device),
+            self._find_or_open_run,
+            peak_flops=peak_flops_per_device(args.device, _dtype(args)),
+        )
+        self._hook = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Forward pre-hook: count a training micro-batch from the model's inputs."""
+        if not module.training or self._counting:  # evaluation, or the FLOPs measurement
+            return
+        batch = dict(kwargs)
+        if args and "input_ids" not in batch:
+            batch["input_ids"] = args[0]
+        self._counting = True
+        try:
+            self.core.add_batch(batch)
+        finally:
+            self._counting = False
+
+    def _find_or_open_run(self) -> RunTarget | None:
+        target = active_run_target()
+        if target is None:
+            import mlflow
+
+            self.opened_run_id = mlflow.start_run().info.run_id
+            target = active_run_target()
+        return target
+
+    def on_optimizer_step(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        optimizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if optimizer is not None:  # before the scheduler's step: the rate this step used
+            self.core.note_learning_rate(optimizer)
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.core.after_step(state.global_step)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        try:
+            self.core.finish(state.global_step)
+        finally:
+            self._remove_hook()
+            self._end_opened_run()
+
+    def _remove_hook(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def _end_opened_run(self) -> None:
+        if self.opened_run_id is None:
+            return
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == self.opened_run_id:
+            mlflow.end_run()
+
+
+def _dtype(args: TrainingArguments) -> torch.dtype:
+    if getattr(args, "bf16", False):
+        return torch.bfloat16
+    if getattr(args, "fp16", False):
+        return torch.float16
+    return torch.float32
