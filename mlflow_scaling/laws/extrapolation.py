@@ -54,8 +54,8 @@ PRIOR_GROWTH = 0.05
 to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
 measurement."""
 SIZE_GROUP_DECADES = 0.01
-MIN_TRAIN_RUNS = 10
-"""A refit keeps at least twice the law's 5 parameters in runs (fewer extrapolate noise)."""
+MIN_TRAIN_RUNS = 6
+"""A refit keeps more runs than the law's 5 parameters (with 5 it only interpolates them)."""
 HOLDOUT_DECADES = (0.25, 0.5)
 """Each refit holds out the runs in the top h decades of N, and separately of C."""
 
