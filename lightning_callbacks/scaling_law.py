@@ -22,7 +22,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from mlflow_scaling.integrations.core import ScalingCore, Totals
+from mlflow_scaling.integrations.core import CoreViews, ScalingCore, Totals
 from mlflow_scaling.integrations.counting import ParamCounts
 from mlflow_scaling.integrations.mlflow_sink import MlflowSink, RunTarget, active_run_target
 from mlflow_scaling.integrations.peak_flops import peak_flops_per_device
@@ -42,7 +42,7 @@ _NO_RUN = (
 )
 
 
-class ScalingLawCallback(Callback):
+class ScalingLawCallback(CoreViews, Callback):
     """Log parameters, tokens and training FLOPs of a run for scaling-law fitting.
 
     Only ``family`` is required; the options are those of
@@ -59,14 +59,6 @@ class ScalingLawCallback(Callback):
         self.core = ScalingCore(self.settings, "ScalingLawCallback")
 
     # What the core knows ----------------------------------------------------------------------
-    @property
-    def totals(self) -> Totals:
-        return self.core.totals
-
-    @property
-    def last_metrics(self) -> dict[str, float]:
-        return self.core.last_metrics
-
     @property
     def param_counts(self) -> ParamCounts | None:
         return self.core.param_counts

@@ -430,3 +430,17 @@ class ScalingCore:
 
 def _next_multiple(step: int, interval: int) -> int:
     return (step // interval + 1) * interval
+
+
+class CoreViews:
+    """What every training-loop integration shows of its :class:`ScalingCore` (``self.core``)."""
+
+    core: ScalingCore
+
+    @property
+    def totals(self) -> Totals:
+        return self.core.totals
+
+    @property
+    def last_metrics(self) -> dict[str, float]:
+        return self.core.last_metrics

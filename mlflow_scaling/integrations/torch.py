@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .core import ScalingCore, Totals
+from .core import CoreViews, ScalingCore
 from .mlflow_sink import active_run_target
 from .peak_flops import peak_flops_per_device
 from .ranks import TorchRanks
@@ -40,7 +40,7 @@ MicroBatches = Tensor | Sequence[Tensor]
 """One micro-batch (a tensor), or this optimizer step's micro-batches (a list of tensors)."""
 
 
-class ScalingCounter:
+class ScalingCounter(CoreViews):
     """Counts a plain PyTorch loop (module docstring). Only ``family`` is required; the options
     are those of :class:`~mlflow_scaling.integrations.settings.CountingSettings`.
 
@@ -61,14 +61,6 @@ class ScalingCounter:
             peak_flops=peak_flops_per_device(device, dtype),
             no_run_message="no MLflow run is active (mlflow.start_run)",
         )
-
-    @property
-    def totals(self) -> Totals:
-        return self.core.totals
-
-    @property
-    def last_metrics(self) -> dict[str, float]:
-        return self.core.last_metrics
 
     def step(
         self,

@@ -27,14 +27,14 @@ import torch
 from torch import nn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from .core import ScalingCore, Totals
+from .core import CoreViews, ScalingCore
 from .mlflow_sink import RunTarget, active_run_target
 from .peak_flops import peak_flops_per_device
 from .ranks import TorchRanks
 from .settings import CountingSettings
 
 
-class ScalingLawTrainerCallback(TrainerCallback):
+class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
     """Counts a ``Trainer`` run (module docstring). Only ``family`` is required; the options are
     those of :class:`~mlflow_scaling.integrations.settings.CountingSettings`."""
 
@@ -46,14 +46,6 @@ class ScalingLawTrainerCallback(TrainerCallback):
         """The run this callback opened itself (no run was active at train begin)."""
         self._hook: Any = None
         self._counting = False
-
-    @property
-    def totals(self) -> Totals:
-        return self.core.totals
-
-    @property
-    def last_metrics(self) -> dict[str, float]:
-        return self.core.last_metrics
 
     def on_train_begin(
         self,
