@@ -55,7 +55,8 @@ def test_n_shards_fit_every_family_exactly_once(mlflow_server):
         outcomes = refit_pass(
             client, experiments=exp_names, settings=SETTINGS, shard=Shard(index, SHARDS)
         )
-        assert {o.status for o in outcomes} == {"fitted"}, [o.to_dict() for o in outcomes]
+        # 8 families hashed over 3 shards by (experiment id, name): a shard may own none
+        assert all(o.status == "fitted" for o in outcomes), [o.to_dict() for o in outcomes]
         for o in outcomes:
             assert shard_of(o.experiment_id, o.family, SHARDS) == index
         fitted += [(o.experiment_id, o.family) for o in outcomes]
