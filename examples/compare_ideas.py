@@ -7,8 +7,9 @@ through ``ScalingLawCallback``), so the whole script takes under 5 minutes on 2 
 
     mlflow-scaling compare --experiment compare-ideas --baseline lr-1x --candidate lr-2x
 
-fits both families, compares their compute-optimal frontiers (the compute multiplier with its
-bootstrap interval, the local slopes, the crossover) and writes a comparison run to the
+fits both families, compares their measured frontiers over the budgets both trained and then
+their laws' compute-optimal frontiers (one shift multiplier or a slope difference, the
+multiplier per budget with its bootstrap interval, the crossover) and writes a comparison run to the
 candidate's experiment, with ``scaling/compare.json`` and ``scaling/compare.png``.
 
     python examples/compare_ideas.py [--tracking-uri sqlite:///mlflow.db]
@@ -75,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_compare_table(doc))
     target = doc["budgets"][-1]
     print(
-        f"\nverdict: {doc['verdict']} — at {target['flops']:.3g} FLOPs the {CANDIDATE} family "
-        f"is worth {target['multiplier']:.2f}x the compute of {BASELINE} "
+        f"\nverdict over the trained range: {doc['verdict']}; the laws say "
+        f"{doc['slope_test']['decision']}, and at {target['flops']:.3g} FLOPs the {CANDIDATE} "
+        f"family is worth {target['multiplier']:.2f}x the compute of {BASELINE} "
         f"({target['lo']:.2f}–{target['hi']:.2f}); done in {time.perf_counter() - started:.0f} s"
     )
     return 0
