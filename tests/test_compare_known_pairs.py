@@ -15,7 +15,7 @@ And the support rules: a family with two sizes, ranges that do not overlap, budg
 import numpy as np
 import pytest
 
-from mlflow_scaling.laws.allocation import compute_optimal
+from benchmarks.compare_simulation import constant_multiplier_law, crossing_law
 from mlflow_scaling.laws.chinchilla import ChinchillaLaw
 from mlflow_scaling.laws.compare import FamilyRuns, compare_families
 from mlflow_scaling.laws.shift_test import SAME_SLOPE, SHALLOWER
@@ -35,28 +35,13 @@ def family(name: str, law: ChinchillaLaw, seed: int, sizes=SIZES) -> FamilyRuns:
     return FamilyRuns(name, n, d, law.predict(n, d) * np.exp(rng.normal(0, NOISE, n.size)))
 
 
-def shifted(law: ChinchillaLaw, multiplier: float) -> ChinchillaLaw:
-    k = multiplier ** (-law.alpha * law.beta / (law.alpha + law.beta))
-    return ChinchillaLaw(E=law.E, A=law.A * k, B=law.B * k, alpha=law.alpha, beta=law.beta)
-
-
-def crossing(law: ChinchillaLaw, factor: float, at_flops: float) -> ChinchillaLaw:
-    steep = ChinchillaLaw(E=law.E, A=law.A, B=law.B, alpha=law.alpha * factor,
-                          beta=law.beta * factor)  # fmt: skip
-    k = (compute_optimal(law, at_flops).loss[0] - law.E) / (
-        compute_optimal(steep, at_flops).loss[0] - law.E
-    )
-    return ChinchillaLaw(E=law.E, A=steep.A * k, B=steep.B * k, alpha=steep.alpha,
-                         beta=steep.beta)  # fmt: skip
-
-
 def compare(candidate_law: ChinchillaLaw, **kwargs):
     return compare_families(family("base", LAW, 0), family("cand", candidate_law, 1),
                             n_boot=N_BOOT, check=False, **kwargs)  # fmt: skip
 
 
 def test_a_constant_one_and_a_half_times_compute_is_better_by_a_shift():
-    r = compare(shifted(LAW, 1.5))
+    r = compare(constant_multiplier_law(LAW, 1.5))
     assert r.verdict == BETTER and r.to_dict()["verdict_scope"] == "trained"
     shift = r.shift_multiplier
     assert abs(shift["value"] / 1.5 - 1) <= 0.10
@@ -81,7 +66,7 @@ def test_the_same_law_shows_no_difference():
 
 
 def test_frontiers_that_cross_inside_the_grid():
-    r = compare(crossing(LAW, 0.85, 1e18))
+    r = compare(crossing_law(LAW, 0.85, 1e18))
     assert r.verdict == CROSSES
     assert 1e18 / 3 <= r.crossover_flops <= 1e18 * 3
     assert r.slope_test["decision"] == SHALLOWER and r.slope_test["p_value"] < 1e-6
