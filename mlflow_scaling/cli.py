@@ -361,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .compare_command import register as register_compare
 
     register_compare(sub)
+    from .commands.hparams import register as register_hparams
+
+    register_hparams(sub)
     return parser
 
 

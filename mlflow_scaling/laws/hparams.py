@@ -141,7 +141,7 @@ def _cell_axes(lr, batch) -> tuple[np.ndarray | None, str | None]:
     n_lr = np.unique(lr).size
     if batch is None or np.unique(batch).size == 1:
         if n_lr < MIN_VALUES:
-            return None, f"{n_lr} learning rates (a fit needs {MIN_VALUES})"
+            return None, f"{n_lr} learning rate(s) (a fit needs {MIN_VALUES})"
         return None, None
     n_b = np.unique(batch).size
     if n_lr < MIN_VALUES or n_b < MIN_VALUES:

@@ -1,0 +1,1 @@
+"""The command line's subcommands: one module each, with ``register(subparsers)`` and ``run``."""
