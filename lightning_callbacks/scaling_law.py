@@ -28,6 +28,8 @@ from mlflow_scaling.integrations.mlflow_sink import MlflowSink, RunTarget, activ
 from mlflow_scaling.integrations.peak_flops import peak_flops_per_device
 from mlflow_scaling.integrations.settings import CountingSettings
 
+from .schedule import schedule_params
+
 __all__ = ["ScalingLawCallback", "Totals"]
 
 _PRECISION_DTYPES = {
@@ -104,6 +106,8 @@ class ScalingLawCallback(CoreViews, Callback):
             peak_flops=_peak_flops(trainer),
             no_run_message=_NO_RUN,
         )
+        if self.core.sink is not None:  # rank zero with a run: what the schedule states
+            self.core.sink.log_params(schedule_params(trainer))
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any

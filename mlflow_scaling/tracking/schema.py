@@ -26,6 +26,20 @@ averaged over the run so far (``scaling.tokens`` / optimizer steps)."""
 METRIC_LR_PEAK = "scaling.lr_peak"
 """The largest learning rate of the run so far: max over optimizer steps and parameter groups
 of the optimizer's ``lr``."""
+PARAM_LR_SCHEDULE = "scaling.lr_schedule"
+"""The learning-rate scheduler(s) Lightning drives, ``<class> per <step|epoch>`` (``none``
+without one); a ``SequentialLR`` joins its parts with ``+`` (``lightning_callbacks.schedule``)."""
+PARAM_LR_WARMUP_STEPS = "scaling.lr_warmup_steps"
+"""Warmup steps where the schedule states them (a leading rising ``LinearLR``, ``OneCycleLR``)."""
+TAG_LR_KEY = "scaling.lr_key"
+"""Set by people on runs without ``scaling.lr_peak``: the param or metric holding the peak
+learning rate (e.g. ``lr``)."""
+TAG_BATCH_KEY = "scaling.batch_key"
+"""Set by people on runs without ``scaling.batch_tokens``: the param or metric holding the
+global batch (e.g. ``batch_size``)."""
+TAG_BATCH_UNIT = "scaling.batch_unit"
+"""The unit of ``scaling.batch_key``: ``tokens`` (default) or ``sequences:<seq_len>`` (the batch
+in tokens is then the value x seq_len)."""
 
 # Downstream tasks (on member runs, or on any run of the family) ----------------------------
 TAG_TASKS = "scaling.tasks"
