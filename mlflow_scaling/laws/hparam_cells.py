@@ -22,8 +22,9 @@ and 1 %.
 **Interval.** A parametric bootstrap: each replicate adds Gaussian relative noise σ to the fitted
 losses, refits, and takes the replicate surface's argmin over the grid's range (so flat or
 non-convex replicates land on the edge instead of at infinity). σ is the residual scale pooled
-over the sweep's cells that have runs to spare (:func:`pooled_noise`), else the stated prior
-:data:`PRIOR_NOISE`. The interval is the replicates' percentiles.
+over the sweep's cells that have runs to spare, shrunk toward the stated prior
+:data:`PRIOR_NOISE` with :data:`PRIOR_DOF` pseudo-runs (:func:`pooled_noise`): Misfitting's grid
+has one spare run in all, too few to trust alone. The interval is the replicates' percentiles.
 
 **Named, not fitted.** An axis with fewer than :data:`MIN_VALUES` distinct values cannot be
 fitted (``too_few``); a best run on the grid's smallest or largest value, or a vertex outside
@@ -44,6 +45,8 @@ WINDOW = 5
 """Grid values per axis kept around the best run: the quadratic holds near the minimum."""
 PRIOR_NOISE = 0.003
 """Relative loss noise (one standard deviation) assumed when no cell has runs to spare."""
+PRIOR_DOF = 5
+"""Pseudo-runs of the prior in the pooled noise: σ² = (Σ RSS_rel + k·prior²) / (Σ dof + k)."""
 BANDS = (0.0025, 0.01)
 GRID_POINTS = 121
 FITTED, EDGE_LOW, EDGE_HIGH, TOO_FEW, NOT_CONVEX = (
@@ -138,31 +141,36 @@ class Surface:
     coef: np.ndarray
     rss_rel: float
     dof: int
+    raw: tuple[np.ndarray, ...]
+    """The kept runs' learning rates (and batches) as given, for values reported as runs'."""
 
 
-def fit_surface(x: np.ndarray, y: np.ndarray | None, loss: np.ndarray) -> Surface:
+def fit_surface(lr: np.ndarray, batch: np.ndarray | None, loss: np.ndarray) -> Surface:
     """Least squares quadratic on the runs near the best one (module docstring)."""
+    x, y = np.log(lr), None if batch is None else np.log(batch)
     best = int(np.argmin(loss))
     keep = _window(x, x[best])
     if y is not None:
         keep &= _window(y, y[best])
     x, loss = x[keep], loss[keep]
     y = None if y is None else y[keep]
+    raw = (lr[keep],) if batch is None else (lr[keep], batch[keep])
     design = features(x, y)
     coef = np.linalg.lstsq(design, loss, rcond=None)[0]
     resid = (loss - design @ coef) / loss
     distinct = np.unique(np.column_stack([x] if y is None else [x, y]), axis=0).shape[0]
     dof = max(distinct - design.shape[1], 0)
-    return Surface(x, y, loss, coef, float(np.sum(resid**2)) if dof else 0.0, dof)
+    return Surface(x, y, loss, coef, float(np.sum(resid**2)) if dof else 0.0, dof, raw)
 
 
 def pooled_noise(surfaces: list[Surface]) -> tuple[float, str]:
-    """σ = sqrt(Σ RSS_rel / Σ dof) over the cells with distinct runs to spare, else the prior."""
+    """σ² = (Σ RSS_rel + k·prior²) / (Σ dof + k): the cells' spare runs, shrunk to the prior."""
     dof = sum(s.dof for s in surfaces)
-    if dof == 0:
-        return PRIOR_NOISE, f"prior {PRIOR_NOISE:g} (no cell has more distinct runs than terms)"
-    sigma = float(np.sqrt(sum(s.rss_rel for s in surfaces) / dof))
-    return sigma, f"pooled residuals of {dof} spare runs over the cells"
+    rss = sum(s.rss_rel for s in surfaces)
+    sigma = float(np.sqrt((rss + PRIOR_DOF * PRIOR_NOISE**2) / (dof + PRIOR_DOF)))
+    return sigma, (
+        f"{dof} spare runs over the cells, with the prior {PRIOR_NOISE:g} as {PRIOR_DOF} more"
+    )
 
 
 def _grid_argmin(coefs: np.ndarray, xs: np.ndarray, ys: np.ndarray | None) -> np.ndarray:
@@ -193,10 +201,10 @@ def _status(values: np.ndarray, best: float, vertex: float, convex: bool) -> str
 def _axis_optimum(k, surface, vertex, best, replicates, hessian_rel, convex, level):
     """The optimum on axis ``k`` (0: lr, 1: batch), in natural units."""
     values = surface.x if k == 0 else surface.y
-    grid = tuple(float(v) for v in np.exp(np.unique(values)))
+    grid = tuple(float(v) for v in np.unique(surface.raw[k]))
     status = _status(values, best[k], vertex[k], convex)
     if status != FITTED:
-        at = float(np.exp(best[k]))
+        at = float(surface.raw[k][int(np.argmin(surface.loss))])
         lo = at if status == EDGE_HIGH else None
         hi = at if status == EDGE_LOW else None
         return AxisOptimum(at, lo, hi, None, grid, status)

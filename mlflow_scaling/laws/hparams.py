@@ -211,8 +211,7 @@ def fit_hparams(
         y_axis, reason = _cell_axes(lr[i], b)
         surface = None
         if reason is None:
-            y = None if y_axis is None else np.log(y_axis)
-            surface = fit_surface(np.log(lr[i]), y, loss[i])
+            surface = fit_surface(lr[i], y_axis, loss[i])
             if surface.coef.size == 6 and _rank_short(surface):
                 reason, surface = "the runs do not span the (lr, batch) grid", None
         plans.append((i, b, surface, reason))

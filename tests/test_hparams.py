@@ -1,0 +1,126 @@
+"""Hyperparameter laws: cells, edges, too-few grids, the known-truth law, and the CLI's JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.hparam_simulation import simulate_grid, true_batch, true_lr, true_penalty
+from mlflow_scaling.cli import main
+from mlflow_scaling.laws.hparam_cells import EDGE_HIGH, FITTED, TOO_FEW
+from mlflow_scaling.laws.hparams import fit_hparams
+
+CELL_KEYS = {"N", "D", "lr_opt", "lr_lo", "lr_hi", "batch_opt", "batch_lo", "batch_hi",
+             "loss_opt", "band_025", "runs"}  # fmt: skip
+LAW_KEYS = {"form", "coef", "exponents", "loo_error"}
+PREDICTION_KEYS = {"N", "D", "lr", "lr_lo", "lr_hi", "batch_tokens", "batch_lo", "batch_hi",
+                   "band_025", "loss_penalty"}  # fmt: skip
+
+
+def _parabola_cell(n, d, lrs, lr_opt, *, loss_opt=3.0, h=0.06):
+    """Noise-free runs of L = L*(1 + ½h·(log η/η*)²) at the given rates."""
+    lrs = np.asarray(lrs, dtype=float)
+    loss = loss_opt * (1 + 0.5 * h * np.log(lrs / lr_opt) ** 2)
+    return np.full(lrs.size, n), np.full(lrs.size, d), lrs, loss
+
+
+def _stack(*cells):
+    return [np.concatenate(parts) for parts in zip(*cells, strict=True)]
+
+
+def test_noise_free_cell_gives_its_vertex_and_analytic_band() -> None:
+    n, d, lr, loss = _parabola_cell(1e8, 2e9, [1e-3, 2e-3, 4e-3, 8e-3], 3e-3)
+    cell = fit_hparams(n, d, lr, loss, n_boot=100).cells[0]
+    assert cell.lr.status == FITTED
+    assert cell.lr.value == pytest.approx(3e-3, rel=1e-9)
+    assert cell.loss_opt == pytest.approx(3.0, rel=1e-12)
+    half = np.sqrt(2 * 0.0025 / 0.06)  # |log η/η*| at which the loss is 0.25 % above the best
+    assert cell.band(0.0025)["lr"] == pytest.approx([3e-3 * np.exp(-half), 3e-3 * np.exp(half)])
+    assert cell.lr.lo <= 3e-3 <= cell.lr.hi
+    assert cell.batch is None and cell.to_dict()["batch_opt"] is None
+
+
+def test_edge_optimum_is_named_a_bound_and_kept_out_of_the_law() -> None:
+    inner = _parabola_cell(1e8, 2e9, [1e-3, 2e-3, 4e-3], 2e-3)
+    edge = _parabola_cell(2e8, 4e9, [1e-3, 2e-3, 4e-3], 2e-2)  # the optimum is 5x above the grid
+    fit = fit_hparams(*_stack(inner, edge), n_boot=50)
+    cell = next(c for c in fit.cells if c.n == 2e8)
+    assert cell.lr.status == EDGE_HIGH
+    assert (cell.lr.value, cell.lr.lo, cell.lr.hi) == (4e-3, 4e-3, None)
+    assert cell.to_dict()["band_025"] == {"lr": None, "batch": None}
+    assert fit.notes == (
+        "cell N=2e+08, D=4e+09: lr optimum above the grid's largest value 0.004 (a bound)",
+    )
+    assert fit.lr_law.law is None  # one fitted cell is not enough for any form
+    assert fit.lr_law.reasons[0] == (
+        "step_law: 1 cells with a fitted optimum; the step_law form needs at least 4"
+    )
+
+
+def test_fewer_than_three_values_are_named_and_not_fitted() -> None:
+    two = _parabola_cell(1e8, 2e9, [1e-3, 4e-3], 2e-3)
+    batch = np.array([1e5, 1e5])
+    fit = fit_hparams(*two, batch=batch, n_boot=50)
+    cell = fit.cells[0]
+    assert cell.lr.status == TOO_FEW and cell.batch.status == TOO_FEW
+    assert (cell.lr.lo, cell.lr.hi, cell.runs) == (None, None, 2)
+    assert fit.notes == ("cell N=1e+08, D=2e+09: not fitted: 2 learning rate(s) (a fit needs 3)",)
+    three_by_two = _stack(*[_parabola_cell(1e8, 2e9, [1e-3, 2e-3, 4e-3], 2e-3)] * 2)
+    fit = fit_hparams(*three_by_two, batch=np.repeat([1e5, 2e5], 3), n_boot=50)
+    assert fit.notes == (
+        "cell N=1e+08, D=2e+09: not fitted: 3 learning rates and 2 batch sizes (a fit needs 3 "
+        "of each)",
+    )
+
+
+def test_known_law_is_recovered_and_its_prediction_lands_in_the_band() -> None:
+    g = simulate_grid(3)
+    fit = fit_hparams(g["N"], g["D"], g["lr"], g["loss"], batch=g["batch"], n_boot=200)
+    assert all(c.lr.fitted and c.batch.fitted for c in fit.cells)
+    lr_law, batch_law = fit.lr_law.law, fit.batch_law.law
+    assert (lr_law.form, batch_law.form) == ("step_law", "step_law")
+    assert lr_law.to_dict()["exponents"] == pytest.approx({"N": -0.713, "D": 0.307}, abs=0.03)
+    assert batch_law.to_dict()["exponents"] == pytest.approx({"D": 0.571}, abs=0.03)
+    n, d = 3e9, 6e10  # 10x the largest simulated size
+    p = fit.predict(n, d)
+    assert true_penalty(n, d, p.lr, p.batch) < 0.0025
+    assert p.lr_lo <= true_lr(n, d) <= p.lr_hi
+    assert p.batch_lo <= true_batch(n, d) <= p.batch_hi
+    assert p.band_025["lr"][0] < p.lr < p.band_025["lr"][1]
+    assert p.loss_penalty["max"] == max(c["relative"] for c in p.loss_penalty["corners"])
+    assert len(p.loss_penalty["corners"]) == 4
+
+
+@pytest.fixture(scope="module")
+def sweep_csv(tmp_path_factory) -> str:
+    g = simulate_grid(5)
+    path = tmp_path_factory.mktemp("hparams") / "sweep.csv"
+    frame = pd.DataFrame({"N": g["N"], "D": g["D"], "peak": g["lr"], "bs": g["batch"],
+                          "loss": g["loss"]})  # fmt: skip
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_json_has_exactly_the_documented_keys(sweep_csv, capsys) -> None:
+    target = ["--target-params", "3e9", "--target-tokens", "6e10"]
+    code = main(["hparams", sweep_csv, "--lr-col", "peak", "--batch-col", "bs", *target,
+                 "--format", "json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(doc) == {"cells", "laws", "predictions"}
+    assert len(doc["cells"]) == 8 and all(set(c) == CELL_KEYS for c in doc["cells"])
+    assert set(doc["cells"][0]["band_025"]) == {"lr", "batch"}
+    assert set(doc["laws"]) == {"lr", "batch"}
+    assert set(doc["laws"]["lr"]) == LAW_KEYS and set(doc["laws"]["batch"]) == LAW_KEYS
+    assert [set(p) for p in doc["predictions"]] == [PREDICTION_KEYS]
+
+
+def test_cli_names_bad_input(sweep_csv, capsys) -> None:
+    assert main(["hparams", sweep_csv]) == 2
+    err = capsys.readouterr().err
+    assert f"{sweep_csv}: no column 'lr' (columns: N, D, peak, bs, loss)" in err
+    assert main(["hparams", sweep_csv, "--lr-col", "peak", "--target-params", "3e9"]) == 2
+    assert "--target-params and --target-tokens go together" in capsys.readouterr().err
