@@ -32,9 +32,12 @@ def base_loss(n, d):
     return 1.7 + 400 / np.asarray(n, dtype=float) ** 0.34 + 410 / np.asarray(d, dtype=float) ** 0.28
 
 
-def true_penalty(n, d, lr, batch) -> np.ndarray:
-    """The fraction by which the loss at (lr, batch) exceeds the cell's optimum."""
-    delta = np.stack([np.log(lr / true_lr(n, d)), np.log(batch / true_batch(n, d))], axis=-1)
+def true_penalty(n, d, lr, batch, lr_opt=None, batch_opt=None) -> np.ndarray:
+    """The fraction by which the loss at (lr, batch) exceeds the cell's optimum (by default the
+    law's)."""
+    lr_opt = true_lr(n, d) if lr_opt is None else lr_opt
+    batch_opt = true_batch(n, d) if batch_opt is None else batch_opt
+    delta = np.stack([np.log(lr / lr_opt), np.log(batch / batch_opt)], axis=-1)
     return 0.5 * np.einsum("...i,ij,...j->...", delta, CURVATURE, delta)
 
 
@@ -46,19 +49,26 @@ def simulate_grid(
     tokens_per_param=TOKENS_PER_PARAM,
     with_batch: bool = True,
     values: int = 5,
+    scatter: float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """One sweep: columns N, D, lr, batch (absent when ``with_batch`` is False), loss."""
+    """One sweep: columns N, D, lr, batch (absent when ``with_batch`` is False), loss.
+
+    ``scatter``: each cell's optimum lies off the law by a factor exp(scatter·ε) on each axis
+    (real cells scatter: schedules, seeds, data order), so the law is the optima's trend."""
     rng = np.random.default_rng(seed)
     rows = []
     k = np.arange(values) - (values - 1) / 2
     for n in sizes:
         for ratio in tokens_per_param:
             d = ratio * n
-            lrs = true_lr(n, d) * STEP ** (k + rng.uniform(-0.5, 0.5))
-            batches = true_batch(n, d) * STEP ** (k + rng.uniform(-0.5, 0.5))
+            lr_opt, b_opt = np.array([true_lr(n, d), true_batch(n, d)]) * np.exp(
+                scatter * rng.standard_normal(2)
+            )
+            lrs = lr_opt * STEP ** (k + rng.uniform(-0.5, 0.5))
+            batches = b_opt * STEP ** (k + rng.uniform(-0.5, 0.5))
             for lr in lrs:
-                for b in batches if with_batch else [true_batch(n, d)]:
-                    loss = base_loss(n, d) * (1 + true_penalty(n, d, lr, b))
+                for b in batches if with_batch else [b_opt]:
+                    loss = base_loss(n, d) * (1 + true_penalty(n, d, lr, b, lr_opt, b_opt))
                     rows.append((n, d, lr, b, loss * (1 + noise * rng.standard_normal())))
     n, d, lr, b, loss = (np.array(col) for col in zip(*rows, strict=True))
     out = {"N": n, "D": d, "lr": lr, "loss": loss}
