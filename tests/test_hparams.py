@@ -11,6 +11,7 @@ import pytest
 from benchmarks.hparam_simulation import simulate_grid, true_batch, true_lr, true_penalty
 from mlflow_scaling.cli import main
 from mlflow_scaling.laws.hparam_cells import EDGE_HIGH, FITTED, TOO_FEW
+from mlflow_scaling.laws.hparam_laws import censored_fit
 from mlflow_scaling.laws.hparams import fit_hparams
 
 CELL_KEYS = {"N", "D", "lr_opt", "lr_lo", "lr_hi", "batch_opt", "batch_lo", "batch_hi",
@@ -49,7 +50,8 @@ def test_edge_optimum_is_named_a_bound_and_kept_out_of_the_law() -> None:
     fit = fit_hparams(*_stack(inner, edge), n_boot=50)
     cell = next(c for c in fit.cells if c.n == 2e8)
     assert cell.lr.status == EDGE_HIGH
-    assert (cell.lr.value, cell.lr.lo, cell.lr.hi) == (4e-3, 4e-3, None)
+    # a bound: the best run is the largest rate, so the optimum lies above its midpoint with 2e-3
+    assert (cell.lr.value, cell.lr.lo, cell.lr.hi) == (4e-3, pytest.approx(np.sqrt(8e-6)), None)
     assert cell.to_dict()["band_025"] == {"lr": None, "batch": None}
     assert fit.notes == (
         "cell N=2e+08, D=4e+09: lr optimum above the grid's largest value 0.004 (a bound)",
@@ -124,3 +126,29 @@ def test_cli_names_bad_input(sweep_csv, capsys) -> None:
     assert f"{sweep_csv}: no column 'lr' (columns: N, D, peak, bs, loss)" in err
     assert main(["hparams", sweep_csv, "--lr-col", "peak", "--target-params", "3e9"]) == 2
     assert "--target-params and --target-tokens go together" in capsys.readouterr().err
+
+
+def _law_error(seed: int, *, with_bounds: bool) -> float:
+    """Log error at 10x of the η law fitted on 40 cells whose optima scatter around a known law,
+    on grids whose top rate (the law's value) cuts about half of them off as edge cells."""
+    rng = np.random.default_rng(seed)
+    n = np.repeat([1e7, 3e7, 1e8, 3e8], 10)
+    d = np.tile(np.geomspace(1e8, 1e10, 10), 4)
+    law = 1.79 * n**-0.713 * d**0.307
+    optimum = law * np.exp(0.3 * rng.standard_normal(n.size))
+    fitted = optimum < law
+    edge = ~fitted if with_bounds else np.zeros(n.size, dtype=bool)
+    x, xb = (np.column_stack([np.ones(int(m.sum())), np.log(n[m]), np.log(d[m])])
+              for m in (fitted, edge))  # fmt: skip
+    bound = np.log(law[edge] / np.sqrt(1.5))  # midpoint with the next rate down, 1.5x below
+    theta = censored_fit(x, np.log(optimum[fitted]), xb, bound, np.ones(bound.size))
+    predicted = theta @ [1.0, np.log(3e9), np.log(6e10)]
+    return float(predicted - np.log(1.79 * 3e9**-0.713 * 6e10**0.307))
+
+
+def test_edge_cells_enter_the_law_as_bounds_and_reduce_the_selection_bias() -> None:
+    dropped = np.array([_law_error(seed, with_bounds=False) for seed in range(20)])
+    censored = np.array([_law_error(seed, with_bounds=True) for seed in range(20)])
+    assert dropped.mean() < -0.15  # the optima left inside their grids are the low ones
+    assert abs(censored.mean()) < abs(dropped.mean()) - 0.05
+    assert np.sqrt(np.mean(censored**2)) < np.sqrt(np.mean(dropped**2))

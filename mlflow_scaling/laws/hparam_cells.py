@@ -29,8 +29,10 @@ has one spare run in all, too few to trust alone. The interval is the replicates
 **Named, not fitted.** An axis with fewer than :data:`MIN_VALUES` distinct values cannot be
 fitted (``too_few``); a best run on the grid's smallest or largest value, or a vertex outside
 the grid, is an edge (``edge_low``/``edge_high``): the optimum is then a bound, reported as the
-best run's value with the open side of the interval missing. A surface that is not convex is
-``not_convex``. Only ``fitted`` axes enter the laws across cells.
+best run's value with one side of the interval: past the edge run's geometric midpoint with its
+neighbour (where a parabola whose lowest run is the edge run has its vertex), the other side
+open. The laws across cells use these bounds as censored observations (:mod:`.hparam_laws`).
+A surface that is not convex is ``not_convex``.
 """
 
 from __future__ import annotations
@@ -205,8 +207,8 @@ def _axis_optimum(k, surface, vertex, best, replicates, hessian_rel, convex, lev
     status = _status(values, best[k], vertex[k], convex)
     if status != FITTED:
         at = float(surface.raw[k][int(np.argmin(surface.loss))])
-        lo = at if status == EDGE_HIGH else None
-        hi = at if status == EDGE_LOW else None
+        lo = float(np.sqrt(grid[-1] * grid[-2])) if status == EDGE_HIGH else None
+        hi = float(np.sqrt(grid[0] * grid[1])) if status == EDGE_LOW else None
         return AxisOptimum(at, lo, hi, None, grid, status)
     q = (1 - level) / 2
     lo, hi = np.quantile(replicates[:, k], [q, 1 - q])

@@ -7,7 +7,8 @@ Three steps (numpy/scipy only):
    (log η, log B) gives its optimum, bootstrap interval and near-optimal bands
    (:mod:`.hparam_cells`).
 2. **Laws.** The cells with a fitted optimum give η_opt and B_opt as power laws in (N, D) and
-   in C; leave-one-cell-out error chooses the form (:mod:`.hparam_laws`).
+   in C, with the edge cells' bounds as censored observations; leave-one-cell-out error chooses
+   the form (:mod:`.hparam_laws`).
 3. **Targets.** At (N, D): η and B with intervals calibrated for extrapolation, the near-optimal
    band, and the loss penalty at the interval's corners. The penalty uses the relative curvature
    H_rel of the cells' surfaces (the median over fitted cells): at a corner Δ from the
@@ -24,6 +25,8 @@ from numpy.typing import ArrayLike
 
 from .hparam_cells import (
     BANDS,
+    EDGE_HIGH,
+    EDGE_LOW,
     FITTED,
     MIN_VALUES,
     TOO_FEW,
@@ -34,7 +37,7 @@ from .hparam_cells import (
     optimise_cell,
     pooled_noise,
 )
-from .hparam_laws import ChosenLaw, choose_law
+from .hparam_laws import ChosenLaw, LawCells, choose_law
 
 CELL_DECADES = 0.01
 DEFAULT_LEVEL = 0.95
@@ -249,10 +252,23 @@ def _cell(n, d, c, lr, loss, plan, *, noise, n_boot, level, rng) -> CellFit:
 
 
 def _law(target: str, cells, axis_of) -> ChosenLaw:
-    used = [cell for cell in cells if axis_of(cell) is not None and axis_of(cell).fitted]
-    n, d, c = (np.array([getattr(cell, k) for cell in used]) for k in ("n", "d", "c"))
-    values = np.array([axis_of(cell).value for cell in used])
-    return choose_law(target, n, d, c, values)
+    """The law on the fitted cells, with the edge cells' bounds as censored observations."""
+    axes = [(cell, axis_of(cell)) for cell in cells if axis_of(cell) is not None]
+    used = [cell for cell, ax in axes if ax.fitted]
+    edges = [(cell, ax) for cell, ax in axes if ax.status in (EDGE_HIGH, EDGE_LOW)]
+
+    def column(group, k):
+        return np.array([getattr(cell, k) for cell in group], dtype=float)
+
+    bounded = [cell for cell, _ in edges]
+    law_cells = LawCells(
+        *(column(used, k) for k in ("n", "d", "c")),
+        np.array([axis_of(cell).value for cell in used], dtype=float),
+        *(column(bounded, k) for k in ("n", "d", "c")),
+        np.array([ax.lo if ax.status == EDGE_HIGH else ax.hi for _, ax in edges], dtype=float),
+        np.array([1.0 if ax.status == EDGE_HIGH else -1.0 for _, ax in edges]),
+    )
+    return choose_law(target, law_cells)
 
 
 def _median_hessian(cells, *, two_axes: bool) -> np.ndarray | None:
