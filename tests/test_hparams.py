@@ -152,3 +152,14 @@ def test_edge_cells_enter_the_law_as_bounds_and_reduce_the_selection_bias() -> N
     assert dropped.mean() < -0.15  # the optima left inside their grids are the low ones
     assert abs(censored.mean()) < abs(dropped.mean()) - 0.05
     assert np.sqrt(np.mean(censored**2)) < np.sqrt(np.mean(dropped**2))
+
+
+def test_cli_predicts_every_target_row(sweep_csv, tmp_path, capsys) -> None:
+    targets = tmp_path / "targets.csv"
+    targets.write_text("N,D\n3e9,6e10\n1e9,2e10\n")
+    code = main(["hparams", sweep_csv, "--lr-col", "peak", "--batch-col", "bs",
+                 "--predict", str(targets), "--format", "json"])  # fmt: skip
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert code == 0
+    assert [(p["N"], p["D"]) for p in predictions] == [(3e9, 6e10), (1e9, 2e10)]
+    assert all(p["lr_lo"] < p["lr"] < p["lr_hi"] for p in predictions)
