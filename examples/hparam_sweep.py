@@ -152,6 +152,15 @@ def judge(csv_path: Path, rows: list[dict]) -> int:
         dst.write("\n".join([lines[0], *kept]) + "\n")
     print(f"\n$ mlflow-scaling hparams {train.name} --target-params {largest[0]:.0f} "
           f"--target-tokens {largest[1]:.0f}")  # fmt: skip
+    without = sweep_hparams(train, lr_col="lr")
+    if without.fit.lr_law.law is None:  # nothing to predict with: say why, cell by cell
+        print(format_hparams_table(without))
+        print(
+            "\nno law to predict the largest cell with: too few cells have an optimum inside "
+            "their grid (named above). Widen the grid past the named edges, or train longer "
+            "runs where the surfaces are not convex (seed noise larger than the differences)."
+        )
+        return 1
     result = sweep_hparams(train, lr_col="lr", targets=(largest,))
     print(format_hparams_table(result))
     own = sweep_hparams(csv_path, lr_col="lr").fit
