@@ -70,6 +70,10 @@ def test_fewer_than_three_values_are_named_and_not_fitted() -> None:
     assert cell.lr.status == TOO_FEW and cell.batch.status == TOO_FEW
     assert (cell.lr.lo, cell.lr.hi, cell.runs) == (None, None, 2)
     assert fit.notes == ("cell N=1e+08, D=2e+09: not fitted: 2 learning rate(s) (a fit needs 3)",)
+    one_batch = _parabola_cell(1e8, 2e9, [1e-3, 2e-3, 4e-3], 2e-3)
+    fit = fit_hparams(*one_batch, batch=np.full(3, 1e5), n_boot=50)
+    assert (fit.cells[0].lr.status, fit.cells[0].batch.status) == (FITTED, TOO_FEW)
+    assert fit.notes == ("cell N=1e+08, D=2e+09: batch: 1 value(s) in the cell (a fit needs 3)",)
     three_by_two = _stack(*[_parabola_cell(1e8, 2e9, [1e-3, 2e-3, 4e-3], 2e-3)] * 2)
     fit = fit_hparams(*three_by_two, batch=np.repeat([1e5, 2e5], 3), n_boot=50)
     assert fit.notes == (

@@ -181,7 +181,10 @@ def _cell_note(cell: CellFit) -> str | None:
     named = [
         f"{name} optimum {'below' if ax.status == 'edge_low' else 'above'} the grid's "
         f"{'smallest' if ax.status == 'edge_low' else 'largest'} value {ax.value:.4g} (a bound)"
-        if ax.status.startswith("edge") else f"{name} surface {ax.status.replace('_', ' ')}"
+        if ax.status.startswith("edge")
+        else f"{name}: {len(ax.grid)} value(s) in the cell (a fit needs {MIN_VALUES})"
+        if ax.status == TOO_FEW
+        else f"{name} surface {ax.status.replace('_', ' ')}"
         for name, ax in (("lr", cell.lr), ("batch", cell.batch))
         if ax is not None and ax.status != FITTED
     ]  # fmt: skip
