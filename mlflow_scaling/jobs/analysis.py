@@ -22,7 +22,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..laws.allocation import local_allocation_exponent
-from ..laws.check import DEFAULT_MAX_HALFWIDTH, precision_criterion, scaling_check
+from ..laws.check import (
+    DEFAULT_MAX_HALFWIDTH,
+    family_law_fit,
+    law_fit_criterion,
+    precision_criterion,
+    scaling_check,
+)
 from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
@@ -32,7 +38,9 @@ from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
 from .tasks import analyze_tasks, unfitted_tasks
 
-ANALYSIS_VERSION = 4  # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
+# 5: a size offset in the intervals, the law_fit criterion
+# 4: Huber δ 1e-3 by default, intervals held out by distance, precision
+ANALYSIS_VERSION = 5
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -252,6 +260,9 @@ def analyze_family(
         prediction["uncertainty"] = boot.uncertainty_dict()
     if prediction:
         check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
+    if prediction and boot is not None:
+        law_fit = family_law_fit(n, d, loss, c, boot, settings.level)
+        check = check.with_criteria([law_fit_criterion(law_fit)])
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     summary["extrapolates"] = check.fit is not None

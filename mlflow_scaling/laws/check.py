@@ -1,7 +1,7 @@
 """The scaling check: do a family's small runs scale consistently enough to trust a big run?
 
 Before a team gets a large cluster, its small runs (up to a few billion parameters) should
-show clean scaling. :func:`scaling_check` measures five criteria, each with its value and
+show clean scaling. :func:`scaling_check` measures eight criteria, each with its value and
 threshold, and passes only when all that apply pass:
 
 ``distinct_sizes``
@@ -26,7 +26,11 @@ threshold, and passes only when all that apply pass:
     half the prediction interval's width over the predicted loss at the target,
     (hi − lo)/2/L̂, ≤ ``max_halfwidth`` (default 5 %): a gate that books a cluster must know
     the answer that precisely. Without an interval (``n_boot=0``) it does not apply here; the
-    refit adds it once its bootstrap has made the interval (:func:`precision_criterion`).
+    refit adds it once its bootstrap has made the interval (:func:`precision_criterion`);
+``law_fit``
+    the law describes its own family: it misses fewer than 2 points of the family's measured
+    frontier beyond their band (:mod:`law_fit`); a law that cannot follow the runs it was fitted
+    on is not trusted past them. Like ``precision``, it needs the bootstrap.
 
 It also predicts the loss at the target with a bootstrap prediction interval. Without
 ``target_tokens`` the target is trained compute-optimally by the fitted law.
@@ -46,11 +50,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .allocation import local_allocation_exponent, tokens_at_optimum
-from .bootstrap import bootstrap_chinchilla
+from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .compute_axis import ComputeAxis
 from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import cluster_log_values, fit_isoflop
+from .law_fit import MISFIT, MISFIT_POINTS, OK, family_frontier, law_fit_status
 from .phases import INVERSE_SCALING, PhaseReport, detect_phases
 
 PASS, FAIL = "pass", "fail"
@@ -222,6 +227,7 @@ def scaling_check(
             prediction["interval"] = boot.interval_method()
             prediction["uncertainty"] = boot.uncertainty_dict()
             criteria.append(precision_criterion(prediction, max_halfwidth))
+            criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
     else:
         criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
 
@@ -252,6 +258,12 @@ def extrapolation_criterion(
     return Criterion("extrapolation", ratio, max_extrapolation, ratio <= max_extrapolation, detail)
 
 
+def family_law_fit(n, d, loss, flops, boot: BootstrapFit, level: float) -> dict:
+    """:func:`law_fit_status` of the fit behind ``boot`` on the family's measured frontier."""
+    frontier = family_frontier(n, d, loss, flops, boot.fit)
+    return law_fit_status(boot.fit, boot, frontier, level)
+
+
 def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:
     """``precision``: (hi − lo)/2 over the predicted loss at the target ≤ ``max_halfwidth``."""
     lo, hi, loss = prediction.get("lo"), prediction.get("hi"), prediction["loss"]
@@ -262,6 +274,20 @@ def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:
     detail = (f"{level}% interval {lo:.4g}..{hi:.4g} around {loss:.4g}: "
               f"±{100 * half:.1f}% at the target")  # fmt: skip
     return Criterion("precision", half, max_halfwidth, half <= max_halfwidth, detail)
+
+
+def law_fit_criterion(status: dict) -> Criterion:
+    """The check's ``law_fit`` criterion: the law misses fewer than ``MISFIT_POINTS`` points of
+    its family's measured frontier."""
+    detail = (
+        f"{status['points_missed']} of the measured frontier's points missed; the largest miss "
+        f"{status['largest_miss']:+.1%} at {status['at_flops']:.3g} FLOPs (allowed "
+        f"±{status['allowed']:.1%})"
+    )
+    if status["status"] == MISFIT:
+        detail += ": the law does not describe its own family, its predictions are not trusted"
+    return Criterion("law_fit", status["points_missed"], MISFIT_POINTS - 1,
+                     status["status"] == OK, detail)  # fmt: skip
 
 
 def _verdict(criteria) -> str:
