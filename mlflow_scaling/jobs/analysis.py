@@ -24,6 +24,7 @@ import numpy as np
 from ..laws.allocation import local_allocation_exponent
 from ..laws.check import (
     DEFAULT_MAX_HALFWIDTH,
+    add_interval,
     family_law_fit,
     law_fit_criterion,
     precision_criterion,
@@ -254,10 +255,7 @@ def analyze_family(
         summary, boot = {"error": str(exc)}, None
     prediction = check.prediction
     if prediction and boot is not None:
-        _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
-        prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-        prediction["interval"] = boot.interval_method()
-        prediction["uncertainty"] = boot.uncertainty_dict()
+        add_interval(prediction, boot)
     if prediction:
         check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
     if prediction and boot is not None:

@@ -159,18 +159,11 @@ def scaling_check(
         raise ValueError(f"target params must be positive and finite, got {target_params!r}")
     if target_tokens is not None:
         _target_flops(axis, target_params, target_tokens)
-    settings = {
-        "target_params": float(target_params),
-        "target_tokens": target_tokens,
-        "min_sizes": min_sizes,
-        "min_span_decades": min_span_decades,
-        "max_backtest_error": max_backtest_error,
-        "max_exponent_gap": max_exponent_gap,
-        "max_extrapolation": max_extrapolation,
-        "max_halfwidth": max_halfwidth,
-        "n_boot": n_boot,
-        "level": level,
-    }
+    settings = dict(target_params=float(target_params), target_tokens=target_tokens,
+                    min_sizes=min_sizes, min_span_decades=min_span_decades,
+                    max_backtest_error=max_backtest_error, max_exponent_gap=max_exponent_gap,
+                    max_extrapolation=max_extrapolation, max_halfwidth=max_halfwidth,
+                    n_boot=n_boot, level=level)  # fmt: skip
     flops = axis.flops(n, d) if flops is None else np.asarray(flops, dtype=float).ravel()
     sizes = cluster_log_values(n, size_bandwidth_decades) if n.size else np.zeros(0, int)
     n_sizes = int(np.unique(sizes).size)
@@ -180,58 +173,77 @@ def scaling_check(
         Criterion("size_span_decades", span, min_span_decades, span >= min_span_decades),
     ]
 
-    phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
-    if phase.phase != "scaling":  # the envelope cannot rise: is the loss itself rising?
-        rising = detect_phases(flops, loss, **{**(phase_options or {}), "reduce": "min"})
-        phase = rising if rising.phase == INVERSE_SCALING else phase
+    phase = _frontier_phase(flops, loss, phase_options)
     criteria.append(
         Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
     )
+    fit, fit_error = _fit_that_extrapolates(n, d, loss, huber_delta)
+    criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
+    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
+    criteria.append(extrapolation_criterion(target_params, n, max_extrapolation))
+    prediction = None
+    if fit is None:
+        criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
+    else:
+        prediction = _target_prediction(fit, axis, target_params, target_tokens, level)
+    if prediction and n_boot > 0:
+        boot = bootstrap_chinchilla(
+            n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit, huber_delta=huber_delta,
+        ).with_calibration(
+            calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
+        )  # fmt: skip
+        add_interval(prediction, boot)
+        criteria.append(precision_criterion(prediction, max_halfwidth))
+        criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
+    return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
 
-    fit, fit_error = None, ""
+
+def _frontier_phase(flops, loss, phase_options: dict | None) -> PhaseReport:
+    """The phase of the compute frontier; where the envelope (which cannot rise) is not
+    scaling, a loss rising along compute is reported as ``inverse_scaling``."""
+    phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
+    if phase.phase != "scaling":
+        rising = detect_phases(flops, loss, **{**(phase_options or {}), "reduce": "min"})
+        phase = rising if rising.phase == INVERSE_SCALING else phase
+    return phase
+
+
+def _fit_that_extrapolates(n, d, loss, huber_delta) -> tuple[ChinchillaFit | None, str]:
+    """(fit, "") or (None, why): a law whose exponents are not positive cannot extrapolate."""
     try:
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
     except ValueError as exc:
-        fit_error = str(exc)
-    if fit is not None and not _extrapolates(fit):
-        fit_error = (
+        return None, str(exc)
+    if not _extrapolates(fit):
+        return None, (
             f"the fitted exponents are not positive (alpha={fit.law.alpha:.4g}, "
             f"beta={fit.law.beta:.4g}): these runs show no scaling to extrapolate"
         )
-        fit = None
-    criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
-    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
+    return fit, ""
 
-    criteria.append(extrapolation_criterion(target_params, n, max_extrapolation))
 
-    prediction = None
-    if fit is not None:
-        if target_tokens:
-            tokens = target_tokens
-        else:  # trained compute-optimally by the fitted law, on the family's axis
-            tokens = float(tokens_at_optimum(fit.law, target_params, axis))
-        prediction = {"N": float(target_params), "D": float(tokens), "level": level}
-        prediction["C"] = _target_flops(axis, target_params, tokens)
-        prediction["loss"] = float(fit.law.predict(target_params, tokens))
-        prediction["lo"] = prediction["hi"] = None
-        prediction["tokens"] = "given" if target_tokens else "compute_optimal"
-        if n_boot > 0:
-            boot = bootstrap_chinchilla(
-                n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit,
-                huber_delta=huber_delta,
-            ).with_calibration(
-                calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
-            )  # fmt: skip
-            _, lo, hi = boot.predict_interval(target_params, tokens, level=level)
-            prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-            prediction["interval"] = boot.interval_method()
-            prediction["uncertainty"] = boot.uncertainty_dict()
-            criteria.append(precision_criterion(prediction, max_halfwidth))
-            criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
-    else:
-        criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
+def _target_prediction(fit: ChinchillaFit, axis: ComputeAxis, params: float,
+                       tokens: float | None, level: float) -> dict:  # fmt: skip
+    """The law's loss at the target; without ``tokens`` the target is trained
+    compute-optimally by the fitted law, on the family's axis. No interval yet."""
+    given = bool(tokens)
+    if not given:
+        tokens = float(tokens_at_optimum(fit.law, params, axis))
+    return {
+        "N": float(params), "D": float(tokens), "level": level,
+        "C": _target_flops(axis, params, tokens),
+        "loss": float(fit.law.predict(params, tokens)),
+        "lo": None, "hi": None,
+        "tokens": "given" if given else "compute_optimal",
+    }  # fmt: skip
 
-    return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
+
+def add_interval(prediction: dict, boot: BootstrapFit) -> None:
+    """Put ``boot``'s prediction interval (and how it was made) on ``prediction``."""
+    _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=prediction["level"])
+    prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+    prediction["interval"] = boot.interval_method()
+    prediction["uncertainty"] = boot.uncertainty_dict()
 
 
 def _target_flops(axis: ComputeAxis, params: float, tokens: float) -> float:
