@@ -29,7 +29,8 @@ from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
-from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
+from ..tracking.family_axis import family_axis, member_flops
+from ..tracking.reading import Curve, MemberPoint
 from .tasks import analyze_tasks, unfitted_tasks
 
 ANALYSIS_VERSION = 4  # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
@@ -127,16 +128,6 @@ def _part(name: str, compute, *args) -> dict:
         return {"applicable": False, "reason": f"{name} failed: {type(exc).__name__}: {exc}"}
 
 
-def family_axis(points: Sequence[MemberPoint]) -> ComputeAxis:
-    """The family's compute axis: learned from the members that logged FLOPs, else 6ND."""
-    measured = [p for p in points if p.c_source == C_FROM_METRIC]
-    if not measured:
-        return ComputeAxis.six_nd()
-    return ComputeAxis.from_runs(
-        [p.n for p in measured], [p.c for p in measured], [p.d for p in measured]
-    )
-
-
 def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray, axis: ComputeAxis) -> dict:
     try:
         iso = fit_isoflop(n, c, loss, axis=axis)
@@ -208,7 +199,7 @@ def analyze_family(
     d = np.array([p.d for p in points])
     axis = family_axis(points)
     # Members without logged FLOPs are placed on the family's axis too (one axis everywhere).
-    c = np.array([p.c if p.c_source == C_FROM_METRIC else axis.flops(p.n, p.d) for p in points])
+    c = member_flops(points, axis)
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
     check = scaling_check(

@@ -31,19 +31,23 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compat import metric_steps
 from ..crash_log import one_line, write_traceback
-from ..planning.command import plan_gpu_setting, refit_plan
+from ..planning.family_plan import refit_plan
+from ..rendering import render
+from ..report.figures import fit_figure_png
+from ..report.html import report_html
+from ..report.predictions import predictions_csv
+from ..report.task_figures import write_tasks_png
 from ..strict_json import dumps as strict_dumps
 from ..strict_json import to_strict
 from ..tabular import InputError
 from ..tracking import schema
-from ..tracking.connection import TrackingUnavailable, check_reachable
 from ..tracking.digest import input_digest, settings_digest
 from ..tracking.fit_run import (
     StepHook,
@@ -66,9 +70,17 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from ..tracking.retention import collect
-from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
+from .analysis import STATUS_FITTED, RefitSettings, analyze_family
 from .changes import CLOCK_MARGIN_MS
 from .compare_refit import refresh_comparisons
+from .family_settings import family_settings, settings_document, target_params_of
+from .outcome import (  # noqa: F401  (re-exported: the pass's outcome names)
+    STATUS_ERROR,
+    STATUS_SKIPPED,
+    STATUS_SUPERSEDED,
+    FamilyOutcome,
+    stop_if_unreachable,
+)
 from .pass_reading import DEFAULT_FULL_EVERY_MS, read_pass, record_deleted_digest
 from .shards import Shard
 
@@ -80,79 +92,7 @@ log = logging.getLogger(__name__)
 
 FIT_DOC_SCHEMA = "mlflow-scaling/fit"
 FIT_DOC_VERSION = 1
-STATUS_SKIPPED = "skipped"
-STATUS_SUPERSEDED = "superseded"
-"""Another pass published a fit of runs it read later; this pass's fit is not the fit."""
-STATUS_ERROR = "error"
 MAX_WRITE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class FamilyOutcome:
-    """What a pass did with one family.
-
-    ``status``: ``fitted``, ``insufficient_data`` (a fit run saying why was written),
-    ``skipped`` (nothing changed since the last fit), ``superseded`` (a pass that read the runs
-    later published first: ``message`` says which refit stays the fit) or ``error``
-    (``message`` says why; ``error_recorded`` whether the fit run's error tag read back).
-    """
-
-    experiment_id: str
-    experiment: str
-    family: str
-    status: str
-    fit_run_id: str | None = None
-    refit_number: int | None = None
-    phase: str | None = None
-    check: str | None = None
-    n_members: int = 0
-    n_excluded: int = 0
-    curves_fetched: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    error_recorded: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _positive_tag(run: Run | None, tag: str) -> float | None:
-    """A positive number people set as ``tag`` on the fit run, None when absent."""
-    if run is None:
-        return None
-    text = run.data.tags.get(tag, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(
-            f"fit run {run.info.run_id}: tag {tag} = {text!r} is not a positive number"
-        )
-    return value
-
-
-def target_params_of(run: Run | None) -> float | None:
-    """The check target people set on the fit run (tag ``scaling.target_params``), if any."""
-    return _positive_tag(run, schema.TAG_TARGET_PARAMS)
-
-
-def family_settings(settings: RefitSettings, run: Run | None) -> RefitSettings:
-    """The pass's settings with the family's own precision bound (tag ``scaling.max_halfwidth``)."""
-    bound = _positive_tag(run, schema.TAG_MAX_HALFWIDTH)
-    return settings if bound is None else replace(settings, max_halfwidth=bound)
-
-
-def _settings_doc(settings: RefitSettings, target: float | None, run: Run | None = None) -> dict:
-    doc = settings.to_dict()
-    if target is not None:  # the family's own target (a tag on its fit run) wins
-        doc["target_params"] = target
-        doc["target_params_from"] = f"tag {schema.TAG_TARGET_PARAMS}"
-    doc.update(plan_gpu_setting(run))
-    doc["analysis_version"] = ANALYSIS_VERSION
-    return doc
 
 
 def _load_curve_cache(client: MlflowClient, run: Run | None, cache: CurveCache) -> None:
@@ -204,11 +144,6 @@ def build_fit_document(
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
-    from ..rendering import render
-    from ..report.html import report_html
-    from ..report.predictions import predictions_csv
-    from ..report.task_figures import write_tasks_png
-
     try:
         report = report_html(doc, png)
     except Exception as exc:  # the report is one part: say it failed, keep the fit
@@ -272,8 +207,6 @@ def analyze_job(
     approach1_off: str | None = None,
 ) -> tuple[dict, bytes]:
     """The analysis of one family and its figure (runs in a worker process when asked)."""
-    from ..report.figures import fit_figure_png
-
     analysis = analyze_family(
         family.members,
         settings,
@@ -308,7 +241,7 @@ def plan_family(
     current = family.fit_run
     target = target_params_of(current)
     settings = family_settings(settings, current)
-    settings_doc = _settings_doc(settings, target, current)
+    settings_doc = settings_document(settings, target, current)
     settings_hash = settings_digest(settings_doc)
     published = published_fit(current)
     if (
@@ -511,13 +444,6 @@ def _fit_run_id_for_error(client: MlflowClient, family: Family) -> str | None:
         log.warning("family %r: cannot look for its fit run: %s", family.name, exc)
         return None
     return runs[0].info.run_id if runs else None
-
-
-def stop_if_unreachable(client: MlflowClient, exc: BaseException) -> None:
-    """Re-raise a lost tracking server as :class:`TrackingUnavailable`: the pass stops."""
-    if isinstance(exc, TrackingUnavailable):
-        raise exc
-    check_reachable(client.tracking_uri)
 
 
 def _ignore_sigint() -> None:

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 
 from .allocation import FLOPS_PER_PARAM_TOKEN
 from .bootstrap import BootstrapFit, bootstrap_chinchilla
+from .check import scaling_check
 from .chinchilla import ChinchillaLaw
 from .extrapolation import calibrate_extrapolation, robust_scale, size_labels
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
@@ -234,8 +235,6 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float
 
 def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
     """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
-    from .check import scaling_check
-
     info: dict[str, Any] = {"family": runs.name, "runs": int(np.asarray(runs.n).size)}
     c = runs.compute()
     info["flops_range"] = [float(c.min()), float(c.max())]

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..compat import metric_steps, server_artifacts
 from ..formatting import as_float
 from ..tracking import schema
 from ..tracking.published import (
@@ -164,8 +165,6 @@ class StoreSource:
     tracking_uri = "the MLflow server's own store"
 
     def __init__(self) -> None:
-        from ..compat import server_artifacts
-
         self._artifacts = server_artifacts
         self._store = server_artifacts.tracking_store()
 
@@ -407,8 +406,6 @@ class FamilyDetail:
 
 
 def _refit_time(run: Run) -> int | None:
-    from ..compat import metric_steps
-
     stamps = [
         int(m.timestamp)
         for m in metric_steps.latest(run) or []
@@ -683,6 +680,31 @@ def find_experiment(source: TrackingSource, key: str) -> ExperimentRef | None:
     return ExperimentRef(exp.experiment_id, exp.name)
 
 
+def comparisons_of(
+    source: TrackingSource, experiment: ExperimentRef, family: str
+) -> list[dict[str, str]]:
+    """Comparison runs in ``experiment`` with ``family`` as candidate or baseline (for links)."""
+    out = []
+    for tag in (schema.TAG_COMPARE_CANDIDATE, schema.TAG_COMPARE_BASELINE):
+        filt = (f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}' and "
+                f"{schema.tag_filter(tag, family)}")  # fmt: skip
+        runs = search_all_runs(source, [experiment.experiment_id], filt)  # type: ignore[arg-type]
+        for run in runs:
+            tags = run.data.tags
+            base = tags.get(schema.TAG_COMPARE_BASELINE, "")
+            cand = tags.get(schema.TAG_COMPARE_CANDIDATE, "")
+            if tags.get(tag) != family:
+                continue
+            out.append({
+                "baseline": base,
+                "candidate": cand,
+                "verdict": tags.get(schema.TAG_COMPARE_VERDICT, ""),
+                "experiment_id": experiment.experiment_id,
+            })  # fmt: skip
+    unique = {(c["baseline"], c["candidate"]): c for c in out}
+    return sorted(unique.values(), key=lambda c: (c["candidate"], c["baseline"]))
+
+
 def family_detail(
     source: TrackingSource, experiment: ExperimentRef, family: str
 ) -> FamilyDetail | None:
@@ -693,8 +715,6 @@ def family_detail(
     if fam is None or (not fam.members and not fam.excluded and not fam.fit_runs):
         return None
     detail = FamilyDetail(summary=summarize(fam), members=fam.members, excluded=fam.excluded)
-    from .compare_page import comparisons_of  # (it imports this module)
-
     detail.comparisons = comparisons_of(source, experiment, family)
     run = fam.fit_run
     if run is None:

@@ -76,7 +76,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schema
-from .published import PublishedFit, numbered_params, published_fit
+from .claims import (  # noqa: F401  (is_active re-exported: the job and tests use it here)
+    claim_value,
+    highest_taken,
+    is_active,
+)
+from .published import PublishedFit, published_fit
 from .reading import ExperimentRef, fit_run_order, search_all_runs
 from .retention import Retention, collect
 
@@ -91,7 +96,6 @@ MAX_RUN_NAME = 250
 MAX_TAG_VALUE = 5000
 MAX_CLAIM_ATTEMPTS = 20
 MIRROR_ROUNDS = 4
-IS_ACTIVE_ATTEMPTS = 3
 
 StepHook = Callable[[str, int], None]
 """Called after each step of a write with the step's name and the refit number (tests use
@@ -157,30 +161,6 @@ def refit_number_of(run: Run) -> int:
     """The number of the run's published fit (0 when nothing is published)."""
     fit = published_fit(run)
     return 0 if fit is None else fit.number
-
-
-def highest_taken(run: Run) -> int:
-    """The highest refit number claimed or published on ``run`` (or in a legacy tag)."""
-    params = run.data.params
-    numbers = [0]
-    numbers += numbered_params(params, schema.PARAM_REFIT_CLAIM_PREFIX)
-    numbers += numbered_params(params, schema.PARAM_PUBLISHED_PREFIX)
-    try:  # fit runs written before the protocol kept only this tag
-        numbers.append(int(run.data.tags.get(schema.TAG_REFIT_NUMBER, "0")))
-    except ValueError:
-        pass
-    return max(numbers)
-
-
-def claim_value(token: str, at_ms: int) -> str:
-    """The value of a claim param: the write's token and when it claimed (ms)."""
-    return f"{token}@{at_ms}"
-
-
-def claim_time(value: str) -> int:
-    """When a claim (a :func:`claim_value`) was made; 0 for claims that did not say."""
-    _, _, at = value.rpartition("@")
-    return int(at) if at.isdigit() else 0
 
 
 def claim_refit_number(client: MlflowClient, run: Run, token: str) -> int:
@@ -353,28 +333,3 @@ def _quietly(fn: Callable, *args) -> None:
         fn(*args)
     except Exception as exc:
         log.debug("%s%r failed: %s", getattr(fn, "__name__", fn), args, exc)
-
-
-def is_active(client: MlflowClient, run_id: str) -> bool:
-    """Whether the run still exists and is not deleted.
-
-    Only the store's own answer counts: a deleted run (lifecycle ``deleted``) or one that no
-    longer exists (``RESOURCE_DOES_NOT_EXIST``) is not active. Any other failure (the network,
-    a 5xx the client's retries did not get past) is retried, then raised, never taken for a
-    deletion.
-    """
-    from mlflow.exceptions import MlflowException
-
-    for attempt in range(IS_ACTIVE_ATTEMPTS):
-        try:
-            return client.get_run(run_id).info.lifecycle_stage == "active"
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return False
-            if attempt == IS_ACTIVE_ATTEMPTS - 1:
-                raise
-        except Exception:
-            if attempt == IS_ACTIVE_ATTEMPTS - 1:
-                raise
-        time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
