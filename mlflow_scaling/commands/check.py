@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..api import check as check_runs
 from ..argtypes import (
     bootstrap_replicates,
     non_negative_int,
@@ -11,11 +12,15 @@ from ..argtypes import (
     positive_float,
     token_count,
 )
-from ..inputs import check_extrapolates_up
-from ..laws.check import DEFAULT_MAX_HALFWIDTH, PASS, scaling_check
+from ..laws.check import DEFAULT_MAX_HALFWIDTH, PASS
 from ..strict_json import dumps as strict_dumps
-from ..tabular import InputError, read_points
-from .common import EXIT_FAIL, EXIT_OK, add_point_columns, check_bootstrap_work, fmt, warn
+from ..tabular import read_points
+from .common import EXIT_FAIL, EXIT_OK, add_point_columns, fmt, warn
+
+CHECK_OPTIONS = (
+    "min_sizes", "min_span_decades", "max_backtest_error", "max_exponent_gap", "max_extrapolation",
+)  # fmt: skip
+"""The thresholds passed through to :func:`~..laws.check.scaling_check` as they are named."""
 
 
 def format_check_table(result: dict) -> str:
@@ -43,27 +48,11 @@ def run(args: argparse.Namespace) -> int:
         args.file, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col, loss_col=args.loss_col
     )
     warn("check", points)
-    check_extrapolates_up(args.target_params, args.target_tokens, points.n, points.d)
-    check_bootstrap_work(args.bootstrap, points.n.size)
-    try:
-        result = scaling_check(
-            points.n,
-            points.d,
-            points.loss,
-            target_params=args.target_params,
-            target_tokens=args.target_tokens,
-            flops=points.flops,
-            axis=points.axis(),
-            min_sizes=args.min_sizes,
-            min_span_decades=args.min_span_decades,
-            max_backtest_error=args.max_backtest_error,
-            max_exponent_gap=args.max_exponent_gap,
-            max_extrapolation=args.max_extrapolation,
-            max_halfwidth=args.max_halfwidth,
-            n_boot=args.bootstrap,
-        ).to_dict()
-    except ValueError as exc:
-        raise InputError(f"{args.file}: {exc}") from None
+    options = {name: getattr(args, name) for name in CHECK_OPTIONS}
+    result = check_runs(points, target_params=args.target_params,
+                        target_tokens=args.target_tokens, n_boot=args.bootstrap,
+                        max_halfwidth=args.max_halfwidth, source=str(args.file),
+                        options=options).to_dict()  # fmt: skip
     result["file"] = str(args.file)
     print(strict_dumps(result, indent=2) if args.format == "json" else format_check_table(result))
     return EXIT_OK if result["verdict"] == PASS else EXIT_FAIL

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..laws.fitting import MAX_BOOTSTRAP_WORK
+from ..inputs import check_bootstrap_work  # noqa: F401  (re-exported for the commands)
 from ..tabular import InputError, Points
 from ..tracking import connection
 
@@ -39,18 +39,6 @@ def fixed(x: float, decimals: int) -> str:
 def warn(command: str, points: Points) -> None:
     for warning in points.warnings:
         print(f"mlflow-scaling {command}: warning: {warning}", file=sys.stderr)
-
-
-def check_bootstrap_work(n_boot: int, n_points: int) -> None:
-    """Replicates × points beyond MAX_BOOTSTRAP_WORK take longer than anyone waits: say so."""
-    if n_boot * n_points > MAX_BOOTSTRAP_WORK:
-        most = MAX_BOOTSTRAP_WORK // n_points
-        lower = f"--bootstrap {most} or fewer" if most >= 50 else "--bootstrap 0"
-        raise InputError(
-            f"--bootstrap {n_boot} on {n_points:,} points is {n_boot * n_points:.2g} point-refits, "
-            f"more than the {MAX_BOOTSTRAP_WORK:.0e} that take about a minute; use {lower}, "
-            "or aggregate per run first (one final loss per run)"
-        )
 
 
 def add_point_columns(p: argparse.ArgumentParser) -> None:

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from ..api import compare, family_runs
 from ..argtypes import non_negative_int, positive_float
 from ..jobs.compare_publish import write_comparison
-from ..laws.compare import MIN_BOOT, FamilyRuns, compare_families
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError, read_points
-from ..tracking.compare_run import build_compare_document, comparison_settings, family_runs
+from ..tracking.compare_run import build_compare_document, comparison_settings
+from ..tracking.compare_run import family_runs as mlflow_family_runs
 from ..tracking.reading import read_families, resolve_experiments
 from .common import EXIT_OK, add_point_columns, connect, mlflow_errors, uri_of
 
@@ -111,23 +112,13 @@ def format_compare_table(doc: dict) -> str:
 
 
 def _families_from_csv(args: argparse.Namespace):
-    out = []
-    for path in args.files:
-        p = read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
-                        loss_col=args.loss_col)  # fmt: skip
-        out.append(FamilyRuns(name=str(path), n=p.n, d=p.d, loss=p.loss, flops=p.flops,
-                              axis=p.axis()))  # fmt: skip
-    return out
+    return [family_runs(read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
+                                    loss_col=args.loss_col), str(path))
+            for path in args.files]  # fmt: skip
 
 
 def _compare(baseline, candidate, args: argparse.Namespace):
-    if args.bootstrap < MIN_BOOT:
-        raise InputError(f"--bootstrap {args.bootstrap}: the comparison's intervals need at "
-                         f"least {MIN_BOOT} replicates")  # fmt: skip
-    try:
-        return compare_families(baseline, candidate, budgets=args.budget, n_boot=args.bootstrap)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    return compare(baseline, candidate, budgets=args.budget, n_boot=args.bootstrap)
 
 
 def _from_csv(args: argparse.Namespace) -> dict:
@@ -163,7 +154,7 @@ def _from_mlflow(args: argparse.Namespace) -> dict:
         client = connect(args)
         base = _read_family(client, base_exp, args.baseline)
         cand = _read_family(client, cand_exp, args.candidate)
-        comparison = _compare(family_runs(base), family_runs(cand), args)
+        comparison = _compare(mlflow_family_runs(base), mlflow_family_runs(cand), args)
         settings = comparison_settings(args.bootstrap, comparison.level, 0, args.budget)
         if args.no_log:
             return build_compare_document(comparison, base.experiment, cand.experiment,

@@ -18,11 +18,11 @@ import argparse
 
 import numpy as np
 
+from ..api import accuracy_column
 from ..argtypes import non_negative_int, positive_int
-from ..inputs import ACCURACY, below_chance_problem
 from ..laws.downstream import fit_task
 from ..strict_json import dumps as strict_dumps
-from ..tabular import InputError, cell, numeric_column, read_csv, read_points, read_targets
+from ..tabular import InputError, read_csv, read_points, read_targets
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
@@ -39,14 +39,9 @@ def _chance(text: str) -> float:
 
 
 def _accuracies(args: argparse.Namespace) -> np.ndarray:
-    """The accuracy column: each in [0, 1] and none far below chance (:mod:`.inputs`)."""
-    frame = read_csv(args.file)
-    acc = numeric_column(frame, args.metric_col, args.file, quantity=ACCURACY)
-    for i, value in enumerate(acc):
-        problem = below_chance_problem(float(value), args.chance, args.n_examples)
-        if problem:
-            raise InputError(f"{cell(frame, args.metric_col, args.file, i)}: {problem}")
-    return acc
+    """The accuracy column: each in [0, 1] and none far below chance (:mod:`..inputs`)."""
+    return accuracy_column(read_csv(args.file), args.metric_col, args.chance, args.n_examples,
+                           source=args.file)  # fmt: skip
 
 
 def downstream_report(args: argparse.Namespace) -> dict:

@@ -10,13 +10,13 @@ import argparse
 
 import numpy as np
 
+from ..api import fit as fit_runs
 from ..argtypes import bootstrap_replicates, positive_float
 from ..argtypes import huber_delta as huber_delta_arg
 from ..datasets import load_chinchilla
 from ..inputs import check_within_reach
 from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..strict_json import dumps as strict_dumps
-from ..summary import summarize_chinchilla
 from ..tabular import InputError, Points, read_points, read_targets
 from .common import EXIT_OK, add_point_columns, check_bootstrap_work, fixed, fmt, warn
 
@@ -114,19 +114,8 @@ def run(args: argparse.Namespace) -> int:
     points, source = _fit_points(args)
     check_bootstrap_work(args.bootstrap, points.n.size)
     targets = _fit_targets(args, points)
-    try:
-        summary, _ = summarize_chinchilla(
-            points.n,
-            points.d,
-            points.loss,
-            huber_delta=args.huber_delta,
-            n_boot=args.bootstrap,
-            budgets=args.budget or (),
-            targets=targets,
-            axis=points.axis(),
-        )
-    except ValueError as exc:
-        raise InputError(f"{source}: {exc}") from None
+    summary = fit_runs(points, budgets=args.budget or (), targets=targets, n_boot=args.bootstrap,
+                       huber_delta=args.huber_delta, source=source).to_dict()  # fmt: skip
     summary["file" if args.dataset is None else "dataset"] = args.file or args.dataset
     if args.format == "json":
         print(strict_dumps(summary, indent=2))
