@@ -49,6 +49,7 @@ from ..strict_json import to_strict
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.digest import input_digest, settings_digest
+from ..tracking.fit_document import FIT_DOC_SCHEMA, FIT_DOC_VERSION, load_fit_document
 from ..tracking.fit_run import (
     StepHook,
     Superseded,
@@ -90,8 +91,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FIT_DOC_SCHEMA = "mlflow-scaling/fit"
-FIT_DOC_VERSION = 1
 MAX_WRITE_ATTEMPTS = 3
 
 
@@ -118,7 +117,8 @@ def build_fit_document(
     settings_doc: dict,
     settings_hash: str,
 ) -> dict:
-    """``scaling/fit.json``: the analysis plus what it was made from."""
+    """``scaling/fit.json``: the analysis plus what it was made from, validated as a
+    :class:`~..tracking.fit_document.FitDocument` (a key renamed here fails here)."""
     loss_metrics = sorted({p.loss_metric for p in family.members})
     doc = {
         "schema": FIT_DOC_SCHEMA,
@@ -140,7 +140,7 @@ def build_fit_document(
         "excluded": [e.to_dict() for e in family.excluded],
     }
     doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
-    return to_strict(doc)
+    return load_fit_document(to_strict(doc), "the refit's fit.json").to_dict()
 
 
 def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
@@ -157,6 +157,7 @@ def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | Non
         message = f"tasks.png unavailable: {type(exc).__name__}: {exc}"
         log.warning("family %r: %s", doc.get("family"), message)
         doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
+    doc = load_fit_document(doc, "the refit's fit.json").to_dict()
     (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
     (folder / "fit.png").write_bytes(png)
     (folder / "report.html").write_text(report, encoding="utf-8")

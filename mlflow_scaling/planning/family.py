@@ -19,6 +19,7 @@ from ..laws.chinchilla import ChinchillaLaw
 from ..laws.compute_axis import ComputeAxis
 from ..tabular import InputError
 from ..tracking import schema
+from ..tracking.fit_document import FitDocumentError, load_fit_document
 from ..tracking.fit_run import find_fit_runs
 from ..tracking.published import read_published_json
 from ..tracking.reading import is_fit_run, search_all_runs
@@ -202,7 +203,10 @@ def read_fit_doc(client: MlflowClient, experiment: ExperimentRef, family: str) -
         )
     if not isinstance(doc, dict):
         raise InputError(f"family {family!r}: {schema.ARTIFACT_FIT_JSON} is not a JSON object")
-    return doc, run_id
+    try:
+        return load_fit_document(doc, f"family {family!r}: fit run {run_id}").to_dict(), run_id
+    except FitDocumentError as exc:
+        raise InputError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..compat import metric_steps, server_artifacts
 from ..formatting import as_float
 from ..tracking import schema
+from ..tracking.fit_document import FitDocumentError, load_fit_document
 from ..tracking.published import (
     artifact_name,
     is_missing,
@@ -747,6 +748,10 @@ def _read_doc(
         return None, f"{schema.ARTIFACT_FIT_JSON} is not valid JSON ({exc})"
     if not isinstance(doc, dict):
         return None, f"{schema.ARTIFACT_FIT_JSON} holds a {type(doc).__name__}, not an object"
+    try:
+        load_fit_document(doc, schema.ARTIFACT_FIT_JSON)
+    except FitDocumentError as exc:  # shown tolerantly: what can be read, and what is wrong
+        return doc, str(exc)
     return doc, None
 
 
