@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_scaling.jobs.analysis import RefitSettings, analyze_family
-from mlflow_scaling.jobs.refit import build_fit_document
+from mlflow_scaling.jobs.artifacts import build_fit_document
 from mlflow_scaling.tracking.fit_document import (
     FitDocumentError,
     json_schema,

@@ -26,7 +26,8 @@ from ..laws.check import DEFAULT_MAX_HALFWIDTH, precision_criterion, scaling_che
 from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
-from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
+from ..laws.isoflop import fit_isoflop, group_by_budget
+from ..laws.scatter import count_sizes
 from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
@@ -41,7 +42,6 @@ DEFAULT_MIN_POINTS = 5
 DEFAULT_TARGET_FACTOR = 10.0
 """Without a target, the scaling check predicts a model this many times the largest run."""
 EXTRAPOLATION_DECADES = 2
-SIZE_BANDWIDTH_DECADES = 0.01  # sizes within ~2 % count as one size (as the check does)
 
 STATUS_FITTED = "fitted"
 STATUS_INSUFFICIENT = schema.PHASE_INSUFFICIENT_DATA
@@ -106,13 +106,12 @@ def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_poin
         return f"{len(points)} usable runs{excluded}; at least {min_points} are needed"
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
-    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size
-    if sizes < 2:
+    if count_sizes(n) < 2:
         return (
             f"all {len(points)} usable runs have one model size (N ≈ {np.median(n):.3g}); "
             "the law needs at least 2 sizes"
         )
-    if np.unique(cluster_log_values(d, SIZE_BANDWIDTH_DECADES)).size < 2:
+    if count_sizes(d) < 2:
         return (
             f"all {len(points)} usable runs saw one token count (D ≈ {np.median(d):.3g}); "
             "the law needs at least 2"

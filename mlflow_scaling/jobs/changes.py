@@ -1,5 +1,7 @@
 """Which families changed since the last pass: the refit job's quick no-change check.
 
+(How it fits the protocol, and what it guarantees, is invariant 6 of :mod:`..tracking.fit_run`.)
+
 Reading every member run of 1,000 families over REST takes about half a minute; a pass that
 finds nothing changed should not pay for it. So each completed pass leaves a *watermark* on
 every experiment it covered, the experiment tag ``scaling.refit_checked`` (``...checked.<i>of<n>``

@@ -4,10 +4,9 @@ A pass is idempotent and safe to run from cron, a Kubernetes CronJob or two plac
 
 1. one paged search reads the families of the experiments (members and fit runs together);
    runs that cannot be points are listed with a reason;
-2. a family whose input and settings digests equal the tags on its fit run is skipped
-   (unless ``force``);
-   The digests compared are those of the fit run's *published* record
-   (:mod:`..tracking.published`), and a fit run whose last refit failed is never skipped;
+2. a family whose input and settings digests equal those of its fit run's *published* record
+   (:mod:`..tracking.published`; never the mirror tags) is skipped unless ``force``; a fit run
+   whose last refit failed is never skipped;
 3. otherwise the family is analysed (:func:`analyze_family`: Approaches 3, 2 and 1, phases,
    scaling check, bootstrap intervals) and written to its fit run by the publishing protocol
    of :mod:`..tracking.fit_run`: a refit number of its own, the artifacts ``fit.json``,
@@ -22,34 +21,27 @@ An error in one family is recorded in its outcome (and on its fit run) and the p
 except when the tracking server stops answering: then the pass stops writing at once and
 raises :class:`~..tracking.connection.TrackingUnavailable` naming the URI (the CLI exits 2).
 Families written before stay consistent (the protocol never publishes half a write).
+
+The protocol's invariants (claim, publish, mirrors, retention, watermark, quick check) are
+stated once, in the docstring of :mod:`..tracking.fit_run`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..compat import metric_steps
 from ..crash_log import one_line, write_traceback
 from ..planning.family_plan import refit_plan
-from ..rendering import render
-from ..report.figures import fit_figure_png
-from ..report.html import report_html
-from ..report.predictions import predictions_csv
-from ..report.task_figures import write_tasks_png
-from ..strict_json import dumps as strict_dumps
-from ..strict_json import to_strict
 from ..tabular import InputError
 from ..tracking import schema
 from ..tracking.digest import input_digest, settings_digest
-from ..tracking.fit_document import FIT_DOC_SCHEMA, FIT_DOC_VERSION, load_fit_document
 from ..tracking.fit_run import (
     StepHook,
     Superseded,
@@ -71,7 +63,13 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from ..tracking.retention import collect
-from .analysis import STATUS_FITTED, RefitSettings, analyze_family
+from .analysis import STATUS_FITTED, RefitSettings
+from .artifacts import (  # noqa: F401  (re-exported: tests and benchmarks use them here)
+    analyze_job,
+    build_fit_document,
+    span_metrics,
+    write_artifacts,
+)
 from .changes import CLOCK_MARGIN_MS
 from .compare_refit import refresh_comparisons
 from .family_settings import family_settings, settings_document, target_params_of
@@ -107,67 +105,6 @@ def _load_curve_cache(client: MlflowClient, run: Run | None, cache: CurveCache) 
         cache.update_from_doc(doc)
 
 
-def build_fit_document(
-    family: Family,
-    analysis: dict,
-    *,
-    fit_run_id: str,
-    refit_number: int,
-    digest: str,
-    settings_doc: dict,
-    settings_hash: str,
-) -> dict:
-    """``scaling/fit.json``: the analysis plus what it was made from, validated as a
-    :class:`~..tracking.fit_document.FitDocument` (a key renamed here fails here)."""
-    loss_metrics = sorted({p.loss_metric for p in family.members})
-    doc = {
-        "schema": FIT_DOC_SCHEMA,
-        "version": FIT_DOC_VERSION,
-        "family": family.name,
-        "experiment_id": family.experiment.experiment_id,
-        "experiment_name": family.experiment.name,
-        "fit_run_id": fit_run_id,
-        "refit_number": refit_number,
-        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "input_digest": digest,
-        "settings_digest": settings_hash,
-        "settings": settings_doc,
-        "loss_metric": ", ".join(loss_metrics) or schema.DEFAULT_LOSS_METRIC,
-        "n_members": len(family.members),
-        "n_excluded": len(family.excluded),
-        "member_run_ids": [p.run_id for p in family.members],
-        "members": [p.to_dict() for p in family.members],
-        "excluded": [e.to_dict() for e in family.excluded],
-    }
-    doc.update({k: v for k, v in analysis.items() if k not in ("metrics", "task_tags")})
-    return load_fit_document(to_strict(doc), "the refit's fit.json").to_dict()
-
-
-def _write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None) -> None:
-    try:
-        report = report_html(doc, png)
-    except Exception as exc:  # the report is one part: say it failed, keep the fit
-        message = f"report.html unavailable: {type(exc).__name__}: {exc}"
-        log.warning("family %r: %s", doc.get("family"), message)
-        doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
-        report = render("report_unavailable.html", family=doc.get("family"), message=message)
-    try:
-        write_tasks_png(folder, doc)
-    except Exception as exc:  # the task figure is one part too
-        message = f"tasks.png unavailable: {type(exc).__name__}: {exc}"
-        log.warning("family %r: %s", doc.get("family"), message)
-        doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
-    doc = load_fit_document(doc, "the refit's fit.json").to_dict()
-    (folder / "fit.json").write_text(strict_dumps(doc, indent=2))
-    (folder / "fit.png").write_bytes(png)
-    (folder / "report.html").write_text(report, encoding="utf-8")
-    (folder / "predictions.csv").write_text(predictions_csv(doc))
-    if "plan" in doc:
-        (folder / "plan.json").write_text(strict_dumps(doc["plan"], indent=2))
-    if curves_doc is not None:
-        (folder / "curves.json").write_text(strict_dumps(curves_doc, separators=(",", ":")))
-
-
 @dataclass
 class FitPlan:
     """A family that needs a fit, with everything read from MLflow for it."""
@@ -198,34 +135,6 @@ class FitPlan:
         fam = self.family
         light = Family(fam.experiment, fam.name, list(fam.members), list(fam.excluded), [])
         return (light, self.settings, self.curves, self.target, self.approach1_off)
-
-
-def analyze_job(
-    family: Family,
-    settings: RefitSettings,
-    curves: dict[str, Curve],
-    target: float | None,
-    approach1_off: str | None = None,
-) -> tuple[dict, bytes]:
-    """The analysis of one family and its figure (runs in a worker process when asked)."""
-    analysis = analyze_family(
-        family.members,
-        settings,
-        n_excluded=len(family.excluded),
-        curves=curves,
-        target_params=target,
-    )
-    if approach1_off and analysis.get("status") == STATUS_FITTED:
-        analysis["approach1"] = {"applicable": False, "reason": approach1_off}
-    preview = build_fit_document(
-        family, analysis, fit_run_id="", refit_number=0, digest="", settings_doc={},
-        settings_hash="",
-    )  # fmt: skip
-    problems: list[str] = []
-    png = fit_figure_png(preview, problems)
-    if problems:  # reported in fit.json (and on the figure), never fatal to the family
-        analysis["unavailable"] = [*analysis.get("unavailable", []), *problems]
-    return analysis, png
 
 
 def plan_family(
@@ -294,21 +203,6 @@ def plan_family(
     )
 
 
-def span_metrics(family: Family) -> dict[str, float]:
-    """The smallest and largest N, D and C of the members used: the index page's ranges."""
-    out = {}
-    for axis, values in (
-        ("N", [p.n for p in family.members]),
-        ("D", [p.d for p in family.members]),
-        ("C", [p.c for p in family.members]),
-    ):
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        if finite:
-            out[schema.span_metric(axis, "min")] = float(min(finite))
-            out[schema.span_metric(axis, "max")] = float(max(finite))
-    return out
-
-
 def write_family(
     client: MlflowClient,
     plan: FitPlan,
@@ -351,7 +245,7 @@ def write_family(
             )
             if plan.settings_doc.get("plan_gpu"):
                 doc["plan"] = refit_plan(client, doc, plan.settings_doc["plan_gpu"])
-            _write_artifacts(folder, doc, png, plan.curves_doc)
+            write_artifacts(folder, doc, png, plan.curves_doc)
 
         try:
             published = write_fit(

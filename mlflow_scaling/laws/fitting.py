@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from .chinchilla import ChinchillaLaw, log_predict
+from .scatter import robust_scale
 from .validation import positive_finite, unit_exponent
 
 EPOCH_HUBER_DELTA = 1e-3
@@ -469,7 +470,7 @@ def scaled_huber_delta(fit: ChinchillaFit, n: ArrayLike, d: ArrayLike, loss: Arr
     Epoch's fixed δ = 1e-3 (see benchmarks/bench_huber_delta.py for which predicts better).
     """
     r = np.log(np.asarray(loss, float)) - np.log(fit.law.predict(n, d))
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    sigma = robust_scale(r)
     return max(HUBER_TUNING * sigma, EPOCH_HUBER_DELTA)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..laws.isoflop import cluster_log_values
+from ..laws.scatter import count_sizes
 from . import schema
 from .digest import input_digest
 from .published import published_fit
@@ -96,8 +96,6 @@ DEFAULT_SCALE_PARAMS: tuple[str, ...] = (
     "seed",
 )
 """Hyperparameters that vary *within* a family (sizes, steps, tokens, seeds)."""
-SIZE_BANDWIDTH_DECADES = 0.01
-"""Model sizes within about 2 % of each other count as one size (as the scaling check does)."""
 
 
 def is_scale_param(name: str, scale_params: Sequence[str]) -> bool:
@@ -156,7 +154,7 @@ def describe_family(family: Family) -> FamilyInfo:
             "error": run.data.tags.get(schema.TAG_FIT_ERROR) or None,
         }
     n = [p.n for p in members]
-    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size if members else 0
+    sizes = count_sizes(n)
     return FamilyInfo(
         experiment_id=family.experiment.experiment_id,
         experiment=family.experiment.name,
@@ -298,7 +296,7 @@ def suggest_families(
         for key, members in groups.items():
             n = [r.data.metrics[schema.METRIC_PARAMS] for r in members]
             n = [v for v in n if np.isfinite(v) and v > 0]
-            n_sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size if n else 0
+            n_sizes = count_sizes(n)
             if len(members) < min_runs or n_sizes < 2:
                 why = (
                     f"only {len(members)} run(s) share its hyperparameters (< {min_runs})"

@@ -56,6 +56,13 @@ table's primary key). A write of one refit goes:
    most ``keep`` records and published folders and no unpublished folder older than the grace
    period; every write ends the run's status (``FINISHED`` once published or dropped,
    ``FAILED`` after an error, ``KILLED`` when the pass was interrupted).
+6. *Quick check* (:mod:`..jobs.changes`): a pass skips a family without reading its members
+   only when none of the signs of change listed there appears (a run started or ended after
+   the watermark less the clock margin, a re-tag, a changed deleted-runs digest, a refit
+   error, a missing or duplicate fit run or record, mirrors that disagree, other settings, a
+   declared comparison out of date). What it cannot see (edits by hand to runs that had
+   ended, a fit run deleted by hand) waits at most ``full_every_ms`` for the next full check,
+   which reads every member run.
 
 Readers never look at the mirrors to find files: :mod:`.published` reads the record. A pass
 that dies before step 4 leaves the published fit as it was (its claim is a gap in the
