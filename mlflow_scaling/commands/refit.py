@@ -43,6 +43,14 @@ def _duration(text: str) -> float:
 
 
 def add_refit_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``refit`` and ``watch``: which families and what to fit, how the pass
+    runs and reads, and the analysis."""
+    _add_selection_options(p)
+    _add_pass_options(p)
+    _add_analysis_options(p)
+
+
+def _add_selection_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument(
         "--family", action="append", metavar="F", help="only this family (repeatable)"
@@ -71,6 +79,9 @@ def add_refit_options(p: argparse.ArgumentParser) -> None:
         help="model size the scaling check predicts, for families whose fit run has no "
         "scaling.target_params tag (default: 10x the family's largest run)",
     )
+
+
+def _add_pass_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=positive_int,
@@ -112,6 +123,9 @@ def add_refit_options(p: argparse.ArgumentParser) -> None:
         "(default 10m; 0s, 30s, 15m, 1h; a run whose clock is further behind waits for the "
         "next full check)",
     )
+
+
+def _add_analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--huber-delta",
         type=huber_delta_arg,

@@ -179,21 +179,7 @@ def analyze_family(
     """
     reason = insufficient_reason(points, n_excluded, settings.min_points)
     if reason:
-        return {
-            "status": STATUS_INSUFFICIENT,
-            "reason": reason,
-            "phase": schema.PHASE_INSUFFICIENT_DATA,
-            "check_verdict": schema.CHECK_FAIL,
-            "compute_axis": family_axis(points).to_dict(),
-            "approach3": None,
-            "approach2": {"applicable": False, "reason": reason},
-            "approach1": {"applicable": False, "reason": reason},
-            "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
-            "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
-            "budgets": [],
-            "tasks": unfitted_tasks(points, reason),
-            "metrics": {},
-        }
+        return _insufficient(points, reason)
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
     axis = family_axis(points)
@@ -201,6 +187,34 @@ def analyze_family(
     c = member_flops(points, axis)
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
+    check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis)
+    summary, check = _law_summary(n, d, c, loss, settings, check, axis)
+    check_doc = check.to_dict()
+    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
+    metrics = _fit_metrics(summary)
+    return {
+        "status": STATUS_FITTED,
+        "reason": None,
+        "phase": check.phase.phase,
+        "check_verdict": check.verdict,
+        "compute_axis": axis.to_dict(),
+        "approach3": summary,
+        "approach2": _part("Approach 2", _approach2, n, c, loss, axis),
+        "approach1": _part("Approach 1", _approach1, points, curves or {}),
+        "phases": check.phase.to_dict(),
+        "check": check_doc,
+        "budgets": summary.get("budgets", []),
+        "tasks": tasks.docs,
+        "metrics": {
+            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
+        },  # fmt: skip
+        "task_tags": tasks.tags,
+    }
+
+
+def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis):
+    """The scaling check at ``target`` (no bootstrap: :func:`_law_summary` adds the interval)
+    with one criterion per downstream task, and the tasks' analysis."""
     check = scaling_check(
         n,
         d,
@@ -218,6 +232,31 @@ def analyze_family(
                           n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
                           huber_delta=settings.huber_delta)  # fmt: skip
     check = check.with_criteria(tasks.criteria)
+    return check, tasks
+
+
+def _insufficient(points: Sequence[MemberPoint], reason: str) -> dict:
+    """The analysis of a family that cannot carry a fit: every part says why."""
+    return {
+        "status": STATUS_INSUFFICIENT,
+        "reason": reason,
+        "phase": schema.PHASE_INSUFFICIENT_DATA,
+        "check_verdict": schema.CHECK_FAIL,
+        "compute_axis": family_axis(points).to_dict(),
+        "approach3": None,
+        "approach2": {"applicable": False, "reason": reason},
+        "approach1": {"applicable": False, "reason": reason},
+        "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
+        "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
+        "budgets": [],
+        "tasks": unfitted_tasks(points, reason),
+        "metrics": {},
+    }
+
+
+def _law_summary(n, d, c, loss, settings: RefitSettings, check, axis: ComputeAxis):
+    """Approach 3's summary (reusing the check's fit) and the check with its precision
+    criterion, once the bootstrap has put an interval on the prediction at the target."""
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
     try:
         summary, boot = summarize_chinchilla(
@@ -242,34 +281,20 @@ def analyze_family(
         prediction["uncertainty"] = boot.uncertainty_dict()
     if prediction:
         check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
-    check_doc = check.to_dict()
-    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span
         summary["allocation"]["a_on_axis"] = local_allocation_exponent(
             check.fit.law, [float(c.min()), float(c.max())], axis
         )
-    metrics = {}
-    if "params" in summary:
-        metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
-        metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
-        metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
-    return {
-        "status": STATUS_FITTED,
-        "reason": None,
-        "phase": check.phase.phase,
-        "check_verdict": check.verdict,
-        "compute_axis": axis.to_dict(),
-        "approach3": summary,
-        "approach2": _part("Approach 2", _approach2, n, c, loss, axis),
-        "approach1": _part("Approach 1", _approach1, points, curves or {}),
-        "phases": check.phase.to_dict(),
-        "check": check_doc,
-        "budgets": summary.get("budgets", []),
-        "tasks": tasks.docs,
-        "metrics": {
-            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
-        },  # fmt: skip
-        "task_tags": tasks.tags,
-    }
+    return summary, check
+
+
+def _fit_metrics(summary: dict) -> dict[str, float]:
+    """The fit run's ``scaling.fit.*`` values of the law (E, A, B, alpha, beta, a, b)."""
+    if "params" not in summary:
+        return {}
+    metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
+    metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
+    metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
+    return metrics

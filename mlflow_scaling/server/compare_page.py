@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from ..formatting import as_float
 from ..rendering import render
 from ..tracking import schema
 from ..tracking.compare_run import find_compare_runs
 from ..tracking.reading import ExperimentRef
-from .data import TrackingSource, as_float, fit_artifacts, read_fit_artifact
+from .data import TrackingSource, fit_artifacts, read_fit_artifact
 from .links import Links
 
 if TYPE_CHECKING:
