@@ -125,6 +125,112 @@ def server_source() -> TrackingSource:
     return _store_source
 
 
+def _html(body: str, status: int = 200) -> Response:
+    resp = Response(body, status=status, mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = PAGE_CSP
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    return resp
+
+
+def _not_found(what: str, links: Links) -> Response:
+    return _html(render_message("Not found", what, links), 404)
+
+
+def _bad_request(what: str, links: Links) -> Response:
+    return _html(render_message("Bad request", what, links), 400)
+
+
+def _guarded(view: Callable[..., Response], links: Links) -> Callable[..., Response]:
+    """``view`` with a failing store as a 503 page and any other error as a 500 page."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except HTTPException:
+            raise
+        except data.StoreFailed as exc:  # never "not found": the store did not answer
+            log.exception("scaling page %s: the MLflow store failed", request.path)
+            return _html(render_message("Store unavailable", STORE_FAILED.format(exc), links),
+                         503)  # fmt: skip
+        except Exception as exc:  # the page says what failed; the log has the traceback
+            log.exception("scaling page %s failed", request.path)
+            first = (str(exc).strip().splitlines() or [""])[0][:500]
+            return _html(render_message("Error", f"{type(exc).__name__}: {first}", links), 500)
+
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+def _index_page(source: SourceFactory, access: AccessFactory, links: Links) -> Response:
+    try:
+        query = index_query(request.args)
+        page = data.family_page(source(), query, access())
+    except BadArgument as exc:
+        return _bad_request(str(exc), links)
+    except data.UnknownExperiment as exc:
+        return _not_found(f"No experiment {exc.args[0]!r} (or you may not read it).", links)
+    except data.BadPageToken:
+        return _bad_request(BAD_PAGE_TOKEN, links)
+    return _html(render_index(page, query, links))
+
+
+def _family_page(
+    source: SourceFactory, access: AccessFactory, links: Links, experiment: str, family: str
+) -> Response:
+    src, can_read = source(), access()
+    exp = data.find_experiment(src, experiment)
+    if exp is None or not can_read(exp.experiment_id):
+        return _not_found(f"No experiment {experiment!r} (or you may not read it).", links)
+    detail = data.family_detail(src, exp, family)
+    if detail is None:
+        return _not_found(f"Experiment {exp.name!r} has no runs of family {family!r}.", links)
+    return _html(render_family(detail, links))
+
+
+def _comparison_page(
+    source: SourceFactory, access: AccessFactory, links: Links, experiment: str, baseline: str,
+    candidate: str,
+) -> Response:  # fmt: skip
+    src, can_read = source(), access()
+    exp = data.find_experiment(src, experiment)
+    if exp is None or not can_read(exp.experiment_id):
+        return _not_found(f"No experiment {experiment!r} (or you may not read it).", links)
+    detail = comparison_detail(src, exp, baseline, candidate)
+    if detail is None:
+        return _not_found(f"Experiment {exp.name!r} has no comparison of {candidate!r} with "
+                          f"{baseline!r}.", links)  # fmt: skip
+    return _html(render_comparison(detail, links))
+
+
+def _artifact(
+    source: SourceFactory, access: AccessFactory, links: Links, run_id: str, path: str
+) -> Response:
+    """A fit (or comparison) run's served file; the HTML report sandboxed."""
+    if not data.is_served_artifact(path):
+        return _not_found(f"Only {', '.join(data.SERVED_ARTIFACTS)} are served here.", links)
+    src = source()
+    try:
+        run = src.get_run(run_id)
+    except data.Absent:
+        return _not_found(f"No run {run_id!r}.", links)
+    if (
+        run.info.lifecycle_stage != "active"
+        or run.data.tags.get(schema.TAG_ROLE) not in (schema.ROLE_FIT, schema.ROLE_COMPARE)
+        or not access()(run.info.experiment_id)
+    ):
+        return _not_found(f"No fit run {run_id!r} (or you may not read it).", links)
+    content = data.read_fit_artifact(src, run, path)
+    if content is None:
+        return _not_found(f"The fit run has no {path}.", links)
+    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    resp = Response(content, mimetype=mimetype)
+    resp.headers["Cache-Control"] = "no-store"
+    if mimetype == "text/html":
+        resp.headers["Content-Security-Policy"] = REPORT_CSP
+    return resp
+
+
 def make_blueprint(
     source: SourceFactory = server_source, access: AccessFactory = lambda: allow_all
 ) -> Blueprint:
@@ -132,125 +238,39 @@ def make_blueprint(
     bp = Blueprint(BLUEPRINT, __name__)
     links = Links(static_prefix())
 
-    def html(body: str, status: int = 200) -> Response:
-        resp = Response(body, status=status, mimetype="text/html")
-        resp.headers["Content-Security-Policy"] = PAGE_CSP
-        resp.headers["Cache-Control"] = "no-store"
-        resp.headers["Referrer-Policy"] = "same-origin"
-        return resp
-
-    def not_found(what: str) -> Response:
-        return html(render_message("Not found", what, links), 404)
-
-    def bad_request(what: str) -> Response:
-        return html(render_message("Bad request", what, links), 400)
-
-    def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
-        def wrapper(*args: Any, **kwargs: Any) -> Response:
-            try:
-                return view(*args, **kwargs)
-            except HTTPException:
-                raise
-            except data.StoreFailed as exc:  # never "not found": the store did not answer
-                log.exception("scaling page %s: the MLflow store failed", request.path)
-                return html(render_message("Store unavailable", STORE_FAILED.format(exc), links),
-                            503)  # fmt: skip
-            except Exception as exc:  # the page says what failed; the log has the traceback
-                log.exception("scaling page %s failed", request.path)
-                first = (str(exc).strip().splitlines() or [""])[0][:500]
-                return html(render_message("Error", f"{type(exc).__name__}: {first}", links), 500)
-
-        wrapper.__name__ = view.__name__
-        return wrapper
-
     @bp.route("/", methods=["GET"])
-    @guarded
     def index() -> Response:
-        try:
-            query = index_query(request.args)
-            page = data.family_page(source(), query, access())
-        except BadArgument as exc:
-            return bad_request(str(exc))
-        except data.UnknownExperiment as exc:
-            return not_found(f"No experiment {exc.args[0]!r} (or you may not read it).")
-        except data.BadPageToken:
-            return bad_request(BAD_PAGE_TOKEN)
-        return html(render_index(page, query, links))
-
-    def show_family(experiment: str, family: str) -> Response:
-        src, can_read = source(), access()
-        exp = data.find_experiment(src, experiment)
-        if exp is None or not can_read(exp.experiment_id):
-            return not_found(f"No experiment {experiment!r} (or you may not read it).")
-        detail = data.family_detail(src, exp, family)
-        if detail is None:
-            return not_found(f"Experiment {exp.name!r} has no runs of family {family!r}.")
-        return html(render_family(detail, links))
+        return _guarded(_index_page, links)(source, access, links)
 
     @bp.route("/family/<experiment>/<anytext:family>", methods=["GET"], merge_slashes=False)
-    @guarded
     def family(experiment: str, family: str) -> Response:
-        return show_family(experiment, family)
+        return _guarded(_family_page, links)(source, access, links, experiment, family)
 
     @bp.route("/family/<experiment>", methods=["GET"])
-    @guarded
     def family_by_query(experiment: str) -> Response:
         name = request.args.get("name")
         if not name:
-            return not_found("Name the family: /scaling/family/<experiment>/<family>.")
-        return show_family(experiment, name)
-
-    def show_comparison(experiment: str, baseline: str, candidate: str) -> Response:
-        src, can_read = source(), access()
-        exp = data.find_experiment(src, experiment)
-        if exp is None or not can_read(exp.experiment_id):
-            return not_found(f"No experiment {experiment!r} (or you may not read it).")
-        detail = comparison_detail(src, exp, baseline, candidate)
-        if detail is None:
-            return not_found(f"Experiment {exp.name!r} has no comparison of {candidate!r} with "
-                             f"{baseline!r}.")  # fmt: skip
-        return html(render_comparison(detail, links))
+            return _not_found("Name the family: /scaling/family/<experiment>/<family>.", links)
+        return _guarded(_family_page, links)(source, access, links, experiment, name)
 
     @bp.route("/compare/<experiment>/<baseline>/<anytext:candidate>", methods=["GET"],
               merge_slashes=False)  # fmt: skip
-    @guarded
     def compare(experiment: str, baseline: str, candidate: str) -> Response:
-        return show_comparison(experiment, baseline, candidate)
+        return _guarded(_comparison_page, links)(source, access, links, experiment, baseline,
+                                                 candidate)  # fmt: skip
 
     @bp.route("/compare/<experiment>", methods=["GET"])
-    @guarded
     def compare_by_query(experiment: str) -> Response:
         baseline, candidate = request.args.get("baseline"), request.args.get("candidate")
         if not (baseline and candidate):
-            return not_found("Name both families: /scaling/compare/<experiment>/<baseline>/"
-                             "<candidate>.")  # fmt: skip
-        return show_comparison(experiment, baseline, candidate)
+            return _not_found("Name both families: /scaling/compare/<experiment>/<baseline>/"
+                              "<candidate>.", links)  # fmt: skip
+        return _guarded(_comparison_page, links)(source, access, links, experiment, baseline,
+                                                 candidate)  # fmt: skip
 
     @bp.route("/artifact/<run_id>/<path:path>", methods=["GET"])
-    @guarded
     def artifact(run_id: str, path: str) -> Response:
-        if not data.is_served_artifact(path):
-            return not_found(f"Only {', '.join(data.SERVED_ARTIFACTS)} are served here.")
-        src = source()
-        try:
-            run = src.get_run(run_id)
-        except data.Absent:
-            return not_found(f"No run {run_id!r}.")
-        if (
-            run.info.lifecycle_stage != "active"
-            or run.data.tags.get(schema.TAG_ROLE) not in (schema.ROLE_FIT, schema.ROLE_COMPARE)
-            or not access()(run.info.experiment_id)
-        ):
-            return not_found(f"No fit run {run_id!r} (or you may not read it).")
-        content = data.read_fit_artifact(src, run, path)
-        if content is None:
-            return not_found(f"The fit run has no {path}.")
-        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        resp = Response(content, mimetype=mimetype)
-        resp.headers["Cache-Control"] = "no-store"
-        if mimetype == "text/html":
-            resp.headers["Content-Security-Policy"] = REPORT_CSP
-        return resp
+        return _guarded(_artifact, links)(source, access, links, run_id, path)
 
     return bp
 
