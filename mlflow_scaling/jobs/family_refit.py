@@ -183,22 +183,7 @@ def write_family(
     """Write one analysed family to its fit run (found or created; see :mod:`fit_run`)."""
     family = plan.family
     known: Sequence[Run] = family.fit_runs
-    metrics = dict(analysis["metrics"])
-    metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
-    metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
-    metrics.update(span_metrics(family))
-    record = PublishedFit(
-        number=0,
-        path="",
-        input_digest=plan.digest,
-        settings_digest=plan.settings_hash,
-        read_ms=family.read_ms,
-        phase=analysis["phase"],
-        check=analysis["check_verdict"],
-        status=analysis["status"],
-        metrics=metrics,
-        tags=dict(analysis.get("task_tags", {})),
-    )
+    record = _record(plan, analysis)
     for _attempt in range(MAX_WRITE_ATTEMPTS):
         run = ensure_fit_run(client, family.experiment, family.name, known)
         run_id = run.info.run_id
@@ -229,34 +214,62 @@ def write_family(
             continue
         known = find_fit_runs(client, family.experiment.experiment_id, family.name)
         if isinstance(published, Superseded):
-            return FamilyOutcome(
-                **plan.base(),
-                status=STATUS_SUPERSEDED,
-                fit_run_id=run_id,
-                refit_number=published.by.number,
-                phase=published.by.phase,
-                check=published.by.check,
-                seconds=time.monotonic() - plan.started,
-                message=published.message(family.read_ms),
-            )
+            return _superseded(plan, run_id, published)
         if known and known[0].info.run_id == run_id:
             delete_duplicates(client, known)
-            return FamilyOutcome(
-                **plan.base(),
-                status=analysis["status"],
-                fit_run_id=run_id,
-                refit_number=published.number,
-                phase=analysis["phase"],
-                check=analysis["check_verdict"],
-                curves_fetched=plan.curves_fetched,
-                seconds=time.monotonic() - plan.started,
-                message=analysis["reason"]
-                or ("fitted" if analysis["status"] == STATUS_FITTED else ""),
-            )
+            return _written(plan, analysis, run_id, published.number)
         # An older fit run appeared (a concurrent pass created it): ours goes, write there.
     raise RuntimeError(
         f"family {family.name!r}: fit runs kept changing under {MAX_WRITE_ATTEMPTS} attempts "
         "to write (are many passes running at once?)"
+    )
+
+
+def _record(plan: FitPlan, analysis: dict) -> PublishedFit:
+    """The record a write publishes (its number and folder are filled in by the protocol)."""
+    family = plan.family
+    metrics = dict(analysis["metrics"])
+    metrics[schema.METRIC_FIT_POINTS] = float(len(family.members))
+    metrics[schema.METRIC_FIT_EXCLUDED] = float(len(family.excluded))
+    metrics.update(span_metrics(family))
+    return PublishedFit(
+        number=0,
+        path="",
+        input_digest=plan.digest,
+        settings_digest=plan.settings_hash,
+        read_ms=family.read_ms,
+        phase=analysis["phase"],
+        check=analysis["check_verdict"],
+        status=analysis["status"],
+        metrics=metrics,
+        tags=dict(analysis.get("task_tags", {})),
+    )
+
+
+def _superseded(plan: FitPlan, run_id: str, published: Superseded) -> FamilyOutcome:
+    return FamilyOutcome(
+        **plan.base(),
+        status=STATUS_SUPERSEDED,
+        fit_run_id=run_id,
+        refit_number=published.by.number,
+        phase=published.by.phase,
+        check=published.by.check,
+        seconds=time.monotonic() - plan.started,
+        message=published.message(plan.family.read_ms),
+    )
+
+
+def _written(plan: FitPlan, analysis: dict, run_id: str, number: int) -> FamilyOutcome:
+    return FamilyOutcome(
+        **plan.base(),
+        status=analysis["status"],
+        fit_run_id=run_id,
+        refit_number=number,
+        phase=analysis["phase"],
+        check=analysis["check_verdict"],
+        curves_fetched=plan.curves_fetched,
+        seconds=time.monotonic() - plan.started,
+        message=analysis["reason"] or ("fitted" if analysis["status"] == STATUS_FITTED else ""),
     )
 
 

@@ -132,33 +132,40 @@ def refit_pass(
                         full_every_ms=full_every_ms, shard=shard,
                         clock_margin_ms=clock_margin_ms)  # fmt: skip
     found = _families_to_fit(client, reading.found, exps, families, shard)
-    outcomes: list[FamilyOutcome] = []
-    by_key = {(f.experiment.experiment_id, f.name): f for f in found}
-
-    def emit(outcome: FamilyOutcome) -> None:
-        outcomes.append(outcome)
-        family = by_key.get((outcome.experiment_id, outcome.family))
-        if family is not None:
-            record_deleted_digest(client, family, outcome, reading.deleted)
-        if on_outcome is not None:
-            on_outcome(outcome)
-
-    stopped = False
-
-    def stopping() -> bool:
-        nonlocal stopped
-        asked = should_stop is not None and should_stop()
-        stopped = stopped or asked
-        return asked
-
+    out = _PassOutcomes(client, found, reading.deleted, on_outcome, should_stop)
     for outcome in reading.quiet:
-        emit(outcome)
-    _fit_families(client, found, settings, force=force, curve_cache=curve_cache, emit=emit,
-                  stopping=stopping, workers=workers, on_step=on_step,
+        out.emit(outcome)
+    _fit_families(client, found, settings, force=force, curve_cache=curve_cache, emit=out.emit,
+                  stopping=out.stopping, workers=workers, on_step=on_step,
                   on_family_start=on_family_start)  # fmt: skip
-    if not stopped:  # every family of the experiments read was seen: move their watermarks
-        reading.write_watermarks(client, outcomes)
-    return outcomes
+    if not out.stopped:  # every family of the experiments read was seen: move their watermarks
+        reading.write_watermarks(client, out.outcomes)
+    return out.outcomes
+
+
+class _PassOutcomes:
+    """The pass's outcomes as they come (each family's deleted-runs digest recorded with its
+    outcome), and whether the pass was asked to stop."""
+
+    def __init__(self, client, found, deleted, on_outcome, should_stop) -> None:
+        self.client, self.deleted = client, deleted
+        self.by_key = {(f.experiment.experiment_id, f.name): f for f in found}
+        self.on_outcome, self.should_stop = on_outcome, should_stop
+        self.outcomes: list[FamilyOutcome] = []
+        self.stopped = False
+
+    def emit(self, outcome: FamilyOutcome) -> None:
+        self.outcomes.append(outcome)
+        family = self.by_key.get((outcome.experiment_id, outcome.family))
+        if family is not None:
+            record_deleted_digest(self.client, family, outcome, self.deleted)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def stopping(self) -> bool:
+        asked = self.should_stop is not None and self.should_stop()
+        self.stopped = self.stopped or asked
+        return asked
 
 
 def _families_to_fit(
