@@ -22,7 +22,6 @@ scipy's L-BFGS-B, which can only improve it.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +32,9 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from .chinchilla import ChinchillaLaw, log_predict
+from .grid import GRID_RANGES, epoch_grid, grid_in_data_units  # noqa: F401  (re-exported)
 from .scatter import robust_scale
-from .validation import positive_finite, unit_exponent
+from .validation import positive_finite
 
 EPOCH_HUBER_DELTA = 1e-3
 HUBER_AUTO = "auto"
@@ -44,21 +44,6 @@ HUBER_TUNING = 1.345
 """δ = 1.345·σ gives Huber's estimator 95 % efficiency under Gaussian noise of scale σ."""
 # Successive halving of the starts: (fraction of all starts kept, batched steps) per stage.
 EXPLORE_SCHEDULE: tuple[tuple[float, int], ...] = ((1.0, 2), (0.25, 3), (0.0625, 6))
-
-
-def epoch_grid() -> np.ndarray:
-    """Epoch's 4,500 starts as rows (a, b, e, alpha, beta).
-
-    α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1}, a, b ∈ {0, 5, …, 25}.
-    """
-    alphas = np.arange(0.0, 2.01, 0.5)
-    es = np.arange(-1.0, 1.01, 0.5)
-    abs_ = np.arange(0.0, 25.01, 5.0)
-    rows = [
-        (a, b, e, alpha, beta)
-        for alpha, beta, e, a, b in itertools.product(alphas, alphas, es, abs_, abs_)
-    ]
-    return np.array(rows, dtype=float)
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -341,30 +326,6 @@ def _validate_points(n, d, loss, weights=None):
             )
     w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
     return (*arrays, w)
-
-
-# Epoch's grid was laid out for language-model runs: N and D between ~1e3 and ~1e15 and losses
-# between ~1e-3 and ~1e3 (geometric means). Data far outside is fitted from the same grid laid
-# out in units of a power of ten that brings it to these centres (see grid_in_data_units).
-GRID_RANGES = {"N": (3.0, 15.0, 9.0), "D": (3.0, 15.0, 11.0), "loss": (-3.0, 3.0, 0.0)}
-
-
-def grid_in_data_units(grid: np.ndarray, n, d, loss) -> np.ndarray:
-    """Starts (a, b, e, α, β) read in units of 10^k N, 10^m D and 10^j loss, in plain units.
-
-    L/s_L = E' + A'/(N/s_N)^α + B'/(D/s_D)^β is L = s_L·E' + s_L·s_N^α·A'/N^α + …, so
-    a = a' + α·log s_N + log s_L, b = b' + β·log s_D + log s_L, e = e' + log s_L.
-    For data within :data:`GRID_RANGES` every scale is 1 and the grid is Epoch's.
-    """
-    ln10 = np.log(10.0)
-    log_sn, log_sd, log_sl = (
-        ln10 * unit_exponent(v, *GRID_RANGES[k]) for v, k in ((n, "N"), (d, "D"), (loss, "loss"))
-    )
-    out = np.array(grid, dtype=float, copy=True)
-    out[:, 0] += out[:, 3] * log_sn + log_sl
-    out[:, 1] += out[:, 4] * log_sd + log_sl
-    out[:, 2] += log_sl
-    return out
 
 
 _LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
