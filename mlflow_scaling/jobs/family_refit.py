@@ -132,23 +132,7 @@ def plan_family(
         and published.settings_digest == settings_hash
         and not current.data.tags.get(schema.TAG_FIT_ERROR)
     ):
-        delete_duplicates(client, family.fit_runs)
-        sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 5
-        collect(client, current)  # orphans of a pass that died (no call when there are none)
-        return FamilyOutcome(
-            experiment_id=family.experiment.experiment_id,
-            experiment=family.experiment.name,
-            family=family.name,
-            n_members=len(family.members),
-            n_excluded=len(family.excluded),
-            status=STATUS_SKIPPED,
-            fit_run_id=current.info.run_id,
-            refit_number=published.number,
-            phase=published.phase,
-            check=published.check,
-            seconds=time.monotonic() - start,
-            message="unchanged since the last fit (same input and settings digests)",
-        )
+        return _skip_unchanged(client, family, current, published, start)
     cache = curve_cache if curve_cache is not None else CurveCache()
     curves: dict[str, Curve] = {}
     fetched = 0
@@ -170,6 +154,30 @@ def plan_family(
         curves_fetched=fetched,
         started=start,
         approach1_off=approach1_off if settings.curves else None,
+    )
+
+
+def _skip_unchanged(
+    client: MlflowClient, family: Family, current: Run, published: PublishedFit, start: float
+) -> FamilyOutcome:
+    """The outcome of a family whose digests match its published fit, after the chores a
+    skipping pass does: duplicates deleted, mirrors repaired, orphans collected."""
+    delete_duplicates(client, family.fit_runs)
+    sync_mirrors(client, current.info.run_id, current)  # a pass that died at step 5
+    collect(client, current)  # orphans of a pass that died (no call when there are none)
+    return FamilyOutcome(
+        experiment_id=family.experiment.experiment_id,
+        experiment=family.experiment.name,
+        family=family.name,
+        n_members=len(family.members),
+        n_excluded=len(family.excluded),
+        status=STATUS_SKIPPED,
+        fit_run_id=current.info.run_id,
+        refit_number=published.number,
+        phase=published.phase,
+        check=published.check,
+        seconds=time.monotonic() - start,
+        message="unchanged since the last fit (same input and settings digests)",
     )
 
 

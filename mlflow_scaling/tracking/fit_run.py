@@ -241,8 +241,6 @@ def write_fit(
     than ``record.read_ms`` is the fit. ``retention`` (default: keep 20 records, collect
     orphans after an hour) bounds the run (step 6). The run always ends with a final status.
     """
-    from mlflow.entities import Metric, Param, RunTag
-
     run_id = run.info.run_id
     token = uuid.uuid4().hex[:12]
     step = (lambda name, n: None) if on_step is None else on_step
@@ -260,19 +258,7 @@ def write_fit(
             client.log_artifacts(run_id, tmp, artifact_path=folder)
         step("artifacts", n)
         published = PublishedFit(**{**record.__dict__, "number": n, "path": folder})
-        key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            params=[Param(key, value)],
-            metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
-            tags=[
-                *(RunTag(k, v) for k, v in published.mirror_tags().items()),
-                RunTag(schema.TAG_FIT_ERROR, ""),
-            ],
-        )
-        if client.get_run(run_id).data.params.get(key) != value:
-            raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
+        _publish(client, run_id, published)
         final = "FINISHED"
         step("published", n)
         after = client.get_run(run_id)  # one fresh view for the mirrors, the verdict, step 6
@@ -287,6 +273,26 @@ def write_fit(
         raise
     finally:
         _quietly(client.set_terminated, run_id, final)
+
+
+def _publish(client: MlflowClient, run_id: str, published: PublishedFit) -> None:
+    """Step 4: the record, the metrics at step n and the mirror tags in one batch, read back."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    n = published.number
+    key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        params=[Param(key, value)],
+        metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
+        tags=[
+            *(RunTag(k, v) for k, v in published.mirror_tags().items()),
+            RunTag(schema.TAG_FIT_ERROR, ""),
+        ],
+    )
+    if client.get_run(run_id).data.params.get(key) != value:
+        raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
 
 
 def mirrors_agree(run: Run, fit: PublishedFit) -> bool:
