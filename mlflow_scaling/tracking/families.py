@@ -272,26 +272,7 @@ def suggest_families(
     for exp in experiments:
         runs = search_all_runs(client, [exp.experiment_id])
         taken = {f for r in runs if (f := family_of(r))}
-        groups: dict[tuple, list[Run]] = defaultdict(list)
-        for run in runs:
-            if family_of(run) is not None or is_fit_run(run):
-                continue
-            if schema.METRIC_PARAMS not in run.data.metrics:
-                left.append(
-                    _left(run, exp, f"no {schema.METRIC_PARAMS} metric (not a scaling run)")
-                )
-                continue
-            loss_metric = (
-                run.data.tags.get(schema.TAG_LOSS_METRIC, "").strip() or schema.DEFAULT_LOSS_METRIC
-            )
-            shared = tuple(
-                sorted(
-                    (k, v)
-                    for k, v in run.data.params.items()
-                    if not is_scale_param(k, scale_params)
-                )
-            )
-            groups[(loss_metric, shared)].append(run)
+        groups = _group_untagged(runs, exp, scale_params, left)
         names = _name_groups(groups, exp, taken)
         for key, members in groups.items():
             n = [r.data.metrics[schema.METRIC_PARAMS] for r in members]
@@ -322,6 +303,33 @@ def suggest_families(
             )
     suggestions.sort(key=lambda s: (s.experiment.name, s.name))
     return SuggestResult(suggestions, left, list(scale_params))
+
+
+def _group_untagged(
+    runs: Sequence[Run],
+    exp: ExperimentRef,
+    scale_params: Sequence[str],
+    left: list[dict[str, str]],
+) -> dict[tuple, list[Run]]:
+    """The untagged scaling runs grouped by (loss metric, non-scale params); runs without
+    ``scaling.params`` are added to ``left`` with the reason."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for run in runs:
+        if family_of(run) is not None or is_fit_run(run):
+            continue
+        if schema.METRIC_PARAMS not in run.data.metrics:
+            left.append(_left(run, exp, f"no {schema.METRIC_PARAMS} metric (not a scaling run)"))
+            continue
+        loss_metric = (
+            run.data.tags.get(schema.TAG_LOSS_METRIC, "").strip() or schema.DEFAULT_LOSS_METRIC
+        )
+        shared = tuple(
+            sorted(
+                (k, v) for k, v in run.data.params.items() if not is_scale_param(k, scale_params)
+            )
+        )
+        groups[(loss_metric, shared)].append(run)
+    return groups
 
 
 def _left(run: Run, exp: ExperimentRef, reason: str) -> dict[str, str]:
