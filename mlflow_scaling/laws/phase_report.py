@@ -139,3 +139,32 @@ class PhaseReport:
 
 def _json_float(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
+
+
+def reporter(xs, used, n_input: int, x_min: float, x_max: float, settings: dict):
+    """``report(phase, reason, **fields)``: a :class:`PhaseReport` of these points."""
+
+    def report(phase: str, reason: str, **kw) -> PhaseReport:
+        base = dict(
+            segments=(),
+            breaks=(),
+            model=None,
+            law=None,
+            scores={},
+            frontier_loss=None,
+            frontier_slope=None,
+        )
+        base.update(kw)
+        return PhaseReport(
+            phase=phase,
+            n_input=n_input,
+            n_points=int(xs.size),
+            used=tuple(int(i) for i in np.sort(used)),
+            x_min=x_min,
+            x_max=x_max,
+            reason=reason,
+            settings=settings,
+            **base,
+        )
+
+    return report

@@ -82,6 +82,7 @@ from .phase_report import (  # noqa: F401  (re-exported: the report's names)
     PhaseReport,
     Segment,
     drop_per_decade,
+    reporter,
     slope_for_drop,
 )
 
@@ -393,22 +394,10 @@ def detect_phases(
     :data:`CANDIDATES`. Raises ``ValueError`` on non-positive or non-finite values, naming the
     index.
     """
-    if not 0.0 < flat_drop_per_decade < 1.0:
-        raise ValueError(f"flat_drop_per_decade must lie in (0, 1), got {flat_drop_per_decade}")
-    if not 0.0 <= cold_start_ratio < 1.0:
-        raise ValueError(f"cold_start_ratio must lie in [0, 1), got {cold_start_ratio}")
-    if chance_loss is not None and not (np.isfinite(chance_loss) and chance_loss > 0):
-        raise ValueError(f"chance_loss must be finite and > 0, got {chance_loss!r}")
-    if not 0.0 <= chance_tolerance < 1.0:
-        raise ValueError(f"chance_tolerance must lie in [0, 1), got {chance_tolerance}")
-    if min_segment_points < 1 or min_scaling_decades < 0 or min_span_decades < 0:
-        raise ValueError(
-            "min_segment_points must be >= 1 and min_scaling_decades, min_span_decades >= 0"
-        )
-    names = list(CANDIDATES) if models is None else list(models)
-    unknown = sorted(set(names) - set(CANDIDATES))
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; choose from {list(CANDIDATES)}")
+    names = _checked_models(
+        flat_drop_per_decade, cold_start_ratio, chance_loss, chance_tolerance,
+        min_segment_points, min_scaling_decades, min_span_decades, models,
+    )  # fmt: skip
     settings: dict[str, object] = {
         "reduce": reduce,
         "flat_drop_per_decade": flat_drop_per_decade,
@@ -425,29 +414,7 @@ def detect_phases(
     x_max = float(xs.max()) if xs.size else 0.0
     span = float(np.log10(x_max / x_min)) if xs.size else 0.0
 
-    def report(phase: str, reason: str, **kw) -> PhaseReport:
-        base = dict(
-            segments=(),
-            breaks=(),
-            model=None,
-            law=None,
-            scores={},
-            frontier_loss=None,
-            frontier_slope=None,
-        )
-        base.update(kw)
-        return PhaseReport(
-            phase=phase,
-            n_input=n_input,
-            n_points=int(xs.size),
-            used=tuple(int(i) for i in np.sort(used)),
-            x_min=x_min,
-            x_max=x_max,
-            reason=reason,
-            settings=settings,
-            **base,
-        )
-
+    report = reporter(xs, used, n_input, x_min, x_max, settings)
     if n_distinct < 3:
         return report("insufficient_data", f"{n_distinct} distinct x; at least 3 are needed")
     if span < min_span_decades:
@@ -456,6 +423,43 @@ def detect_phases(
             f"x spans {span:.2f} decade; at least {min_span_decades} are needed",
         )
 
+    return _fit_and_classify(
+        xs, ys, names, report, flat_drop_per_decade=flat_drop_per_decade,
+        cold_start_ratio=cold_start_ratio, min_scaling_decades=min_scaling_decades,
+        min_segment_points=min_segment_points, chance_loss=chance_loss,
+        chance_tolerance=chance_tolerance,
+    )  # fmt: skip
+
+
+def _checked_models(
+    flat_drop_per_decade, cold_start_ratio, chance_loss, chance_tolerance, min_segment_points,
+    min_scaling_decades, min_span_decades, models,
+) -> list[str]:  # fmt: skip
+    """The candidate laws to fit, once every setting of :func:`detect_phases` is valid."""
+    if not 0.0 < flat_drop_per_decade < 1.0:
+        raise ValueError(f"flat_drop_per_decade must lie in (0, 1), got {flat_drop_per_decade}")
+    if not 0.0 <= cold_start_ratio < 1.0:
+        raise ValueError(f"cold_start_ratio must lie in [0, 1), got {cold_start_ratio}")
+    if chance_loss is not None and not (np.isfinite(chance_loss) and chance_loss > 0):
+        raise ValueError(f"chance_loss must be finite and > 0, got {chance_loss!r}")
+    if not 0.0 <= chance_tolerance < 1.0:
+        raise ValueError(f"chance_tolerance must lie in [0, 1), got {chance_tolerance}")
+    if min_segment_points < 1 or min_scaling_decades < 0 or min_span_decades < 0:
+        raise ValueError(
+            "min_segment_points must be >= 1 and min_scaling_decades, min_span_decades >= 0"
+        )
+    names = list(CANDIDATES) if models is None else list(models)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; choose from {list(CANDIDATES)}")
+    return names
+
+
+def _fit_and_classify(
+    xs, ys, names, report, *, flat_drop_per_decade, cold_start_ratio, min_scaling_decades,
+    min_segment_points, chance_loss, chance_tolerance,
+) -> PhaseReport:  # fmt: skip
+    """Fit the candidate laws (in the data's units), keep the best by AICc, classify along it."""
     x_unit = 10.0 ** unit_exponent(xs, *X_UNIT_RANGE)
     loss_unit = 10.0 ** unit_exponent(ys, *LOSS_UNIT_RANGE)
     scores, laws = _fit_candidates(xs / x_unit, ys / loss_unit, names)
