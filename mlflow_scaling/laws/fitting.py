@@ -34,7 +34,7 @@ from scipy.optimize import minimize
 from .chinchilla import ChinchillaLaw, log_predict
 from .grid import GRID_RANGES, epoch_grid, grid_in_data_units  # noqa: F401  (re-exported)
 from .scatter import robust_scale
-from .validation import positive_finite
+from .validation import chinchilla_points
 
 EPOCH_HUBER_DELTA = 1e-3
 HUBER_AUTO = "auto"
@@ -308,26 +308,6 @@ def _distinct(thetas: np.ndarray, objectives: np.ndarray, k: int, rtol: float = 
     return np.array(chosen, dtype=int)
 
 
-def _validate_points(n, d, loss, weights=None):
-    arrays = [np.asarray(v, dtype=float).ravel() for v in (n, d, loss)]
-    if len({a.size for a in arrays}) != 1:
-        raise ValueError(f"N, D and loss must have equal lengths, got {[a.size for a in arrays]}")
-    arrays = [
-        positive_finite(a, name, item="row")
-        for a, name in zip(arrays, ("N", "D", "loss"), strict=True)
-    ]
-    if arrays[0].size < 5:
-        raise ValueError(f"the Chinchilla law has 5 parameters; got only {arrays[0].size} points")
-    for name, arr, what in (("N", arrays[0], "model sizes"), ("D", arrays[1], "token counts")):
-        if np.unique(arr).size < 2:
-            raise ValueError(
-                f"the Chinchilla law needs at least 2 distinct {what}; every point has "
-                f"{name}={arr[0]:.4g}, so its exponent cannot be fitted"
-            )
-    w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
-    return (*arrays, w)
-
-
 _LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
 
 
@@ -367,36 +347,14 @@ def fit_chinchilla(
     if huber_delta == HUBER_AUTO:
         options = {"weights": weights, "explore": explore, "n_polish": n_polish,
                    "max_iter": max_iter}  # fmt: skip
-        first = fit_chinchilla(n, d, loss, huber_delta=EPOCH_HUBER_DELTA, starts=starts, **options)
-        delta = scaled_huber_delta(first, n, d, loss)
-        rule = f"auto: 1.345 x robust residual scale of a first fit at {EPOCH_HUBER_DELTA:g}"
-        if delta == EPOCH_HUBER_DELTA:
-            return replace(first, huber_rule=rule)
-        second = fit_chinchilla(
-            n, d, loss, huber_delta=delta, starts=np.array(first.local_optima), **options
-        )
-        return replace(second, huber_rule=rule, n_starts=first.n_starts)
+        return _fit_auto_delta(n, d, loss, starts, options)
     if isinstance(huber_delta, str) or not huber_delta > 0:
         raise ValueError(f"huber_delta must be a positive number or 'auto', got {huber_delta!r}")
-    n, d, loss, w = _validate_points(n, d, loss, weights)
+    n, d, loss, w = chinchilla_points(n, d, loss, weights)
     prob = _Problem.from_points(n, d, loss)
-    if starts is None:
-        theta0 = grid_in_data_units(epoch_grid(), n, d, loss)
-    else:
-        theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
+    theta0 = _starts(starts, n, d, loss)
     phi = prob.to_internal(theta0)
-    # Rank the starts on at most EXPLORE_MAX_POINTS points (a fixed random subset).
-    ranking, w_rank = prob, w
-    if n.size > EXPLORE_MAX_POINTS:
-        sub = np.sort(np.random.default_rng(0).choice(n.size, EXPLORE_MAX_POINTS, replace=False))
-        ranking, w_rank = prob.take(sub), w[sub]
-    f = _by_row_chunks(_objective_rows, phi, w_rank, ranking, huber_delta)
-    it1 = 0
-    for fraction, steps in explore:
-        keep = max(n_polish, int(np.ceil(fraction * theta0.shape[0])))
-        order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
-        phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, huber_delta, steps)
-        it1 += it
+    phi, f, it1, ranking, w_rank = _explore(prob, phi, w, huber_delta, explore, n_polish, n.size)
     best = _distinct(phi, f, n_polish)
     it2 = 0
     if ranking is not prob:  # converge on the subset; all points then move the best few a little
@@ -422,6 +380,46 @@ def fit_chinchilla(
         converged=not bool(still_active[order[0]]),
         local_optima=tuple(tuple(float(v) for v in row) for row in theta),
     )
+
+
+def _starts(starts, n, d, loss) -> np.ndarray:
+    """The starts as rows (a, b, e, α, β): as given, else Epoch's grid in the data's units."""
+    if starts is None:
+        return grid_in_data_units(epoch_grid(), n, d, loss)
+    return np.atleast_2d(np.asarray(starts, dtype=float))
+
+
+def _fit_auto_delta(n, d, loss, starts, options: dict) -> ChinchillaFit:
+    """``huber_delta="auto"``: a first fit at Epoch's δ, then (when the residuals ask for
+    another δ) a second from the first's local optima."""
+    first = fit_chinchilla(n, d, loss, huber_delta=EPOCH_HUBER_DELTA, starts=starts, **options)
+    delta = scaled_huber_delta(first, n, d, loss)
+    rule = f"auto: 1.345 x robust residual scale of a first fit at {EPOCH_HUBER_DELTA:g}"
+    if delta == EPOCH_HUBER_DELTA:
+        return replace(first, huber_rule=rule)
+    second = fit_chinchilla(
+        n, d, loss, huber_delta=delta, starts=np.array(first.local_optima), **options
+    )
+    return replace(second, huber_rule=rule, n_starts=first.n_starts)
+
+
+def _explore(prob: _Problem, phi, w, delta: float, explore, n_polish: int, n_points: int):
+    """Successive halving of the starts (each stage keeps a fraction, the best so far, and
+    steps them on), ranked on at most EXPLORE_MAX_POINTS points (a fixed random subset).
+    Returns the starts, their objectives, the iterations and the ranking problem."""
+    n_starts = phi.shape[0]
+    ranking, w_rank = prob, w
+    if n_points > EXPLORE_MAX_POINTS:
+        sub = np.sort(np.random.default_rng(0).choice(n_points, EXPLORE_MAX_POINTS, replace=False))
+        ranking, w_rank = prob.take(sub), w[sub]
+    f = _by_row_chunks(_objective_rows, phi, w_rank, ranking, delta)
+    iterations = 0
+    for fraction, steps in explore:
+        keep = max(n_polish, int(np.ceil(fraction * n_starts)))
+        order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
+        phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, delta, steps)
+        iterations += it
+    return phi, f, iterations, ranking, w_rank
 
 
 def scaled_huber_delta(fit: ChinchillaFit, n: ArrayLike, d: ArrayLike, loss: ArrayLike) -> float:
@@ -469,7 +467,7 @@ def refit_batch(
     every row of ``starts`` (K, 5); the best of its K results is returned. Returns the
     parameter rows (R, 5) as (a, b, e, α, β) and their objectives (R,).
     """
-    n, d, loss, _ = _validate_points(n, d, loss)
+    n, d, loss, _ = chinchilla_points(n, d, loss)
     prob = _Problem.from_points(n, d, loss)
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
     weights = np.asarray(weights, dtype=float)
