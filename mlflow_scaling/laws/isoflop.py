@@ -105,6 +105,31 @@ def _profile_minimum(logn: np.ndarray, loss: np.ndarray, method: str):
     return grid[i], float(values[i]), ()
 
 
+def _profile(n, flops, loss, sel, method: str, min_runs: int) -> IsoFlopProfile | dict:
+    """One budget's profile and its minimum, or ``{"flops", "reason"}`` saying why not."""
+    budget = float(np.exp(np.log(flops[sel]).mean()))
+    sizes = np.unique(n[sel])
+    if sizes.size < min_runs:
+        return {"flops": budget, "reason": f"only {sizes.size} distinct sizes (< {min_runs})"}
+    logn = np.log(n[sel])
+    found = _profile_minimum(logn, loss[sel], method)
+    if isinstance(found, str):
+        return {"flops": budget, "reason": found}
+    x, lmin, coef = found
+    if not x < _LOG_FLOAT_MAX:  # a nearly flat parabola: its vertex is no size at all
+        return {"flops": budget, "reason": f"the minimum lies at N = e^{x:.4g}, beyond any size"}
+    return IsoFlopProfile(
+        flops=budget,
+        n_runs=int(sel.sum()),
+        n_min=float(sizes.min()),
+        n_max=float(sizes.max()),
+        n_opt=float(np.exp(x)),
+        loss_opt=float(lmin),
+        inside=bool(logn.min() <= x <= logn.max()),
+        coefficients=coef,
+    )
+
+
 def fit_isoflop(
     n: ArrayLike,
     flops: ArrayLike,
@@ -128,37 +153,8 @@ def fit_isoflop(
     profiles: list[IsoFlopProfile] = []
     excluded: list[dict] = []
     for label in np.unique(labels):
-        sel = labels == label
-        budget = float(np.exp(np.log(flops[sel]).mean()))
-        sizes = np.unique(n[sel])
-        if sizes.size < min_runs:
-            excluded.append(
-                {"flops": budget, "reason": f"only {sizes.size} distinct sizes (< {min_runs})"}
-            )
-            continue
-        logn = np.log(n[sel])
-        found = _profile_minimum(logn, loss[sel], method)
-        if isinstance(found, str):
-            excluded.append({"flops": budget, "reason": found})
-            continue
-        x, lmin, coef = found
-        if not x < _LOG_FLOAT_MAX:  # a nearly flat parabola: its vertex is no size at all
-            excluded.append(
-                {"flops": budget, "reason": f"the minimum lies at N = e^{x:.4g}, beyond any size"}
-            )
-            continue
-        profiles.append(
-            IsoFlopProfile(
-                flops=budget,
-                n_runs=int(sel.sum()),
-                n_min=float(sizes.min()),
-                n_max=float(sizes.max()),
-                n_opt=float(np.exp(x)),
-                loss_opt=float(lmin),
-                inside=bool(logn.min() <= x <= logn.max()),
-                coefficients=coef,
-            )
-        )
+        found = _profile(n, flops, loss, labels == label, method, min_runs)
+        (profiles if isinstance(found, IsoFlopProfile) else excluded).append(found)
     if len(profiles) < 2:
         first = (
             f"; first: {excluded[0]['reason']} at C={excluded[0]['flops']:.3g}" if excluded else ""
