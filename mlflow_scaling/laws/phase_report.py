@@ -168,3 +168,48 @@ def reporter(xs, used, n_input: int, x_min: float, x_max: float, settings: dict)
         )
 
     return report
+
+
+def phase_and_reason(
+    segments: tuple[Segment, ...], *, all_flat: bool, below_chance: bool,
+    chance_loss: float | None, chance_tolerance: float, frontier_loss: float, loss_unit: float,
+    min_scaling_decades: float,
+) -> tuple[str, str]:  # fmt: skip
+    """The phase at the frontier and the reason, from the last segment (module docstring)."""
+    last = segments[-1]
+    drop_txt = f"{100 * last.drop_per_decade:.1f} % per decade"
+    if last.phase == INVERSE_SCALING:
+        phase = INVERSE_SCALING
+        reason = (
+            f"loss rises {-100 * last.drop_per_decade:.1f} % per decade over the last "
+            f"{last.decades:.2f} decade: inverse scaling"
+        )
+    elif chance_loss is not None and not below_chance:
+        phase = "cold_start"
+        reason = (
+            f"frontier loss {frontier_loss * loss_unit:.4g} is within "
+            f"{100 * chance_tolerance:.0f} % of the uniform-guess loss "
+            f"{chance_loss * loss_unit:.4g}"
+        )
+    elif all_flat:
+        phase = last.phase
+        reason = f"loss is flat over the whole range ({drop_txt})" + (
+            ", below the uniform-guess loss" if phase == "plateau" else ""
+        )
+    elif (
+        last.phase == "scaling"
+        and any(s.phase == "cold_start" for s in segments[:-1])
+        and last.decades < min_scaling_decades
+    ):
+        phase = "cold_start"
+        reason = (
+            f"flat at small x, falling ({drop_txt}) only over the last {last.decades:.2f} "
+            f"decade (< {min_scaling_decades}): still taking off"
+        )
+    else:
+        phase = last.phase
+        if phase == "plateau":
+            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade after falling"
+        else:
+            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade"
+    return phase, reason

@@ -82,6 +82,7 @@ from .phase_report import (  # noqa: F401  (re-exported: the report's names)
     PhaseReport,
     Segment,
     drop_per_decade,
+    phase_and_reason,
     reporter,
     slope_for_drop,
 )
@@ -276,6 +277,22 @@ def _rising_named(segments: tuple[Segment, ...], flat_drop: float) -> tuple[Segm
     )
 
 
+def _falling(rate, flat_rate: float, point_index, min_segment_points: int, cold_start_ratio):
+    """Where along the grid the law falls (not flat): faster than ``flat_rate`` per decade, and
+    not within a leading cold start."""
+    flat = rate < flat_rate
+    # Cold start: a leading stretch that falls at under `cold_start_ratio` of the steepest
+    # rate reached later. That steep rate only counts where at least `min_segment_points`
+    # observed x lie at or beyond it, so one run alone cannot make a take-off.
+    witnessed = (
+        np.arange(rate.size) <= np.sort(point_index)[-min(min_segment_points, point_index.size)]
+    )
+    steepest_after = np.maximum.accumulate(np.where(witnessed, rate, -np.inf)[::-1])[::-1]
+    relatively_flat = rate < cold_start_ratio * steepest_after
+    flat |= np.logical_and.accumulate(flat | relatively_flat)
+    return ~flat
+
+
 def _classify(
     law: PhaseLaw,
     x_points: np.ndarray,
@@ -299,17 +316,7 @@ def _classify(
     point_index = np.clip(
         np.searchsorted(log10_grid, np.log10(x_points) - 1e-9), 0, log10_grid.size - 1
     )
-    flat = rate < flat_rate
-    # Cold start: a leading stretch that falls at under `cold_start_ratio` of the steepest
-    # rate reached later. That steep rate only counts where at least `min_segment_points`
-    # observed x lie at or beyond it, so one run alone cannot make a take-off.
-    witnessed = (
-        np.arange(grid.size) <= np.sort(point_index)[-min(min_segment_points, x_points.size)]
-    )
-    steepest_after = np.maximum.accumulate(np.where(witnessed, rate, -np.inf)[::-1])[::-1]
-    relatively_flat = rate < cold_start_ratio * steepest_after
-    flat |= np.logical_and.accumulate(flat | relatively_flat)
-    falling = ~flat
+    falling = _falling(rate, flat_rate, point_index, min_segment_points, cold_start_ratio)
     _merge_unsupported_runs(falling, point_index, min_segment_points)
     raw = _segments(falling)
 
@@ -331,42 +338,11 @@ def _classify(
     ), flat_drop_per_decade)  # fmt: skip
     breaks = tuple(float(grid[a]) for _, a, _ in raw[1:])
 
-    last = segments[-1]
-    drop_txt = f"{100 * last.drop_per_decade:.1f} % per decade"
-    if last.phase == INVERSE_SCALING:
-        phase = INVERSE_SCALING
-        reason = (
-            f"loss rises {-100 * last.drop_per_decade:.1f} % per decade over the last "
-            f"{last.decades:.2f} decade: inverse scaling"
-        )
-    elif chance_loss is not None and not below_chance:
-        phase = "cold_start"
-        reason = (
-            f"frontier loss {frontier_loss * loss_unit:.4g} is within "
-            f"{100 * chance_tolerance:.0f} % of the uniform-guess loss "
-            f"{chance_loss * loss_unit:.4g}"
-        )
-    elif all_flat:
-        phase = last.phase
-        reason = f"loss is flat over the whole range ({drop_txt})" + (
-            ", below the uniform-guess loss" if phase == "plateau" else ""
-        )
-    elif (
-        last.phase == "scaling"
-        and any(s.phase == "cold_start" for s in segments[:-1])
-        and last.decades < min_scaling_decades
-    ):
-        phase = "cold_start"
-        reason = (
-            f"flat at small x, falling ({drop_txt}) only over the last {last.decades:.2f} "
-            f"decade (< {min_scaling_decades}): still taking off"
-        )
-    else:
-        phase = last.phase
-        if phase == "plateau":
-            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade after falling"
-        else:
-            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade"
+    phase, reason = phase_and_reason(
+        segments, all_flat=all_flat, below_chance=below_chance, chance_loss=chance_loss,
+        chance_tolerance=chance_tolerance, frontier_loss=frontier_loss, loss_unit=loss_unit,
+        min_scaling_decades=min_scaling_decades,
+    )  # fmt: skip
     return phase, segments, breaks, reason, frontier_loss, frontier_slope
 
 
