@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..inputs import check_bootstrap_work  # noqa: F401  (re-exported for the commands)
 from ..tabular import InputError, Points
 from ..tracking import connection
 

@@ -14,11 +14,11 @@ from ..api import fit as fit_runs
 from ..argtypes import bootstrap_replicates, positive_float
 from ..argtypes import huber_delta as huber_delta_arg
 from ..datasets import load_chinchilla
-from ..inputs import check_within_reach
+from ..inputs import check_bootstrap_work, check_within_reach
 from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError, Points, read_points, read_targets
-from .common import EXIT_OK, add_point_columns, check_bootstrap_work, fixed, fmt, warn
+from .common import EXIT_OK, add_point_columns, fixed, fmt, warn
 
 
 def format_fit_table(summary: dict) -> str:

@@ -38,19 +38,18 @@ from ..tracking.reading import (
 )
 from ..tracking.retention import collect
 from .analysis import STATUS_FITTED, RefitSettings
-from .artifacts import (  # noqa: F401  (re-exported: tests and benchmarks use them here)
+from .artifacts import (
     analyze_job,
     build_fit_document,
     span_metrics,
     write_artifacts,
 )
 from .family_settings import family_settings, settings_document, target_params_of
-from .outcome import (  # noqa: F401  (re-exported: the pass's outcome names)
+from .outcome import (
     STATUS_ERROR,
     STATUS_SKIPPED,
     STATUS_SUPERSEDED,
     FamilyOutcome,
-    stop_if_unreachable,
 )
 
 if TYPE_CHECKING:
