@@ -14,6 +14,7 @@ from _html_check import assert_valid_html
 from mlflow import MlflowClient
 
 from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.fit_document import load_fit_document
 from mlflow_scaling.tracking.published import artifact_name, published_fit, read_published_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +144,7 @@ def test_fit_run_has_all_artifacts(demo_run, tmp_path):
     assert width >= 800 and height >= 400
 
     doc = json.loads((folder / "fit.json").read_text())
+    assert load_fit_document(doc).to_dict() == doc  # the demo's fit.json is a typed document
     page = (folder / "report.html").read_text()
     assert_valid_html(page)
     assert "stdlib-gpt" in page

@@ -33,10 +33,12 @@ from ..laws.check import (
 from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
-from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
+from ..laws.isoflop import fit_isoflop, group_by_budget
+from ..laws.scatter import count_sizes
 from ..summary import summarize_chinchilla
 from ..tracking import schema
-from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
+from ..tracking.family_axis import family_axis, member_flops
+from ..tracking.reading import Curve, MemberPoint
 from .tasks import analyze_tasks, unfitted_tasks
 
 # 5: a size offset in the intervals, the law_fit criterion
@@ -49,7 +51,6 @@ DEFAULT_MIN_POINTS = 5
 DEFAULT_TARGET_FACTOR = 10.0
 """Without a target, the scaling check predicts a model this many times the largest run."""
 EXTRAPOLATION_DECADES = 2
-SIZE_BANDWIDTH_DECADES = 0.01  # sizes within ~2 % count as one size (as the check does)
 
 STATUS_FITTED = "fitted"
 STATUS_INSUFFICIENT = schema.PHASE_INSUFFICIENT_DATA
@@ -114,13 +115,12 @@ def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_poin
         return f"{len(points)} usable runs{excluded}; at least {min_points} are needed"
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
-    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size
-    if sizes < 2:
+    if count_sizes(n) < 2:
         return (
             f"all {len(points)} usable runs have one model size (N ≈ {np.median(n):.3g}); "
             "the law needs at least 2 sizes"
         )
-    if np.unique(cluster_log_values(d, SIZE_BANDWIDTH_DECADES)).size < 2:
+    if count_sizes(d) < 2:
         return (
             f"all {len(points)} usable runs saw one token count (D ≈ {np.median(d):.3g}); "
             "the law needs at least 2"
@@ -134,16 +134,6 @@ def _part(name: str, compute, *args) -> dict:
         return compute(*args)
     except Exception as exc:
         return {"applicable": False, "reason": f"{name} failed: {type(exc).__name__}: {exc}"}
-
-
-def family_axis(points: Sequence[MemberPoint]) -> ComputeAxis:
-    """The family's compute axis: learned from the members that logged FLOPs, else 6ND."""
-    measured = [p for p in points if p.c_source == C_FROM_METRIC]
-    if not measured:
-        return ComputeAxis.six_nd()
-    return ComputeAxis.from_runs(
-        [p.n for p in measured], [p.c for p in measured], [p.d for p in measured]
-    )
 
 
 def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray, axis: ComputeAxis) -> dict:
@@ -198,28 +188,42 @@ def analyze_family(
     """
     reason = insufficient_reason(points, n_excluded, settings.min_points)
     if reason:
-        return {
-            "status": STATUS_INSUFFICIENT,
-            "reason": reason,
-            "phase": schema.PHASE_INSUFFICIENT_DATA,
-            "check_verdict": schema.CHECK_FAIL,
-            "compute_axis": family_axis(points).to_dict(),
-            "approach3": None,
-            "approach2": {"applicable": False, "reason": reason},
-            "approach1": {"applicable": False, "reason": reason},
-            "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
-            "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
-            "budgets": [],
-            "tasks": unfitted_tasks(points, reason),
-            "metrics": {},
-        }
+        return _insufficient(points, reason)
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
     axis = family_axis(points)
     # Members without logged FLOPs are placed on the family's axis too (one axis everywhere).
-    c = np.array([p.c if p.c_source == C_FROM_METRIC else axis.flops(p.n, p.d) for p in points])
+    c = member_flops(points, axis)
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
+    check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis)
+    summary, check = _law_summary(n, d, c, loss, settings, check, axis)
+    check_doc = check.to_dict()
+    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
+    metrics = _fit_metrics(summary)
+    return {
+        "status": STATUS_FITTED,
+        "reason": None,
+        "phase": check.phase.phase,
+        "check_verdict": check.verdict,
+        "compute_axis": axis.to_dict(),
+        "approach3": summary,
+        "approach2": _part("Approach 2", _approach2, n, c, loss, axis),
+        "approach1": _part("Approach 1", _approach1, points, curves or {}),
+        "phases": check.phase.to_dict(),
+        "check": check_doc,
+        "budgets": summary.get("budgets", []),
+        "tasks": tasks.docs,
+        "metrics": {
+            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
+        },  # fmt: skip
+        "task_tags": tasks.tags,
+    }
+
+
+def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis):
+    """The scaling check at ``target`` (no bootstrap: :func:`_law_summary` adds the interval)
+    with one criterion per downstream task, and the tasks' analysis."""
     check = scaling_check(
         n,
         d,
@@ -237,6 +241,31 @@ def analyze_family(
                           n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
                           huber_delta=settings.huber_delta)  # fmt: skip
     check = check.with_criteria(tasks.criteria)
+    return check, tasks
+
+
+def _insufficient(points: Sequence[MemberPoint], reason: str) -> dict:
+    """The analysis of a family that cannot carry a fit: every part says why."""
+    return {
+        "status": STATUS_INSUFFICIENT,
+        "reason": reason,
+        "phase": schema.PHASE_INSUFFICIENT_DATA,
+        "check_verdict": schema.CHECK_FAIL,
+        "compute_axis": family_axis(points).to_dict(),
+        "approach3": None,
+        "approach2": {"applicable": False, "reason": reason},
+        "approach1": {"applicable": False, "reason": reason},
+        "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
+        "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
+        "budgets": [],
+        "tasks": unfitted_tasks(points, reason),
+        "metrics": {},
+    }
+
+
+def _law_summary(n, d, c, loss, settings: RefitSettings, check, axis: ComputeAxis):
+    """Approach 3's summary (reusing the check's fit) and the check with its precision and
+    law_fit criteria, once the bootstrap has put an interval on the prediction at the target."""
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
     try:
         summary, boot = summarize_chinchilla(
@@ -261,34 +290,20 @@ def analyze_family(
     if prediction and boot is not None:
         law_fit = family_law_fit(n, d, loss, c, boot, settings.level)
         check = check.with_criteria([law_fit_criterion(law_fit)])
-    check_doc = check.to_dict()
-    check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span
         summary["allocation"]["a_on_axis"] = local_allocation_exponent(
             check.fit.law, [float(c.min()), float(c.max())], axis
         )
-    metrics = {}
-    if "params" in summary:
-        metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
-        metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
-        metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
-    return {
-        "status": STATUS_FITTED,
-        "reason": None,
-        "phase": check.phase.phase,
-        "check_verdict": check.verdict,
-        "compute_axis": axis.to_dict(),
-        "approach3": summary,
-        "approach2": _part("Approach 2", _approach2, n, c, loss, axis),
-        "approach1": _part("Approach 1", _approach1, points, curves or {}),
-        "phases": check.phase.to_dict(),
-        "check": check_doc,
-        "budgets": summary.get("budgets", []),
-        "tasks": tasks.docs,
-        "metrics": {
-            k: float(v) for k, v in {**metrics, **tasks.metrics}.items() if math.isfinite(v)
-        },  # fmt: skip
-        "task_tags": tasks.tags,
-    }
+    return summary, check
+
+
+def _fit_metrics(summary: dict) -> dict[str, float]:
+    """The fit run's ``scaling.fit.*`` values of the law (E, A, B, alpha, beta, a, b)."""
+    if "params" not in summary:
+        return {}
+    metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
+    metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
+    metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
+    return metrics

@@ -65,18 +65,7 @@ def analyze_tasks(
         tokens_note = f"{DEFAULT_TOKENS_PER_PARAM:g} tokens per parameter"
     for name, spec in specs.items():
         tp = task_points(points, spec, axis.flops)
-        doc: dict = {
-            "declared": spec.to_dict(),
-            "gating": spec.gating,
-            "excluded": tp.excluded,
-            "points": tp.rows(),
-            "phase": schema.PHASE_INSUFFICIENT_DATA,
-            "segments": [],
-            "steps": None,
-            "one_step": None,
-            "prediction": None,
-            "largest_size_backtest": None,
-        }
+        doc = _task_entry(spec, tp)
         out.docs[name] = doc
         if spec.problem or spec.chance is None:
             doc["error"] = spec.problem or "no chance level"
@@ -103,6 +92,22 @@ def analyze_tasks(
     gating = [n for n, s in specs.items() if s.gating]
     out.criteria = task_criteria(out.docs, gating)
     return out
+
+
+def _task_entry(spec, tp) -> dict:
+    """A task's entry before (or without) its fit: what was declared and the points read."""
+    return {
+        "declared": spec.to_dict(),
+        "gating": spec.gating,
+        "excluded": tp.excluded,
+        "points": tp.rows(),
+        "phase": schema.PHASE_INSUFFICIENT_DATA,
+        "segments": [],
+        "steps": None,
+        "one_step": None,
+        "prediction": None,
+        "largest_size_backtest": None,
+    }
 
 
 def unfitted_tasks(points: Sequence[MemberPoint], reason: str) -> dict[str, dict]:

@@ -54,9 +54,10 @@ from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .compute_axis import ComputeAxis
 from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
-from .isoflop import cluster_log_values, fit_isoflop
+from .isoflop import fit_isoflop
 from .law_fit import MISFIT, MISFIT_POINTS, OK, family_frontier, law_fit_status
 from .phases import INVERSE_SCALING, PhaseReport, detect_phases
+from .scatter import size_labels
 
 PASS, FAIL = "pass", "fail"
 DEFAULT_MAX_HALFWIDTH = 0.05
@@ -138,7 +139,6 @@ def scaling_check(
     max_exponent_gap: float = 0.08,
     max_extrapolation: float = 10.0,
     max_halfwidth: float = DEFAULT_MAX_HALFWIDTH,
-    size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
     huber_delta: float | str = DEFAULT_HUBER_DELTA,
@@ -165,7 +165,7 @@ def scaling_check(
                     max_extrapolation=max_extrapolation, max_halfwidth=max_halfwidth,
                     n_boot=n_boot, level=level)  # fmt: skip
     flops = axis.flops(n, d) if flops is None else np.asarray(flops, dtype=float).ravel()
-    sizes = cluster_log_values(n, size_bandwidth_decades) if n.size else np.zeros(0, int)
+    sizes = size_labels(n)
     n_sizes = int(np.unique(sizes).size)
     span = float(np.log10(n.max() / n.min())) if n.size else 0.0
     criteria = [

@@ -32,12 +32,9 @@ from numpy.typing import ArrayLike
 
 from .allocation import FLOPS_PER_PARAM_TOKEN
 from .bootstrap import N_LAW_PARAMS, BootstrapFit, bootstrap_chinchilla
+from .check import scaling_check
 from .chinchilla import ChinchillaLaw
-from .extrapolation import (
-    ExtrapolationCalibration,
-    calibrate_extrapolation,
-    size_labels,
-)
+from .extrapolation import ExtrapolationCalibration, calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .frontier import (  # noqa: F401  (re-exported: the comparison's building blocks)
     GRID_MARGIN_DECADES,
@@ -58,6 +55,7 @@ from .measured_frontier import (
     MeasuredFrontier,
     compare_measured,
 )
+from .scatter import count_sizes
 from .shift_test import SAME_SLOPE, shift_test
 from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
@@ -237,8 +235,6 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float
 
 def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
     """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
-    from .check import scaling_check
-
     info: dict[str, Any] = {"family": runs.name, "runs": int(np.asarray(runs.n).size)}
     c = runs.compute()
     info["flops_range"] = [float(c.min()), float(c.max())]
@@ -298,7 +294,7 @@ def _fit_family(runs: FamilyRuns, k: int, n_boot: int, seed: int, huber_delta, l
 
 def _support(runs: FamilyRuns) -> str | None:
     """Why ``runs`` cannot carry a verdict, or None."""
-    sizes = int(np.unique(size_labels(np.asarray(runs.n, dtype=float))).size)
+    sizes = count_sizes(runs.n)
     if sizes < MIN_SIZES:
         return (f"family {runs.name!r} has {sizes} distinct model sizes; a comparison verdict "
                 f"needs {MIN_SIZES} (the check's distinct_sizes)")  # fmt: skip

@@ -51,6 +51,7 @@ from scipy import optimize, stats
 
 from .compute_axis import ComputeAxis
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+from .scatter import robust_scale, size_labels
 
 METHOD_HOLDOUT = "holdout-growth"
 METHOD_PRIOR = "prior-growth"
@@ -58,7 +59,6 @@ PRIOR_GROWTH = 0.05
 """Extra log-error per decade (one standard deviation) assumed where the family is too small
 to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
 measurement."""
-SIZE_GROUP_DECADES = 0.01
 MIN_TRAIN_RUNS = 6
 """A refit keeps more runs than the law's 5 parameters (with 5 it only interpolates them)."""
 HOLDOUT_DECADES = (0.25, 0.5)
@@ -134,21 +134,6 @@ class ExtrapolationCalibration:
             f"the largest sizes and budgets "
             f"({len(self.holdouts)} refits, t with {self.dof} dof: the sizes held out)"
         )
-
-
-def size_labels(n: np.ndarray) -> np.ndarray:
-    logn = np.log10(n)
-    order = np.argsort(logn)
-    jumps = np.diff(logn[order]) > SIZE_GROUP_DECADES
-    labels = np.empty(n.size, dtype=int)
-    labels[order] = np.concatenate([[0], np.cumsum(jumps)])
-    return labels
-
-
-def robust_scale(residuals: np.ndarray) -> float:
-    """1.4826·MAD: the standard deviation of Gaussian residuals, unmoved by a few outliers."""
-    r = np.asarray(residuals, dtype=float)
-    return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
 def _holdouts(n: np.ndarray, c: np.ndarray, labels: np.ndarray, min_train_sizes: int):

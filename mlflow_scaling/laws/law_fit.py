@@ -27,9 +27,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .bootstrap import N_LAW_PARAMS, BootstrapFit
-from .extrapolation import robust_scale
 from .fitting import ChinchillaFit
 from .measured_frontier import MeasuredFrontier, measured_frontier, simultaneous_quantile
+from .scatter import robust_scale
 
 MISFIT_POINTS = 2
 """Frontier points missed beyond their band that make the law a misfit."""

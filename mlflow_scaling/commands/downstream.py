@@ -18,11 +18,11 @@ import argparse
 
 import numpy as np
 
-from .argtypes import non_negative_int, positive_int
-from .inputs import ACCURACY, below_chance_problem
-from .laws.downstream import fit_task
-from .strict_json import dumps as strict_dumps
-from .tabular import InputError, cell, numeric_column, read_csv, read_points, read_targets
+from ..api import accuracy_column
+from ..argtypes import non_negative_int, positive_int
+from ..laws.downstream import fit_task
+from ..strict_json import dumps as strict_dumps
+from ..tabular import InputError, read_csv, read_points, read_targets
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
@@ -39,14 +39,9 @@ def _chance(text: str) -> float:
 
 
 def _accuracies(args: argparse.Namespace) -> np.ndarray:
-    """The accuracy column: each in [0, 1] and none far below chance (:mod:`.inputs`)."""
-    frame = read_csv(args.file)
-    acc = numeric_column(frame, args.metric_col, args.file, quantity=ACCURACY)
-    for i, value in enumerate(acc):
-        problem = below_chance_problem(float(value), args.chance, args.n_examples)
-        if problem:
-            raise InputError(f"{cell(frame, args.metric_col, args.file, i)}: {problem}")
-    return acc
+    """The accuracy column: each in [0, 1] and none far below chance (:mod:`..inputs`)."""
+    return accuracy_column(read_csv(args.file), args.metric_col, args.chance, args.n_examples,
+                           source=args.file)  # fmt: skip
 
 
 def downstream_report(args: argparse.Namespace) -> dict:
@@ -120,16 +115,16 @@ def format_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd_downstream(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     doc = downstream_report(args)
     print(strict_dumps(doc, indent=2) if args.format == "json" else format_table(doc))
     return EXIT_OK
 
 
-def register(sub) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``downstream`` subcommand to the ``mlflow-scaling`` parser."""
-    p = sub.add_parser("downstream", help="predict a task's accuracy in two steps (task loss, "
-                       "then a sigmoid) from a CSV of runs")  # fmt: skip
+    p = subparsers.add_parser("downstream", help="predict a task's accuracy in two steps (task "
+                              "loss, then a sigmoid) from a CSV of runs")  # fmt: skip
     p.add_argument("file", help="CSV with one row per run")
     p.add_argument("--task-loss-col", required=True,
                    help="step-1 variable: the task loss (or the training loss)")  # fmt: skip
@@ -145,4 +140,4 @@ def register(sub) -> None:
                    help="replicates over runs through both steps (0: no intervals)")  # fmt: skip
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(handler=_cmd_downstream)
+    p.set_defaults(func=run)
