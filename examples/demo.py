@@ -180,6 +180,10 @@ def describe_task(doc: dict, task: str, echo=print) -> dict | None:
         )
         return None
     echo(f"  downstream task {task!r}: phase {found.get('phase')}")
+    points = (found.get("steps") or {}).get("sigmoid_points")
+    if isinstance(points, dict):
+        echo(f"    step 2 (task loss to accuracy) fitted on {points.get('n_points')} "
+             f"{points.get('on')} of {points.get('n_runs')} runs")  # fmt: skip
     if found.get("error"):
         echo(f"    {found['error']}")
     backtest = found.get("largest_size_backtest")

@@ -30,6 +30,7 @@ from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
 from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
+from ..tracking.task_checkpoints import History
 from .tasks import analyze_tasks, unfitted_tasks
 
 ANALYSIS_VERSION = 4  # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
@@ -179,6 +180,7 @@ def analyze_family(
     n_excluded: int = 0,
     curves: Mapping[str, Curve] | None = None,
     target_params: float | None = None,
+    task_histories: Mapping[str, History] | None = None,
 ) -> dict:
     """The science of one refit (module docstring), JSON-ready.
 
@@ -226,7 +228,8 @@ def analyze_family(
     task_target = check.prediction or {"N": target, "D": None}
     tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
                           n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
-                          huber_delta=settings.huber_delta)  # fmt: skip
+                          huber_delta=settings.huber_delta,
+                          histories=task_histories)  # fmt: skip
     check = check.with_criteria(tasks.criteria)
     budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
     try:

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +66,7 @@ from ..tracking.reading import (
     resolve_experiments,
 )
 from ..tracking.retention import collect
+from ..tracking.task_checkpoints import History, read_task_histories
 from .analysis import ANALYSIS_VERSION, STATUS_FITTED, RefitSettings, analyze_family
 from .changes import CLOCK_MARGIN_MS
 from .compare_refit import refresh_comparisons
@@ -247,6 +248,7 @@ class FitPlan:
     curves_fetched: int
     started: float
     approach1_off: str | None = None
+    task_histories: dict[str, History] = field(default_factory=dict)
 
     def base(self) -> dict[str, Any]:
         return {
@@ -261,7 +263,8 @@ class FitPlan:
         """The arguments of :func:`analyze_job` (picklable: no MLflow objects)."""
         fam = self.family
         light = Family(fam.experiment, fam.name, list(fam.members), list(fam.excluded), [])
-        return (light, self.settings, self.curves, self.target, self.approach1_off)
+        return (light, self.settings, self.curves, self.target, self.approach1_off,
+                self.task_histories)  # fmt: skip
 
 
 def analyze_job(
@@ -270,6 +273,7 @@ def analyze_job(
     curves: dict[str, Curve],
     target: float | None,
     approach1_off: str | None = None,
+    task_histories: dict[str, History] | None = None,
 ) -> tuple[dict, bytes]:
     """The analysis of one family and its figure (runs in a worker process when asked)."""
     from ..report.figures import fit_figure_png
@@ -280,6 +284,7 @@ def analyze_job(
         n_excluded=len(family.excluded),
         curves=curves,
         target_params=target,
+        task_histories=task_histories,
     )
     if approach1_off and analysis.get("status") == STATUS_FITTED:
         analysis["approach1"] = {"applicable": False, "reason": approach1_off}
@@ -357,6 +362,7 @@ def plan_family(
         curves_fetched=fetched,
         started=start,
         approach1_off=approach1_off if settings.curves else None,
+        task_histories=read_task_histories(client, family.members),
     )
 
 
