@@ -115,7 +115,7 @@ class TaskFit:
                     "on": "checkpoints" if s2.on_checkpoints else "final points",
                     "n_points": int(s2.loss.size),
                     "n_runs": int(np.unique(s2.run).size),
-                    "weights": "binomial (n_examples)" if np.ptp(s2.weights) > 0 else "equal",
+                    "weights": s2.weighting,
                 }
         return {
             "phase": self.phase.phase,
@@ -222,7 +222,7 @@ def fit_task(
     groups = np.arange(n.size) if groups is None else np.asarray(groups).ravel()
     flops_of = flops_of or ComputeAxis.six_nd().flops
     free = checkpoints is not None if free_floor is None else bool(free_floor)
-    fit_args = (chance, n_boot, seed, huber_delta, n_examples, checkpoints, free)
+    fit_args = (chance, n_boot, seed, huber_delta, checkpoints, free)
     chain, error = None, ""
     try:
         chain = _chain(n, d, c, loss, acc, groups, *fit_args)
@@ -252,10 +252,10 @@ def fit_task(
     )  # fmt: skip
 
 
-def _chain(n, d, c, loss, acc, groups, chance, n_boot, seed, huber_delta, n_examples,
-           checkpoints, free) -> Chain:  # fmt: skip
+def _chain(n, d, c, loss, acc, groups, chance, n_boot, seed, huber_delta, checkpoints,
+           free) -> Chain:  # fmt: skip
     return fit_chain(n, d, c, loss, acc, chance, groups, n_boot, seed, huber_delta,
-                     n_examples=n_examples, checkpoints=checkpoints, free_floor=free)  # fmt: skip
+                     checkpoints=checkpoints, free_floor=free)  # fmt: skip
 
 
 def _without(checkpoints: Checkpoints | None, runs: np.ndarray) -> Checkpoints | None:
@@ -279,10 +279,8 @@ def _largest_size_backtest(n, d, c, loss, acc, groups, fit_args, level) -> dict:
                  "measured": float(acc[i]), "predicted": None, "lo": None, "hi": None,
                  "one_step_predicted": None, "n_fitted": int((~largest).sum())}  # fmt: skip
     keep = ~largest
-    chance, n_boot, seed, huber_delta, n_examples, checkpoints, free = fit_args
-    examples = None if n_examples is None else np.asarray(n_examples, float).ravel()[keep]
-    args = (chance, n_boot, seed, huber_delta, examples, _without(checkpoints, groups[largest]),
-            free)  # fmt: skip
+    chance, n_boot, seed, huber_delta, checkpoints, free = fit_args
+    args = (chance, n_boot, seed, huber_delta, _without(checkpoints, groups[largest]), free)
     try:
         chain = _chain(n[keep], d[keep], c[keep], loss[keep], acc[keep], groups[keep], *args)
     except ValueError as exc:

@@ -196,6 +196,11 @@ def loss_replicates(
     return out
 
 
+def no_calibration(n: np.ndarray, c: np.ndarray) -> LossCalibration:
+    """No extrapolation error (a fit without intervals has no use for one)."""
+    return LossCalibration("none", 0.0, 1, float(np.max(n)), float(np.max(c)))
+
+
 def calibrate_loss_step(
     step: LossStep, n: np.ndarray, d: np.ndarray, c: np.ndarray, loss: np.ndarray
 ) -> LossCalibration:
