@@ -172,6 +172,8 @@ def _gain_at(chain: Chain, flops_of: FlopsOf):
 
 
 def _predict_targets(chain: Chain, targets, flops_of: FlopsOf, level: float, n_boot: int):
+    if not targets:
+        return ()
     tn = np.array([t[0] for t in targets], dtype=float)
     td = np.array([t[1] for t in targets], dtype=float)
     tc = np.asarray(flops_of(tn, td), dtype=float)
@@ -216,7 +218,7 @@ def fit_task(
     points instead of the final points; ``free_floor`` (default: with checkpoints) fits the
     sigmoid's floor and height. ``flops_of(N, D)`` places a target without its own C on the
     runs' compute axis ``c`` (default 6·N·D). A chain that cannot be fitted is reported in
-    ``error`` with the phase still measured; nothing raises for lack of data.
+    ``error`` with the phase still measured.
     """
     n, d, c, acc, loss = _validated(name, n, d, c, accuracy, step1_loss, chance)
     groups = np.arange(n.size) if groups is None else np.asarray(groups).ravel()
@@ -236,8 +238,7 @@ def fit_task(
     predictions: tuple[dict, ...] = ()
     backtest_doc, curve = None, {}
     if chain is not None:
-        if targets:
-            predictions = _predict_targets(chain, targets, flops_of, level, n_boot)
+        predictions = _predict_targets(chain, targets, flops_of, level, n_boot)
         if backtest:
             backtest_doc = _largest_size_backtest(n, d, c, loss, acc, groups, fit_args, level)
         curve = _curve(chain, n, d, loss, predictions, flops_of)

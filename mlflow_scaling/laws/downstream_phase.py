@@ -102,6 +102,16 @@ def _flat_sizes(rows, c, task_loss, gain_at, flat_gain_per_decade) -> tuple[np.n
     return flat, loss_flat
 
 
+def _trailing(flat: np.ndarray, most: int) -> int:
+    """How many sizes at the end are flat (at most ``most``): after some scaling, the plateau."""
+    trailing = 0
+    for f in flat[::-1][:most]:
+        if not f:
+            break
+        trailing += 1
+    return trailing
+
+
 def _segments(rows: list[dict], labels_out: np.ndarray) -> tuple[dict, ...]:
     axis, xs = _segment_axis(rows, np.array([r["C"] for r in rows]))
     segments: list[dict] = []
@@ -163,11 +173,7 @@ def task_phase(
         return TaskPhase(phase, reason, _segments(rows, labels_out), tuple(rows))
     phase, reason = "scaling", f"accuracy above chance {chance:g} at the largest sizes ({test})"
     flat, loss_flat = _flat_sizes(rows, c, task_loss, gain_at, flat_gain_per_decade)
-    trailing = 0  # trailing flat sizes after some scaling are the plateau
-    for f in flat[::-1][: above.size - first_above - 1]:
-        if not f:
-            break
-        trailing += 1
+    trailing = _trailing(flat, above.size - first_above - 1)
     if trailing and flat[-1]:
         labels_out[above.size - trailing :] = "plateau"
         phase = "plateau"
