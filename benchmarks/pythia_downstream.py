@@ -131,9 +131,13 @@ def report(n_boot: int, skip: float, skips: tuple[float, ...] = ()) -> None:
         line += f" {100 * np.mean(sums['ck']):8.1f} % {np.mean(sums['cov_c']):4.0%}"
     print(line + f" {100 * np.mean(sums['one']):7.1f} %")
     for task in COLD_START_TASKS:
-        out = run_task(frame, task, checkpoints=False, skip=skip, n_boot=0)
-        print(f"cold start? {task:<10} phase {out.phase}; held-out measured "
-              + ", ".join(f"{a:.3f}" for a in measured(frame, task)))  # fmt: skip
+        out = run_task(frame, task, checkpoints=with_ck, skip=skip, n_boot=0)
+        rows = frame[(frame.task == task) & ~frame.model.isin(HELD_OUT)]
+        top = rows[rows.step == rows.step.max()].sort_values("N").iloc[-1]
+        print(f"cold start? {task:<10} phase {out.phase} (largest trained {top.model}: "
+              f"{top.acc:.3f}, chance {TASKS[task][0]:g}); held-out measured "
+              + ", ".join(f"{a:.3f}" for a in measured(frame, task)) + ", predicted "
+              + ", ".join(f"{a:.3f}" for a in out.predicted))  # fmt: skip
     if with_ck and skips:
         print("\nskipped early fraction of checkpoints (mean relative error over the 6 tasks, "
               "checkpoints, no bootstrap):")  # fmt: skip
