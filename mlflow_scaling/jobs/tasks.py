@@ -133,7 +133,7 @@ def _task_metrics(name: str, doc: dict) -> dict[str, float]:
     values["accuracy"] = pred.get("metric")
     values["lo"], values["hi"] = pred.get("lo"), pred.get("hi")
     sig = (doc.get("steps") or {}).get("sigmoid") or {}
-    for key in ("ceiling", "k", "L0"):
+    for key in ("ceiling", "floor", "k", "L0"):  # schema.TASK_FIT_METRICS
         values[key] = sig.get(key)
     bt = doc.get("largest_size_backtest") or {}
     values["backtest_error"] = bt.get("error_two_step")
