@@ -128,6 +128,15 @@ def test_member_runs_declare_and_log_the_task(demo_run):
         accuracy = m[nextline_task.METRIC_ACCURACY]
         assert 0 <= accuracy <= 1 and (accuracy * 400) == pytest.approx(round(accuracy * 400))
         assert 0 < m[nextline_task.METRIC_BITS_PER_BYTE] < 8
+    # The task is scored at the run's 8 curve points (the validation steps): step 2's
+    # checkpoints, logged at the global step as scaling.tokens is (Lightning logs val_loss at
+    # the global step minus one).
+    client = MlflowClient(uri)
+    run = _members(client)[0]
+    val_steps = sorted(h.step for h in client.get_metric_history(run.info.run_id, "val_loss"))
+    for metric in (nextline_task.METRIC_ACCURACY, nextline_task.METRIC_BITS_PER_BYTE):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert sorted(h.step for h in history) == [s + 1 for s in val_steps]
 
 
 def test_fit_run_has_all_artifacts(demo_run, tmp_path):
@@ -182,6 +191,13 @@ def test_the_task_is_analysed(demo_run, tmp_path):
     assert task["phase"] == "plateau"
     assert task["largest_size_backtest"]["N"] == pytest.approx(56640, rel=0.01)
     assert "downstream task 'nextline': phase plateau" in demo_run[1].stdout
+    n_runs = len(task["points"])
+    assert task["steps"]["sigmoid_points"]["on"] == "checkpoints"
+    assert task["checkpoints"] == {"rows": 8 * n_runs, "runs": n_runs, "skip_fraction": 0.1}
+    assert (
+        f"step 2 (task loss to accuracy) fitted on {8 * n_runs} checkpoints of {n_runs} runs"
+        in demo_run[1].stdout
+    )
 
 
 def test_demo_prints_the_findings(demo_run):

@@ -39,6 +39,7 @@ from ..summary import summarize_chinchilla
 from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
 from ..tracking.reading import Curve, MemberPoint
+from ..tracking.task_checkpoints import History
 from .tasks import analyze_tasks, unfitted_tasks
 
 # 5: a size offset in the intervals, the law_fit criterion
@@ -178,6 +179,7 @@ def analyze_family(
     n_excluded: int = 0,
     curves: Mapping[str, Curve] | None = None,
     target_params: float | None = None,
+    task_histories: Mapping[str, History] | None = None,
 ) -> dict:
     """The science of one refit (module docstring), JSON-ready.
 
@@ -196,7 +198,8 @@ def analyze_family(
     c = member_flops(points, axis)
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
-    check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis)
+    check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis,
+                                     task_histories)  # fmt: skip
     summary, check = _law_summary(n, d, c, loss, settings, check, axis)
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
@@ -221,7 +224,8 @@ def analyze_family(
     }
 
 
-def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis):
+def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis,
+                      histories: Mapping[str, History] | None = None):  # fmt: skip
     """The scaling check at ``target`` (no bootstrap: :func:`_law_summary` adds the interval)
     with one criterion per downstream task, and the tasks' analysis."""
     check = scaling_check(
@@ -239,7 +243,7 @@ def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: fl
     task_target = check.prediction or {"N": target, "D": None}
     tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
                           n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
-                          huber_delta=settings.huber_delta)  # fmt: skip
+                          huber_delta=settings.huber_delta, histories=histories)  # fmt: skip
     check = check.with_criteria(tasks.criteria)
     return check, tasks
 

@@ -23,6 +23,7 @@ from ..tracking.reading import (
     Curve,
     Family,
 )
+from ..tracking.task_checkpoints import History
 from .analysis import STATUS_FITTED, RefitSettings, analyze_family
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def analyze_job(
     curves: dict[str, Curve],
     target: float | None,
     approach1_off: str | None = None,
+    task_histories: dict[str, History] | None = None,
 ) -> tuple[dict, bytes]:
     """The analysis of one family and its figure (runs in a worker process when asked)."""
     analysis = analyze_family(
@@ -103,6 +105,7 @@ def analyze_job(
         n_excluded=len(family.excluded),
         curves=curves,
         target_params=target,
+        task_histories=task_histories,
     )
     if approach1_off and analysis.get("status") == STATUS_FITTED:
         analysis["approach1"] = {"applicable": False, "reason": approach1_off}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from ..tracking.reading import (
     read_curves,
 )
 from ..tracking.retention import collect
+from ..tracking.task_checkpoints import History, read_task_histories
 from .analysis import STATUS_FITTED, RefitSettings
 from .artifacts import (
     analyze_job,
@@ -89,6 +90,7 @@ class FitPlan:
     curves_fetched: int
     started: float
     approach1_off: str | None = None
+    task_histories: dict[str, History] = field(default_factory=dict)
 
     def base(self) -> dict[str, Any]:
         return {
@@ -103,7 +105,8 @@ class FitPlan:
         """The arguments of :func:`analyze_job` (picklable: no MLflow objects)."""
         fam = self.family
         light = Family(fam.experiment, fam.name, list(fam.members), list(fam.excluded), [])
-        return (light, self.settings, self.curves, self.target, self.approach1_off)
+        return (light, self.settings, self.curves, self.target, self.approach1_off,
+                self.task_histories)  # fmt: skip
 
 
 def plan_family(
@@ -153,6 +156,7 @@ def plan_family(
         curves_fetched=fetched,
         started=start,
         approach1_off=approach1_off if settings.curves else None,
+        task_histories=read_task_histories(client, family.members),
     )
 
 
