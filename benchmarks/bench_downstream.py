@@ -9,8 +9,16 @@ fits side by side, and how often the 95 % interval covers the true and a measure
 Also: the largest-size backtest, and how many families at chance are called cold start (and
 fail the gating criterion).
 
+The real section (benchmarks/pythia_downstream.py) predicts the two largest Pythia sizes' final
+accuracy from the five smaller ones, whole chain, per task: two-step on final points (floor at
+chance), two-step with step 2 on checkpoints (free floor and height), one-step; relative error
+and whether the 95 % intervals cover; each step's share of the interval; the cold-start calls
+on MMLU, LogiQA and WSC; and the mean error for each skipped early fraction of checkpoints.
+It reads ``../shared/data/dev_sweeps/pythia_evals.csv`` and says so when that is absent.
+
     python benchmarks/bench_downstream.py              # 30 seeds, 100 bootstrap replicates
     python benchmarks/bench_downstream.py --seeds 100 --bootstrap 200
+    python benchmarks/bench_downstream.py --section real
 """
 
 from __future__ import annotations
@@ -23,12 +31,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from downstream_sim import SIZES, simulate_task  # noqa: E402
+from pythia_downstream import report as real_report  # noqa: E402
 
-from mlflow_scaling.laws.downstream import fit_task, task_criteria  # noqa: E402
+from mlflow_scaling.laws.downstream import (  # noqa: E402
+    DEFAULT_SKIP_FRACTION,
+    fit_task,
+    task_criteria,
+)
 
 FACTORS = (3.0, 5.0, 10.0)
+SKIPS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,8 +51,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--examples", type=int, default=2000)
+    parser.add_argument("--section", choices=["sim", "real", "all"], default="all")
+    parser.add_argument("--skip-fraction", type=float, default=DEFAULT_SKIP_FRACTION)
     args = parser.parse_args(argv)
+    if args.section != "real":
+        simulated(args)
+    if args.section != "sim":
+        real_report(args.bootstrap, args.skip_fraction, SKIPS)
 
+
+def simulated(args: argparse.Namespace) -> None:
+    """The simulated section (module docstring)."""
     largest = max(SIZES)
     err2 = {f: [] for f in FACTORS}
     err1 = {f: [] for f in FACTORS}

@@ -36,8 +36,10 @@ from real_sweeps_data import SWEEPS_DIR, Sweep, all_sweeps, porian_sweep  # noqa
 
 from mlflow_scaling.argtypes import huber_delta as huber_delta_arg  # noqa: E402
 from mlflow_scaling.laws import bootstrap_chinchilla, fit_chinchilla  # noqa: E402
+from mlflow_scaling.laws.check import family_law_fit  # noqa: E402
 from mlflow_scaling.laws.compare import FamilyRuns, compare_families  # noqa: E402
-from mlflow_scaling.laws.extrapolation import calibrate_extrapolation, size_labels  # noqa: E402
+from mlflow_scaling.laws.extrapolation import calibrate_extrapolation  # noqa: E402
+from mlflow_scaling.laws.scatter import size_labels  # noqa: E402
 
 LEVEL = 0.95
 HOLDOUT_DECADES = (0.25, 0.5, 1.0)
@@ -70,7 +72,9 @@ def predict_split(sweep: Sweep, train: np.ndarray, delta, n_boot: int) -> dict:
     tn, td, actual = sweep.n[test], sweep.d[test], sweep.loss[test]
     point, lo, hi = boot.with_calibration(cal).predict_interval(tn, td, level=LEVEL)
     dist = cal.distance(tn, td)
+    law_fit = family_law_fit(n, d, loss, cal.axis.flops(n, d), boot, LEVEL)
     return {
+        "law_fit": law_fit["status"],
         "n_test": int(test.sum()),
         "are": float(np.mean(np.abs(point - actual) / actual)),
         "inside": (actual >= lo) & (actual <= hi),
@@ -82,19 +86,20 @@ def predict_split(sweep: Sweep, train: np.ndarray, delta, n_boot: int) -> dict:
 def split_table(sweeps: list[Sweep], delta, n_boot: int) -> dict:
     print(f"\nHuber delta {delta}: fit the smaller, predict the larger (nominal {LEVEL:.0%})")
     print(f"{'sweep':<46}{'axis':>4}{'held':>6}{'n':>5}{'ARE':>8}{'cover':>8}{'half-w':>8}"
-          f"{'dist':>6}")  # fmt: skip
-    rows, inside, near = [], [], []
+          f"{'dist':>6} law_fit")  # fmt: skip
+    rows, inside, near, by_fit = [], [], [], {"ok": [], "misfit": []}
     for sweep in sweeps:
         for axis, h, train in splits(sweep):
             r = predict_split(sweep, train, delta, n_boot)
             cover = float(r["inside"].mean())
             rows.append((r["are"], cover))
+            by_fit[r["law_fit"]].append(cover)
             inside.extend(r["inside"])
             sel = (r["dist"] >= NEAR_TARGETS[0] - 1e-9) & (r["dist"] <= NEAR_TARGETS[1] + 1e-9)
             near.extend(r["half"][sel])
             half, dist = np.median(r["half"]), np.median(r["dist"])
             print(f"{sweep.name[:45]:<46}{axis:>4}{h:>6.2f}{r['n_test']:>5}{r['are']:>8.2%}"
-                  f"{cover:>8.1%}{half:>8.2%}{dist:>6.2f}")  # fmt: skip
+                  f"{cover:>8.1%}{half:>8.2%}{dist:>6.2f} {r['law_fit']}")  # fmt: skip
     are, cover = np.array(rows).T
     summary = {
         "splits": len(rows),
@@ -109,6 +114,12 @@ def split_table(sweeps: list[Sweep], delta, n_boot: int) -> dict:
           f"coverage {summary['pooled_coverage']:.1%}, worst split {summary['worst_coverage']:.1%}"
           f", {summary['under_80']} splits under 80 %, median half-width 3-10x past "
           f"{summary['near_half_width']:.2%} ({summary['near_targets']} targets)")  # fmt: skip
+    for status, covers in by_fit.items():  # the check fails its law_fit criterion on misfits
+        if covers:
+            print(
+                f"  law_fit {status}: {len(covers)} splits, mean coverage {np.mean(covers):.1%}"
+                f", worst {min(covers):.1%}, {sum(c < 0.8 for c in covers)} under 80 %"
+            )
     return summary
 
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     doc = json.loads(out.getvalue())
     print(f"\n$ mlflow-scaling {' '.join(command[:-2])}")
-    from mlflow_scaling.compare_command import format_compare_table
+    from mlflow_scaling.commands.compare import format_compare_table
 
     print(format_compare_table(doc))
     target = doc["budgets"][-1]

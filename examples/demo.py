@@ -4,7 +4,7 @@
    an isoFLOP grid of 3 compute budgets × 4 model sizes (3 × 3-4 smaller ones with
    ``--quick``), each run logging N, D and C through ``ScalingLawCallback``, its validation
    loss at 8 points, and a downstream task (pick the true next line of held-out source among
-   four) at its end.
+   four) at the same 8 points (checkpoints for step 2 of the downstream chain).
 2. Imports the Chinchilla runs (bundled: ``mlflow_scaling.datasets``) as a second family.
 3. Runs one refit pass: every family is fitted (Approaches 3, 2 and 1 where the runs allow),
    its phase detected and the scaling check run; fits, plots and reports are posted to MLflow.
@@ -180,6 +180,10 @@ def describe_task(doc: dict, task: str, echo=print) -> dict | None:
         )
         return None
     echo(f"  downstream task {task!r}: phase {found.get('phase')}")
+    points = (found.get("steps") or {}).get("sigmoid_points")
+    if isinstance(points, dict):
+        echo(f"    step 2 (task loss to accuracy) fitted on {points.get('n_points')} "
+             f"{points.get('on')} of {points.get('n_runs')} runs")  # fmt: skip
     if found.get("error"):
         echo(f"    {found['error']}")
     backtest = found.get("largest_size_backtest")

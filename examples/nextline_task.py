@@ -7,7 +7,9 @@ answer away, and summed log-likelihoods compare like with like). It picks the ca
 the highest summed log-likelihood; chance is 1/4. Alongside the accuracy it reports the task
 loss: bits per byte on the true continuation.
 
-``NextLineEval`` runs the task once, when training ends, and logs both numbers to the run;
+``NextLineEval`` runs the task at every validation (the run's 8 curve points, the last at the
+final step) and logs both numbers to the run at that step: checkpoints for step 2 of the
+downstream chain, the last one the run's final point;
 ``TASK_TAGS`` declares the task on the run (the downstream part of the data contract: tags
 ``scaling.tasks``, ``scaling.task.<name>.metric``, ``.loss_metric``, ``.chance``,
 ``.n_examples``).
@@ -145,17 +147,33 @@ def task_tags(n_examples: int) -> dict[str, str]:
 
 
 class NextLineEval(L.Callback):
-    """Score the task when training ends and log accuracy and bits per byte to the run."""
+    """Score the task at every validation (the run's curve points) and when training ends, and
+    log accuracy and bits per byte to the run at that step.
+
+    Each point is a checkpoint for step 2 of the downstream chain (task loss to accuracy); the
+    last, at the final step, is the run's final point for step 1 too. A step already scored
+    (the last validation is at the final step) is not scored again.
+    """
 
     def __init__(self, examples: list[Example]) -> None:
         self.examples = examples
         self.result: TaskScore | None = None
+        self._scored_step: int | None = None
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _score(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self._scored_step == trainer.global_step:
+            return
         self.result = score(pl_module, self.examples)
+        self._scored_step = trainer.global_step
         if trainer.logger is not None:
             metrics: dict[str, float] = {
                 METRIC_ACCURACY: self.result.accuracy,
                 METRIC_BITS_PER_BYTE: self.result.bits_per_byte,
             }
             trainer.logger.log_metrics(metrics, step=trainer.global_step)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._score(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._score(trainer, pl_module)

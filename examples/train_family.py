@@ -9,7 +9,7 @@ points, the envelope of training curves (Approach 1). Each run has its own learn
 schedule (warm-up, then cosine decay ending at its own last step), so each run's final
 validation loss is a fair point for the law. The ``ScalingLawCallback`` logs N, D and C with
 every run; ``MLFlowLogger`` logs the losses; ``NextLineEval`` scores a downstream task (pick
-the true next line of held-out source among four) when the run ends.
+the true next line of held-out source among four) at every validation, the run's 8 curve points.
 
     python examples/train_family.py --tracking-uri sqlite:///mlflow.db [--quick] [--verbose]
 

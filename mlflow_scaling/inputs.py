@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .laws.fitting import MAX_BOOTSTRAP_WORK
+
 
 class InputError(ValueError):
     """Bad user input. The message is one line naming the culprit; the CLI exits with 2."""
@@ -168,4 +170,16 @@ def check_extrapolates_up(target_params: float, target_tokens: float | None, n, 
         raise InputError(
             f"--target-tokens {target_tokens:g} is fewer than any run's ({fewest:.3g}): the "
             "check is about extrapolating up"
+        )
+
+
+def check_bootstrap_work(n_boot: int, n_points: int) -> None:
+    """Replicates × points beyond MAX_BOOTSTRAP_WORK take longer than anyone waits: say so."""
+    if n_boot * n_points > MAX_BOOTSTRAP_WORK:
+        most = MAX_BOOTSTRAP_WORK // n_points
+        lower = f"--bootstrap {most} or fewer" if most >= 50 else "--bootstrap 0"
+        raise InputError(
+            f"--bootstrap {n_boot} on {n_points:,} points is {n_boot * n_points:.2g} point-refits, "
+            f"more than the {MAX_BOOTSTRAP_WORK:.0e} that take about a minute; use {lower}, "
+            "or aggregate per run first (one final loss per run)"
         )

@@ -197,11 +197,25 @@ def read_points(
     (:meth:`Points.axis`); from C alone, D = C/(6N) and the axis is 6ND. N and D must be at
     least 1 (:mod:`.inputs`).
     """
-    frame = read_csv(path)
-    n, d, c = _axes(frame, path, n_col, d_col, c_col, c_optional=False)
-    loss = None if loss_col is None else numeric_column(frame, loss_col, path, positive=True)
+    return points_from_frame(
+        read_csv(path), n_col=n_col, d_col=d_col, c_col=c_col, loss_col=loss_col, source=path
+    )
+
+
+def points_from_frame(
+    frame: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str | None = None,
+    loss_col: str | None = "loss",
+    source: str | Path = "DataFrame",
+) -> Points:
+    """:func:`read_points` of a table already in memory; errors name ``source``."""
+    n, d, c = _axes(frame, source, n_col, d_col, c_col, c_optional=False)
+    loss = None if loss_col is None else numeric_column(frame, loss_col, source, positive=True)
     columns = [v for v in (n, d, c, loss) if v is not None]
-    warning = duplicate_rows_warning(np.column_stack(columns), frame.attrs.get("lines"), path)
+    warning = duplicate_rows_warning(np.column_stack(columns), frame.attrs.get("lines"), source)
     return Points(n=n, d=d, loss=loss, c=c, warnings=(warning,) if warning else ())
 
 

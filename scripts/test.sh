@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 2: set up, lint, check formatting, run the tests. Fails when no test ran.
+# README command 2: set up, lint, check formatting and the import layers, run the tests. Fails when no test ran.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -7,6 +7,7 @@ cd "$root"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"  # small fits: BLAS threads only contend
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # the layers: [tool.importlinter] in pyproject.toml
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -69,3 +69,53 @@ def simulate_task(
     acc = rng.binomial(n_examples, true) / n_examples
     train = task_loss(n, d, TRAIN_LAW) * np.exp(rng.normal(0.0, loss_noise, n.size))
     return SimulatedTask(n, d, 6 * n * d, loss, acc, train, n_examples, SIGMOID["chance"])
+
+
+FREE_SIGMOID = {"floor": 0.35, "ceiling": 0.9, "k": 6.0, "L0": 1.3}
+"""A step 2 whose floor sits far above chance 0.25 (length-normalised accuracy of small
+models), for the checkpoint tests."""
+CHECKPOINT_FRACTIONS = (0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.85, 1.0)
+
+
+def free_accuracy(loss, sig=FREE_SIGMOID):
+    return sig["floor"] + (sig["ceiling"] - sig["floor"]) * expit(sig["k"] * (sig["L0"] - loss))
+
+
+@dataclass
+class SimulatedCheckpoints:
+    """One row per (run, checkpoint): D is the tokens seen at that step."""
+
+    run: np.ndarray
+    step: np.ndarray
+    n: np.ndarray
+    d: np.ndarray
+    task_loss: np.ndarray
+    accuracy: np.ndarray
+    n_examples: int
+    chance: float = 0.25
+
+    def final(self) -> np.ndarray:
+        return self.step == self.step.max()
+
+
+def simulate_checkpoints(
+    seed: int,
+    *,
+    sizes=SIZES,
+    tokens_per_param=TOKENS_PER_PARAM,
+    n_examples: int = 2000,
+    loss_noise: float = 0.005,
+    fractions=CHECKPOINT_FRACTIONS,
+) -> SimulatedCheckpoints:
+    """The family of :func:`simulate_task` with every run evaluated at ``fractions`` of its
+    steps (a schedule-free task loss L(N, D_t) at each), accuracy through FREE_SIGMOID."""
+    rng = np.random.default_rng(seed)
+    n_run = np.repeat(np.asarray(sizes, float), len(tokens_per_param))
+    d_run = n_run * np.tile(np.asarray(tokens_per_param, float), len(sizes))
+    frac = np.asarray(fractions, float)
+    run = np.repeat(np.arange(n_run.size), frac.size)
+    step = np.tile(np.round(1000 * frac).astype(int), n_run.size)
+    n, d = n_run[run], d_run[run] * np.tile(frac, n_run.size)
+    loss = task_loss(n, d) * np.exp(rng.normal(0.0, loss_noise, n.size))
+    acc = rng.binomial(n_examples, free_accuracy(loss)) / n_examples
+    return SimulatedCheckpoints(run, step, n, d, loss, acc, n_examples)

@@ -37,7 +37,7 @@ def test_chinchilla_small_runs_pass_and_predict_7b(chinchilla_small):
     names = [c.name for c in result.criteria]
     assert names == [
         "distinct_sizes", "size_span_decades", "phase", "backtest", "approaches_agree",
-        "extrapolation", "precision",
+        "extrapolation", "precision", "law_fit",
     ]  # fmt: skip
     assert all(c.passed for c in result.criteria)
     full = fit_chinchilla(p.n, p.d, p.loss).law.predict(7e9, 1.4e11)

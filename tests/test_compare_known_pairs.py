@@ -52,8 +52,10 @@ def test_a_constant_one_and_a_half_times_compute_is_better_by_a_shift():
     for row in trained:
         assert abs(row["multiplier"] / 1.5 - 1) <= 0.10
     assert all(row["sign"] == 1 for row in r.measured["rows"])
-    assert r.verdict_extrapolated == BETTER
-    assert r.extrapolated_to is not None and r.extrapolated_to > r.measured["overlap"][1]
+    # Past the data each family's law may miss a size it has not seen by its size offset
+    # (laws/extrapolation.py), and with 2 held-out sizes behind it (t = 4.3) half a decade out
+    # that already spans a multiplier of 1: the laws cannot say the shift lasts.
+    assert r.verdict_extrapolated == NO_DIFFERENCE and r.extrapolated_to is None
 
 
 def test_the_same_law_shows_no_difference():

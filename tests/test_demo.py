@@ -14,6 +14,7 @@ from _html_check import assert_valid_html
 from mlflow import MlflowClient
 
 from mlflow_scaling.tracking import schema
+from mlflow_scaling.tracking.fit_document import load_fit_document
 from mlflow_scaling.tracking.published import artifact_name, published_fit, read_published_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +128,15 @@ def test_member_runs_declare_and_log_the_task(demo_run):
         accuracy = m[nextline_task.METRIC_ACCURACY]
         assert 0 <= accuracy <= 1 and (accuracy * 400) == pytest.approx(round(accuracy * 400))
         assert 0 < m[nextline_task.METRIC_BITS_PER_BYTE] < 8
+    # The task is scored at the run's 8 curve points (the validation steps): step 2's
+    # checkpoints, logged at the global step as scaling.tokens is (Lightning logs val_loss at
+    # the global step minus one).
+    client = MlflowClient(uri)
+    run = _members(client)[0]
+    val_steps = sorted(h.step for h in client.get_metric_history(run.info.run_id, "val_loss"))
+    for metric in (nextline_task.METRIC_ACCURACY, nextline_task.METRIC_BITS_PER_BYTE):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert sorted(h.step for h in history) == [s + 1 for s in val_steps]
 
 
 def test_fit_run_has_all_artifacts(demo_run, tmp_path):
@@ -143,6 +153,7 @@ def test_fit_run_has_all_artifacts(demo_run, tmp_path):
     assert width >= 800 and height >= 400
 
     doc = json.loads((folder / "fit.json").read_text())
+    assert load_fit_document(doc).to_dict() == doc  # the demo's fit.json is a typed document
     page = (folder / "report.html").read_text()
     assert_valid_html(page)
     assert "stdlib-gpt" in page
@@ -180,6 +191,13 @@ def test_the_task_is_analysed(demo_run, tmp_path):
     assert task["phase"] == "plateau"
     assert task["largest_size_backtest"]["N"] == pytest.approx(56640, rel=0.01)
     assert "downstream task 'nextline': phase plateau" in demo_run[1].stdout
+    n_runs = len(task["points"])
+    assert task["steps"]["sigmoid_points"]["on"] == "checkpoints"
+    assert task["checkpoints"] == {"rows": 8 * n_runs, "runs": n_runs, "skip_fraction": 0.1}
+    assert (
+        f"step 2 (task loss to accuracy) fitted on {8 * n_runs} checkpoints of {n_runs} runs"
+        in demo_run[1].stdout
+    )
 
 
 def test_demo_prints_the_findings(demo_run):

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from downstream_sim import SIGMOID, SIZES, simulate_task, true_accuracy
+from downstream_sim import (
+    FREE_SIGMOID,
+    SIGMOID,
+    SIZES,
+    free_accuracy,
+    simulate_checkpoints,
+    simulate_task,
+    true_accuracy,
+)
 
 from mlflow_scaling.laws.bootstrap import resample_weights
 from mlflow_scaling.laws.check import FAIL, PASS, Criterion, scaling_check
 from mlflow_scaling.laws.downstream import (
     STEP1_CHINCHILLA,
     STEP1_COMPUTE,
+    Checkpoints,
     fit_loss_step,
     fit_sigmoid,
     fit_task,
+    later_checkpoints,
     refit_sigmoids,
     spans_both_axes,
     task_criteria,
@@ -207,3 +217,86 @@ def test_check_with_task_criteria_redoes_the_verdict():
     assert check.with_criteria([reported]).verdict == PASS
     worse = check.with_criteria([reported, failing])
     assert worse.verdict == FAIL and worse.criteria[-1] is failing
+
+
+def test_free_floor_sigmoid_recovers_floor_height_k_and_midpoint():
+    loss = np.linspace(0.4, 2.0, 20)
+    sig = fit_sigmoid(loss, free_accuracy(loss), 0.25, free_floor=True)
+    assert sig.chance == 0.25
+    assert sig.floor == pytest.approx(FREE_SIGMOID["floor"], abs=1e-5)
+    assert sig.ceiling == pytest.approx(FREE_SIGMOID["ceiling"], abs=1e-5)
+    assert sig.k == pytest.approx(FREE_SIGMOID["k"], rel=1e-4)
+    assert sig.L0 == pytest.approx(FREE_SIGMOID["L0"], abs=1e-5)
+    doc = sig.to_dict()
+    assert doc["free_floor"] is True
+    assert doc["height"] == pytest.approx(0.55, abs=1e-5)
+
+
+def test_batched_free_floor_refits_match_one_at_a_time():
+    sim = simulate_checkpoints(1)
+    start = fit_sigmoid(sim.task_loss, sim.accuracy, 0.25, free_floor=True)
+    weights = resample_weights(sim.run, 8, np.random.default_rng(2))
+    for w, b in zip(weights, refit_sigmoids(sim.task_loss, sim.accuracy, start, weights),
+                    strict=True):  # fmt: skip
+        one = fit_sigmoid(sim.task_loss, sim.accuracy, 0.25, weights=w, start=start,
+                          free_floor=True)  # fmt: skip
+        cost_b = np.sum(w * (b.predict(sim.task_loss) - sim.accuracy) ** 2)
+        cost_1 = np.sum(w * (one.predict(sim.task_loss) - sim.accuracy) ** 2)
+        assert cost_b <= cost_1 * (1 + 1e-3)
+        assert b.floor == pytest.approx(one.floor, abs=2e-3)
+
+
+def test_later_checkpoints_skip_the_early_fraction_and_keep_each_last_row():
+    run = np.array(["a"] * 5 + ["b"] * 3)
+    step = np.array([0, 10, 50, 90, 100, 3, 20, 40])
+    keep = later_checkpoints(run, step, 0.1)
+    assert keep.tolist() == [False, False, True, True, True, False, True, True]
+    assert later_checkpoints(run, step, 0.95).tolist() == [False] * 4 + [True] + [False] * 2 + [
+        True
+    ]
+
+
+def _checkpoint_fit(sim, **kw):
+    final = sim.final()
+    ck = Checkpoints.of(sim.run, sim.task_loss, sim.accuracy, np.full(sim.run.size, 2000))
+    return fit_task("ck", sim.n[final], sim.d[final], 6 * sim.n[final] * sim.d[final],
+                    sim.accuracy[final], sim.task_loss[final], 0.25,
+                    n_examples=np.full(final.sum(), 2000), groups=sim.run[final],
+                    checkpoints=ck, **kw)  # fmt: skip
+
+
+def test_checkpoints_fit_step2_with_a_free_floor_and_step1_on_final_points():
+    sim = simulate_checkpoints(0)
+    target = 5 * LARGEST
+    fit = _checkpoint_fit(sim, targets=[(target, 20 * target)], n_boot=30, backtest=False)
+    doc = fit.to_dict()
+    assert doc["steps"]["loss_fit"]["n_points"] == 15  # final points only
+    assert doc["steps"]["sigmoid_points"] == {
+        "on": "checkpoints", "n_points": 120, "n_runs": 15,
+        "weights": "binomial (n_examples)",
+    }  # fmt: skip
+    assert fit.sigmoid.floor == pytest.approx(FREE_SIGMOID["floor"], abs=0.02)
+    assert doc["warnings"] == [
+        f"fitted floor {fit.sigmoid.floor:.3f} is {fit.sigmoid.floor - 0.25:.3f} from chance "
+        "0.25 (more than 0.05)"
+    ]
+    row = fit.predictions[0]
+    true = float(free_accuracy(0.55 + 60 / target**0.32 + 300 / (20 * target) ** 0.32))
+    assert abs(row["metric"] - true) < 0.02
+    assert row["lo"] < row["metric"] < row["hi"]
+    assert row["share_step1"] + row["share_step2"] == pytest.approx(1.0)
+    assert row["extrapolation_decades"] == pytest.approx(np.log10(5 * 5 * 20 / 40), abs=1e-9)
+
+
+def test_checkpoint_backtest_leaves_the_largest_runs_checkpoints_out():
+    sim = simulate_checkpoints(2)
+    fit = _checkpoint_fit(sim, n_boot=0, backtest=True)
+    assert fit.backtest["n_fitted"] == 12
+    assert abs(fit.backtest["predicted"] - fit.backtest["measured"]) < 0.03
+
+
+def test_bad_checkpoint_names_its_run():
+    with pytest.raises(
+        ValueError, match=r"checkpoint 2 of run 'b': task loss 0.8, accuracy 1.2 \("
+    ):
+        Checkpoints.of(["a", "a", "b"], [1.0, 0.9, 0.8], [0.3, 0.4, 1.2])

@@ -252,8 +252,8 @@ def _doc(verdict="pass") -> dict:
 
 @pytest.mark.parametrize("total", [False, True], ids=["non-embedding", "total"])
 def test_family_n_convention_decides_the_parameters_in_memory(total):
-    from mlflow_scaling.planning.command import plan_args, plan_from_doc
     from mlflow_scaling.planning.family import RunFacts
+    from mlflow_scaling.planning.family_plan import plan_args, plan_from_doc
 
     facts = RunFacts(0.3, "measured: test", n_counts_embedding=total)
     plan = plan_from_doc(_doc(), plan_args(gpu="h200"), facts, ignore_check=False)
@@ -267,8 +267,8 @@ def test_family_n_convention_decides_the_parameters_in_memory(total):
 
 
 def test_plan_section_escapes_and_survives_a_broken_plan():
-    from mlflow_scaling.planning.command import plan_args, plan_from_doc
     from mlflow_scaling.planning.family import RunFacts
+    from mlflow_scaling.planning.family_plan import plan_args, plan_from_doc
     from mlflow_scaling.planning.section import plan_section
 
     assert plan_section({}) == "" and plan_section(None) == ""

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from _refit_support import fit_json, fit_runs, new_experiment, read_artifact
-from downstream_sim import simulate_task
+from downstream_sim import simulate_checkpoints, simulate_task
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
@@ -91,8 +91,12 @@ def test_fit_json_has_every_declared_task(refitted):
     assert hard["phase"] == "cold_start" and hard["gating"] is False
     assert arc["steps"]["loss_fit"]["loss_source"] == "task loss (eval/arc_bpb)"
     assert hard["steps"]["loss_fit"]["loss_source"] == "training loss (val_loss)"
-    assert set(arc["steps"]["sigmoid"]) == {"chance", "ceiling", "k", "L0"}
-    assert arc["steps"]["sigmoid"]["chance"] == 0.25
+    assert set(arc["steps"]["sigmoid"]) == {
+        "chance", "ceiling", "k", "L0", "floor", "height", "free_floor",
+    }  # fmt: skip
+    assert arc["steps"]["sigmoid"]["chance"] == arc["steps"]["sigmoid"]["floor"] == 0.25
+    assert arc["steps"]["sigmoid_points"]["on"] == "final points"  # logged once per run
+    assert arc["checkpoints"] is None
     pred = arc["prediction"]
     check_pred = refitted["doc"]["check"]["prediction"]
     assert (pred["N"], pred["D"]) == (check_pred["N"], check_pred["D"])
@@ -172,3 +176,39 @@ def test_unchanged_family_is_skipped_and_a_changed_task_refits_and_gates(mlflow_
     crit = {c["name"]: c for c in doc["check"]["criteria"]}
     assert crit["task:hard"]["passed"] is False and crit["task:arc"]["passed"] is True
     assert [c["name"] for c in doc["check"]["criteria"] if c["passed"] is False] == ["task:hard"]
+
+
+def test_task_logged_at_several_steps_fits_step2_on_checkpoints(mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "tasks-checkpoints")
+    sim = simulate_checkpoints(0, n_examples=EXAMPLES)
+    ts = int(time.time() * 1000)
+    for r in range(int(sim.run.max()) + 1):
+        rows = sim.run == r
+        tags = {schema.TAG_FAMILY: "ckpt", schema.TAG_TASKS: "arc",
+                schema.task_tag("arc", "metric"): "eval/arc_acc",
+                schema.task_tag("arc", "loss_metric"): "eval/arc_bpb",
+                schema.task_tag("arc", "chance"): "0.25",
+                schema.task_tag("arc", "n_examples"): str(EXAMPLES)}  # fmt: skip
+        run = client.create_run(exp_id, run_name=f"ckpt-{r}", tags=tags)
+        metrics = []
+        columns = (sim.step, sim.n, sim.d, sim.task_loss, sim.accuracy)
+        for step, n, d, bpb, acc in zip(*(v[rows] for v in columns), strict=True):
+            values = {schema.METRIC_PARAMS: n, schema.METRIC_TOKENS: d,
+                      schema.METRIC_FLOPS: 6 * n * d, schema.DEFAULT_LOSS_METRIC: 1.2 * bpb,
+                      "eval/arc_acc": acc, "eval/arc_bpb": bpb}  # fmt: skip
+            metrics += [Metric(k, float(v), ts, int(step)) for k, v in values.items()]
+        client.log_batch(run.info.run_id, metrics=metrics)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    (outcome,) = refit_pass(client, experiments=[exp_name], settings=SETTINGS)
+    assert outcome.status == "fitted"
+    arc = fit_json(client, outcome.fit_run_id, tmp_path)["tasks"]["arc"]
+    assert arc["n_points"] == 15 and arc["steps"]["loss_fit"]["n_points"] == 15  # final points
+    # Steps 200 to 1000 of each run (past the first 10 %): 6 of its 8 evaluations.
+    assert arc["checkpoints"] == {"rows": 90, "runs": 15, "skip_fraction": 0.1}
+    assert arc["steps"]["sigmoid_points"] == {
+        "on": "checkpoints", "n_points": 90, "n_runs": 15, "weights": "binomial (n_examples)",
+    }  # fmt: skip
+    sig = arc["steps"]["sigmoid"]
+    assert sig["free_floor"] is True and abs(sig["floor"] - 0.35) < 0.02
+    assert [w[:13] for w in arc["warnings"]] == ["fitted floor "]

@@ -28,9 +28,9 @@ from ..laws.hparams import (
 )
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError, numeric_column, read_csv, read_targets
+from .common import EXIT_OK
 
 DEFAULT_BATCH_COL = "batch_tokens"
-EXIT_OK = 0
 
 
 @dataclass(frozen=True)
@@ -181,4 +181,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target-tokens", type=token_count, default=None)
     p.add_argument("--predict", default=None, help="CSV of targets with N and D columns")
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=run, handler=run)
+    p.set_defaults(func=run)

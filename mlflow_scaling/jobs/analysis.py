@@ -22,17 +22,29 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..laws.allocation import local_allocation_exponent
-from ..laws.check import DEFAULT_MAX_HALFWIDTH, precision_criterion, scaling_check
+from ..laws.check import (
+    DEFAULT_MAX_HALFWIDTH,
+    add_interval,
+    family_law_fit,
+    law_fit_criterion,
+    precision_criterion,
+    scaling_check,
+)
 from ..laws.compute_axis import ComputeAxis
 from ..laws.envelope import training_curve_envelope
 from ..laws.fitting import DEFAULT_HUBER_DELTA
-from ..laws.isoflop import cluster_log_values, fit_isoflop, group_by_budget
+from ..laws.isoflop import fit_isoflop, group_by_budget
+from ..laws.scatter import count_sizes
 from ..summary import summarize_chinchilla
 from ..tracking import schema
-from ..tracking.reading import C_FROM_METRIC, Curve, MemberPoint
+from ..tracking.family_axis import family_axis, member_flops
+from ..tracking.reading import Curve, MemberPoint
+from ..tracking.task_checkpoints import History
 from .tasks import analyze_tasks, unfitted_tasks
 
-ANALYSIS_VERSION = 4  # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
+# 5: a size offset in the intervals, the law_fit criterion
+# 4: Huber δ 1e-3 by default, intervals held out by distance, precision
+ANALYSIS_VERSION = 5
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -40,7 +52,6 @@ DEFAULT_MIN_POINTS = 5
 DEFAULT_TARGET_FACTOR = 10.0
 """Without a target, the scaling check predicts a model this many times the largest run."""
 EXTRAPOLATION_DECADES = 2
-SIZE_BANDWIDTH_DECADES = 0.01  # sizes within ~2 % count as one size (as the check does)
 
 STATUS_FITTED = "fitted"
 STATUS_INSUFFICIENT = schema.PHASE_INSUFFICIENT_DATA
@@ -105,13 +116,12 @@ def insufficient_reason(points: Sequence[MemberPoint], n_excluded: int, min_poin
         return f"{len(points)} usable runs{excluded}; at least {min_points} are needed"
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
-    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size
-    if sizes < 2:
+    if count_sizes(n) < 2:
         return (
             f"all {len(points)} usable runs have one model size (N ≈ {np.median(n):.3g}); "
             "the law needs at least 2 sizes"
         )
-    if np.unique(cluster_log_values(d, SIZE_BANDWIDTH_DECADES)).size < 2:
+    if count_sizes(d) < 2:
         return (
             f"all {len(points)} usable runs saw one token count (D ≈ {np.median(d):.3g}); "
             "the law needs at least 2"
@@ -125,16 +135,6 @@ def _part(name: str, compute, *args) -> dict:
         return compute(*args)
     except Exception as exc:
         return {"applicable": False, "reason": f"{name} failed: {type(exc).__name__}: {exc}"}
-
-
-def family_axis(points: Sequence[MemberPoint]) -> ComputeAxis:
-    """The family's compute axis: learned from the members that logged FLOPs, else 6ND."""
-    measured = [p for p in points if p.c_source == C_FROM_METRIC]
-    if not measured:
-        return ComputeAxis.six_nd()
-    return ComputeAxis.from_runs(
-        [p.n for p in measured], [p.c for p in measured], [p.d for p in measured]
-    )
 
 
 def _approach2(n: np.ndarray, c: np.ndarray, loss: np.ndarray, axis: ComputeAxis) -> dict:
@@ -179,6 +179,7 @@ def analyze_family(
     n_excluded: int = 0,
     curves: Mapping[str, Curve] | None = None,
     target_params: float | None = None,
+    task_histories: Mapping[str, History] | None = None,
 ) -> dict:
     """The science of one refit (module docstring), JSON-ready.
 
@@ -189,82 +190,20 @@ def analyze_family(
     """
     reason = insufficient_reason(points, n_excluded, settings.min_points)
     if reason:
-        return {
-            "status": STATUS_INSUFFICIENT,
-            "reason": reason,
-            "phase": schema.PHASE_INSUFFICIENT_DATA,
-            "check_verdict": schema.CHECK_FAIL,
-            "compute_axis": family_axis(points).to_dict(),
-            "approach3": None,
-            "approach2": {"applicable": False, "reason": reason},
-            "approach1": {"applicable": False, "reason": reason},
-            "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
-            "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
-            "budgets": [],
-            "tasks": unfitted_tasks(points, reason),
-            "metrics": {},
-        }
+        return _insufficient(points, reason)
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
     axis = family_axis(points)
     # Members without logged FLOPs are placed on the family's axis too (one axis everywhere).
-    c = np.array([p.c if p.c_source == C_FROM_METRIC else axis.flops(p.n, p.d) for p in points])
+    c = member_flops(points, axis)
     loss = np.array([p.loss for p in points])
     target = target_params or settings.target_params or DEFAULT_TARGET_FACTOR * float(n.max())
-    check = scaling_check(
-        n,
-        d,
-        loss,
-        target_params=target,
-        flops=c,
-        axis=axis,
-        n_boot=0,
-        level=settings.level,
-        huber_delta=settings.huber_delta,
-        seed=settings.seed,
-    )
-    task_target = check.prediction or {"N": target, "D": None}
-    tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
-                          n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
-                          huber_delta=settings.huber_delta)  # fmt: skip
-    check = check.with_criteria(tasks.criteria)
-    budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
-    try:
-        summary, boot = summarize_chinchilla(
-            n,
-            d,
-            loss,
-            huber_delta=settings.huber_delta,
-            n_boot=settings.n_boot,
-            level=settings.level,
-            budgets=budgets,
-            seed=settings.seed,
-            fit=check.fit,
-            axis=axis,
-        )
-    except ValueError as exc:  # e.g. exponents with alpha + beta <= 0: no allocation exists
-        summary, boot = {"error": str(exc)}, None
-    prediction = check.prediction
-    if prediction and boot is not None:
-        _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=settings.level)
-        prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-        prediction["interval"] = boot.interval_method()
-        prediction["uncertainty"] = boot.uncertainty_dict()
-    if prediction:
-        check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
+    check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis,
+                                     task_histories)  # fmt: skip
+    summary, check = _law_summary(n, d, c, loss, settings, check, axis)
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
-    summary["extrapolates"] = check.fit is not None
-    if check.fit is not None and "allocation" in summary:
-        # Approach 3's exponent on the family's axis, over the compute the runs span
-        summary["allocation"]["a_on_axis"] = local_allocation_exponent(
-            check.fit.law, [float(c.min()), float(c.max())], axis
-        )
-    metrics = {}
-    if "params" in summary:
-        metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
-        metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
-        metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
+    metrics = _fit_metrics(summary)
     return {
         "status": STATUS_FITTED,
         "reason": None,
@@ -283,3 +222,92 @@ def analyze_family(
         },  # fmt: skip
         "task_tags": tasks.tags,
     }
+
+
+def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis,
+                      histories: Mapping[str, History] | None = None):  # fmt: skip
+    """The scaling check at ``target`` (no bootstrap: :func:`_law_summary` adds the interval)
+    with one criterion per downstream task, and the tasks' analysis."""
+    check = scaling_check(
+        n,
+        d,
+        loss,
+        target_params=target,
+        flops=c,
+        axis=axis,
+        n_boot=0,
+        level=settings.level,
+        huber_delta=settings.huber_delta,
+        seed=settings.seed,
+    )
+    task_target = check.prediction or {"N": target, "D": None}
+    tasks = analyze_tasks(points, (task_target["N"], task_target["D"]), axis=axis,
+                          n_boot=settings.n_boot, level=settings.level, seed=settings.seed,
+                          huber_delta=settings.huber_delta, histories=histories)  # fmt: skip
+    check = check.with_criteria(tasks.criteria)
+    return check, tasks
+
+
+def _insufficient(points: Sequence[MemberPoint], reason: str) -> dict:
+    """The analysis of a family that cannot carry a fit: every part says why."""
+    return {
+        "status": STATUS_INSUFFICIENT,
+        "reason": reason,
+        "phase": schema.PHASE_INSUFFICIENT_DATA,
+        "check_verdict": schema.CHECK_FAIL,
+        "compute_axis": family_axis(points).to_dict(),
+        "approach3": None,
+        "approach2": {"applicable": False, "reason": reason},
+        "approach1": {"applicable": False, "reason": reason},
+        "phases": {"phase": schema.PHASE_INSUFFICIENT_DATA, "reason": reason, "segments": []},
+        "check": {"verdict": schema.CHECK_FAIL, "reason": reason, "criteria": []},
+        "budgets": [],
+        "tasks": unfitted_tasks(points, reason),
+        "metrics": {},
+    }
+
+
+def _law_summary(n, d, c, loss, settings: RefitSettings, check, axis: ComputeAxis):
+    """Approach 3's summary (reusing the check's fit) and the check with its precision and
+    law_fit criteria, once the bootstrap has put an interval on the prediction at the target."""
+    budgets = np.asarray(settings.budgets or budget_ladder(c), dtype=float)
+    try:
+        summary, boot = summarize_chinchilla(
+            n,
+            d,
+            loss,
+            huber_delta=settings.huber_delta,
+            n_boot=settings.n_boot,
+            level=settings.level,
+            budgets=budgets,
+            seed=settings.seed,
+            fit=check.fit,
+            axis=axis,
+        )
+    except ValueError as exc:  # e.g. exponents with alpha + beta <= 0: no allocation exists
+        summary, boot = {"error": str(exc)}, None
+    prediction = check.prediction
+    if prediction and boot is not None:
+        add_interval(prediction, boot)
+    if prediction:
+        check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
+    if prediction and boot is not None:
+        law_fit = family_law_fit(n, d, loss, c, boot, settings.level)
+        check = check.with_criteria([law_fit_criterion(law_fit)])
+    summary["extrapolates"] = check.fit is not None
+    if check.fit is not None and "allocation" in summary:
+        # Approach 3's exponent on the family's axis, over the compute the runs span
+        summary["allocation"]["a_on_axis"] = local_allocation_exponent(
+            check.fit.law, [float(c.min()), float(c.max())], axis
+        )
+    return summary, check
+
+
+def _fit_metrics(summary: dict) -> dict[str, float]:
+    """The fit run's ``scaling.fit.*`` values of the law (E, A, B, alpha, beta, a, b)."""
+    if "params" not in summary:
+        return {}
+    metrics = {schema.fit_metric(k): v for k, v in summary["params"].items()}
+    metrics[schema.fit_metric("a")] = summary["allocation"]["a"]
+    metrics[schema.fit_metric("b")] = summary["allocation"]["b"]
+    return metrics

@@ -1,5 +1,7 @@
 """Which families changed since the last pass: the refit job's quick no-change check.
 
+(How it fits the protocol, and what it guarantees, is invariant 6 of :mod:`..tracking.fit_run`.)
+
 Reading every member run of 1,000 families over REST takes about half a minute; a pass that
 finds nothing changed should not pay for it. So each completed pass leaves a *watermark* on
 every experiment it covered, the experiment tag ``scaling.refit_checked`` (``...checked.<i>of<n>``
@@ -217,8 +219,26 @@ def scan_changes(
         if reason:
             flag(key, reason)
 
+    _scan_comparisons(client, ids, fit_runs, scan, flag, comparison_settings_digest)
+
+    for key, runs in sorted(fit_runs.items()):
+        if key not in scan.to_read:
+            scan.quiet.append(QuietFamily(by_id[key[0]], key[1], runs[0]))
+    return scan
+
+
+def _scan_comparisons(
+    client: MlflowClient,
+    ids: list[str],
+    fit_runs: dict[FamilyKey, list[Run]],
+    scan: ChangeScan,
+    flag: Callable[[FamilyKey, str], None],
+    comparison_settings_digest: str,
+) -> None:
+    """Flag the families whose declared comparison is out of date (its baseline is read, its
+    run is missing or has other settings); keep the up-to-date comparison runs as quiet."""
     compare_runs = _compare_runs(client, ids)
-    for (exp_id, name), runs in fit_runs.items():  # declared comparisons
+    for (exp_id, name), runs in fit_runs.items():
         baseline = runs[0].data.tags.get(schema.TAG_COMPARE_TO, "").strip()
         if not baseline:
             continue
@@ -233,11 +253,6 @@ def scan_changes(
             flag((exp_id, name), f"the comparison with {baseline!r} has other settings")
         elif (exp_id, name) not in scan.to_read:
             scan.quiet_comparisons.append(run)
-
-    for key, runs in sorted(fit_runs.items()):
-        if key not in scan.to_read:
-            scan.quiet.append(QuietFamily(by_id[key[0]], key[1], runs[0]))
-    return scan
 
 
 def moved_runs(

@@ -22,18 +22,18 @@ from ..tracking.compare_run import (
     comparison_settings,
     family_runs,
     find_compare_runs,
-    write_comparison,
 )
 from ..tracking.digest import settings_digest
 from ..tracking.fit_run import sync_mirrors
 from ..tracking.published import published_fit
 from ..tracking.reading import Family, read_families
+from .compare_publish import write_comparison
+from .outcome import STATUS_ERROR, STATUS_SKIPPED, FamilyOutcome, stop_if_unreachable
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from .analysis import RefitSettings
-    from .refit import FamilyOutcome
 
 STATUS_COMPARED = "compared"
 
@@ -73,7 +73,6 @@ def compare_declared(
     force: bool,
 ) -> FamilyOutcome:
     """Bring one declared comparison up to date (or skip it); the outcome says which."""
-    from .refit import STATUS_SKIPPED, FamilyOutcome
 
     outcome = {
         "experiment_id": cand.experiment.experiment_id,
@@ -130,7 +129,6 @@ def refresh_comparisons(
     should_stop: Callable[[], bool],
 ) -> None:
     """Every declared comparison among ``found``, one outcome each (errors included)."""
-    from .refit import STATUS_ERROR, FamilyOutcome, stop_if_unreachable
 
     for cand, base_name, base in declared_comparisons(client, found):
         if should_stop():

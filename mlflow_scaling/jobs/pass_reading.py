@@ -32,13 +32,14 @@ from .changes import (
     write_watermark,
 )
 from .compare_refit import comparison_settings_digest
+from .family_settings import family_settings, settings_document, target_params_of
+from .outcome import STATUS_ERROR, STATUS_SKIPPED, STATUS_SUPERSEDED, FamilyOutcome
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
     from .analysis import RefitSettings
-    from .refit import FamilyOutcome
     from .shards import Shard
 
 DEFAULT_FULL_EVERY_MS = int(DEFAULT_FULL_CHECK_HOURS * 3600 * 1000)
@@ -62,7 +63,6 @@ class PassReading:
         """Move the watermarks of the experiments read. An experiment where a family failed
         and its error tag was not written and read back keeps its old one (the next pass reads
         it again; invariant 4 of ``tracking/fit_run.py``)."""
-        from .refit import STATUS_ERROR
 
         unrecorded = {o.experiment_id for o in outcomes
                       if o.status == STATUS_ERROR and not o.error_recorded}  # fmt: skip
@@ -121,10 +121,9 @@ def read_pass(
 
 def family_settings_digest(settings: RefitSettings, run: Run | None) -> str:
     """The settings digest a refit of the family (fit run ``run``) writes in this pass."""
-    from .refit import _settings_doc, family_settings, target_params_of
 
     own = family_settings(settings, run)
-    return settings_digest(_settings_doc(own, target_params_of(run), run))
+    return settings_digest(settings_document(own, target_params_of(run), run))
 
 
 def read_changed(client: MlflowClient, exp: ExperimentRef, names: Sequence[str]) -> list[Family]:
@@ -148,7 +147,6 @@ def _count(run: Run, key: str) -> int:
 
 
 def quiet_outcome(q: QuietFamily, checked: str) -> FamilyOutcome:
-    from .refit import STATUS_SKIPPED, FamilyOutcome
 
     fit = published_fit(q.fit_run)
     return FamilyOutcome(
@@ -168,7 +166,6 @@ def quiet_outcome(q: QuietFamily, checked: str) -> FamilyOutcome:
 
 
 def quiet_comparison(run: Run, experiments: Sequence[ExperimentRef]) -> FamilyOutcome:
-    from .refit import STATUS_SKIPPED, FamilyOutcome
 
     tags = run.data.tags
     pair = f"{tags.get(schema.TAG_COMPARE_CANDIDATE)} vs {tags.get(schema.TAG_COMPARE_BASELINE)}"
@@ -191,7 +188,6 @@ def record_deleted_digest(
 ) -> None:
     """Keep on the family's fit run the digest of its deleted runs as this pass saw them, once
     the family was read in full and brought up to date (or found unchanged)."""
-    from .refit import STATUS_ERROR, STATUS_SUPERSEDED
 
     if outcome.status in (STATUS_ERROR, STATUS_SUPERSEDED) or outcome.fit_run_id is None:
         return

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .refit import FamilyOutcome
+    from .outcome import FamilyOutcome
 
 
 class RefitProgress:

@@ -10,16 +10,17 @@ check; the others are reported) and the fit run's per-task metrics.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..laws.check import Criterion
 from ..laws.compute_axis import ComputeAxis
-from ..laws.downstream import fit_task, task_criteria
+from ..laws.downstream import DEFAULT_SKIP_FRACTION, fit_task, task_criteria
 from ..tracking import schema
 from ..tracking.reading import MemberPoint
+from ..tracking.task_checkpoints import History, task_checkpoints
 from ..tracking.tasks import declared_tasks, task_points
 
 DEFAULT_TOKENS_PER_PARAM = 20.0
@@ -45,8 +46,14 @@ def analyze_tasks(
     level: float,
     seed: int,
     huber_delta: float | str,
+    histories: Mapping[str, History] | None = None,
+    skip_fraction: float = DEFAULT_SKIP_FRACTION,
 ) -> TaskAnalysis:
     """Fit every declared task and predict its accuracy at ``target`` = (N, D or None).
+
+    ``histories`` (run id -> metric histories, :mod:`..tracking.task_checkpoints`) make the
+    task metrics logged at several steps step 2's checkpoints, past ``skip_fraction`` of each
+    run's steps; without them, or where every run logged a task once, step 2 is on final points.
 
     ``axis`` is the family's compute axis: members without logged FLOPs and the target are
     placed on it, as in the rest of the analysis.
@@ -65,30 +72,20 @@ def analyze_tasks(
         tokens_note = f"{DEFAULT_TOKENS_PER_PARAM:g} tokens per parameter"
     for name, spec in specs.items():
         tp = task_points(points, spec, axis.flops)
-        doc: dict = {
-            "declared": spec.to_dict(),
-            "gating": spec.gating,
-            "excluded": tp.excluded,
-            "points": tp.rows(),
-            "phase": schema.PHASE_INSUFFICIENT_DATA,
-            "segments": [],
-            "steps": None,
-            "one_step": None,
-            "prediction": None,
-            "largest_size_backtest": None,
-        }
+        doc = _task_entry(spec, tp)
         out.docs[name] = doc
         if spec.problem or spec.chance is None:
             doc["error"] = spec.problem or "no chance level"
             continue
         examples = np.asarray(tp.n_examples, dtype=float)
         try:
+            ck = task_checkpoints(points, spec, tp, histories or {}, skip_fraction)
             fit = fit_task(
                 name, tp.n, tp.d, tp.c, tp.accuracy, tp.loss, spec.chance,
                 n_examples=examples if np.isfinite(examples).all() else None,
                 groups=tp.run_ids, targets=[(target_n, target_d)], flops_of=axis.flops,
                 loss_source=" and ".join(sorted(tp.loss_sources)), n_boot=n_boot,
-                level=level, seed=seed, huber_delta=huber_delta,
+                level=level, seed=seed, huber_delta=huber_delta, checkpoints=ck,
             )  # fmt: skip
         except ValueError as exc:
             doc["error"] = str(exc)
@@ -96,6 +93,10 @@ def analyze_tasks(
             continue
         doc.update(fit.to_dict())
         doc["excluded"], doc["gating"] = tp.excluded, spec.gating
+        doc["checkpoints"] = None if ck is None else {
+            "rows": int(ck.run.size), "runs": int(np.unique(ck.run).size),
+            "skip_fraction": skip_fraction,
+        }  # fmt: skip
         if doc["prediction"] is not None:
             doc["prediction"]["tokens"] = tokens_note
         out.tags[schema.task_phase_tag(name)] = doc["phase"]
@@ -103,6 +104,22 @@ def analyze_tasks(
     gating = [n for n, s in specs.items() if s.gating]
     out.criteria = task_criteria(out.docs, gating)
     return out
+
+
+def _task_entry(spec, tp) -> dict:
+    """A task's entry before (or without) its fit: what was declared and the points read."""
+    return {
+        "declared": spec.to_dict(),
+        "gating": spec.gating,
+        "excluded": tp.excluded,
+        "points": tp.rows(),
+        "phase": schema.PHASE_INSUFFICIENT_DATA,
+        "segments": [],
+        "steps": None,
+        "one_step": None,
+        "prediction": None,
+        "largest_size_backtest": None,
+    }
 
 
 def unfitted_tasks(points: Sequence[MemberPoint], reason: str) -> dict[str, dict]:
@@ -121,7 +138,7 @@ def _task_metrics(name: str, doc: dict) -> dict[str, float]:
     values["accuracy"] = pred.get("metric")
     values["lo"], values["hi"] = pred.get("lo"), pred.get("hi")
     sig = (doc.get("steps") or {}).get("sigmoid") or {}
-    for key in ("ceiling", "k", "L0"):
+    for key in ("ceiling", "floor", "k", "L0"):  # schema.TASK_FIT_METRICS
         values[key] = sig.get(key)
     bt = doc.get("largest_size_backtest") or {}
     values["backtest_error"] = bt.get("error_two_step")

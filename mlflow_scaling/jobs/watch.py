@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..tracking.reading import CurveCache
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from ..tracking.reading import CurveCache
-    from .refit import FamilyOutcome
+    from .outcome import FamilyOutcome
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,6 @@ def watch(
     at start-up is simply tried again). ``on_pass(number, outcomes, error)`` reports each pass.
     The curve cache lives across passes, so unchanged training curves are read once.
     """
-    from ..tracking.reading import CurveCache
-
     cache = CurveCache()
     client = None
     passes = 0

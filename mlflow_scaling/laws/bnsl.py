@@ -291,6 +291,55 @@ def fit_broken_power_law(
     Returns the law (breaks in ascending order) and its objective: the weighted sum of squared
     log residuals, ``sum_i w_i * (log y_i - log y_hat_i)**2``.
     """
+    x_arr, y_arr, w, k, fixed = _checked(x, y, n_breaks, weights, fixed, final_slope)
+
+    log_x0 = float(np.mean(np.log(x_arr)))
+    u = np.log(x_arr) - log_x0
+    log_y = np.log(y_arr)
+    y_scale = float(y_arr.max())
+    sw = np.sqrt(w)
+
+    T, offset, free_index = _parametrisation(k, fixed, final_slope, y_scale)
+    starts, order = _ranked_starts(u, y_arr, log_y, w, k, fixed, final_slope, y_scale)
+
+    best_theta, best_cost = _polished(
+        starts, order[: max(1, n_polish)], free_index, T, offset, u, log_y, sw, k, y_scale,
+        max_nfev,
+    )  # fmt: skip
+    return _to_law(best_theta, k, log_x0, y_scale), best_cost
+
+
+def _polished(starts, chosen, free_index, T, offset, u, log_y, sw, k, y_scale, max_nfev):
+    """The best of the ``chosen`` starts after bounded least squares (trust region) on the
+    free parameters, or the best start itself when no polish improves on it."""
+    lower, upper = _bounds(u, k, free_index)
+    best_theta = starts[chosen[0]]
+    best_cost = float(np.sum(_residuals(best_theta, u, log_y, sw, k, y_scale) ** 2))
+    for idx in chosen:
+        x0 = np.clip(starts[idx][free_index], lower, upper)
+        res = least_squares(
+            _free_residuals,
+            x0,
+            jac=_free_jacobian,
+            bounds=(lower, upper),
+            args=(T, offset, u, log_y, sw, k, y_scale),
+            method="trf",
+            x_scale="jac",
+            ftol=1e-8,
+            xtol=1e-8,
+            gtol=1e-8,
+            max_nfev=max_nfev,
+        )
+        value = float(np.sum(res.fun**2))
+        if np.isfinite(value) and value < best_cost:
+            best_theta, best_cost = T @ res.x + offset, value
+
+    return best_theta, best_cost
+
+
+def _checked(x, y, n_breaks, weights, fixed, final_slope):
+    """The inputs of :func:`fit_broken_power_law` as arrays, or ``ValueError`` naming the
+    culprit: (x, y, weights, number of breaks, fixed parameters)."""
     if not isinstance(n_breaks, int | np.integer) or n_breaks < 1:
         raise ValueError(f"n_breaks must be a positive integer, got {n_breaks!r}")
     x_arr = np.asarray(x, dtype=float).ravel()
@@ -317,19 +366,16 @@ def fit_broken_power_law(
         raise ValueError(f"fixed c0 must lie in [-{C0_BOUND}, {C0_BOUND}], got {fixed['c0']!r}")
     if final_slope is not None and not np.isfinite(final_slope):
         raise ValueError(f"final_slope must be finite, got {final_slope!r}")
+    return x_arr, y_arr, w, k, fixed
 
-    log_x0 = float(np.mean(np.log(x_arr)))
-    u = np.log(x_arr) - log_x0
-    log_y = np.log(y_arr)
-    y_scale = float(y_arr.max())
-    sw = np.sqrt(w)
 
-    T, offset, free_index = _parametrisation(k, fixed, final_slope, y_scale)
+def _ranked_starts(u, y_arr, log_y, w, k: int, fixed, final_slope, y_scale: float):
+    """The brute-force grid's starts and their order by objective, ranked on at most
+    ``_MAX_GRID_POINTS`` points spread along x (the polish then uses all)."""
     grid = _grid(u, y_arr, k, fixed)
     if final_slope is not None:
         grid[:, 3 + k - 1] = final_slope - grid[:, 2] - grid[:, 3 : 3 + k - 1].sum(axis=1)
         grid = np.unique(grid, axis=0)
-    # Rank the starts on at most _MAX_GRID_POINTS points spread along x; polish on all.
     sub = np.argsort(u, kind="stable")
     if sub.size > _MAX_GRID_POINTS:
         sub = sub[np.round(np.linspace(0, sub.size - 1, _MAX_GRID_POINTS)).astype(int)]
@@ -338,7 +384,12 @@ def fit_broken_power_law(
     cost = np.sum(w[sub] * (log_y[sub] - log_pred) ** 2, axis=1)
     cost[~np.isfinite(cost)] = np.inf
     order = np.argsort(cost, kind="stable")
+    return starts, order
 
+
+def _bounds(u, k: int, free_index):
+    """Bounds of the free parameters: a in [0, 1]·max(y), |c0| <= C0_BOUND, |c_i| <= C_BOUND,
+    breaks within BREAK_MARGIN_DECADES of the observed x, sharpness in [F_MIN, F_MAX]."""
     margin = BREAK_MARGIN_DECADES * np.log(10.0)
     lower = np.concatenate(
         [[0.0, -np.inf, -C0_BOUND], np.full(k, -C_BOUND), np.full(k, u.min() - margin),
@@ -349,29 +400,7 @@ def fit_broken_power_law(
          np.full(k, np.log(F_MAX))]
     )  # fmt: skip
     lower, upper = lower[free_index], upper[free_index]
-
-    best_theta = starts[order[0]]
-    best_cost = float(np.sum(_residuals(best_theta, u, log_y, sw, k, y_scale) ** 2))
-    for idx in order[: max(1, n_polish)]:
-        x0 = np.clip(starts[idx][free_index], lower, upper)
-        res = least_squares(
-            _free_residuals,
-            x0,
-            jac=_free_jacobian,
-            bounds=(lower, upper),
-            args=(T, offset, u, log_y, sw, k, y_scale),
-            method="trf",
-            x_scale="jac",
-            ftol=1e-8,
-            xtol=1e-8,
-            gtol=1e-8,
-            max_nfev=max_nfev,
-        )
-        value = float(np.sum(res.fun**2))
-        if np.isfinite(value) and value < best_cost:
-            best_theta, best_cost = T @ res.x + offset, value
-
-    return _to_law(best_theta, k, log_x0, y_scale), best_cost
+    return lower, upper
 
 
 def _to_law(theta: np.ndarray, k: int, log_x0: float, y_scale: float) -> BrokenPowerLaw:

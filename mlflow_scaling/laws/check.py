@@ -1,7 +1,7 @@
 """The scaling check: do a family's small runs scale consistently enough to trust a big run?
 
 Before a team gets a large cluster, its small runs (up to a few billion parameters) should
-show clean scaling. :func:`scaling_check` measures five criteria, each with its value and
+show clean scaling. :func:`scaling_check` measures eight criteria, each with its value and
 threshold, and passes only when all that apply pass:
 
 ``distinct_sizes``
@@ -26,7 +26,11 @@ threshold, and passes only when all that apply pass:
     half the prediction interval's width over the predicted loss at the target,
     (hi − lo)/2/L̂, ≤ ``max_halfwidth`` (default 5 %): a gate that books a cluster must know
     the answer that precisely. Without an interval (``n_boot=0``) it does not apply here; the
-    refit adds it once its bootstrap has made the interval (:func:`precision_criterion`).
+    refit adds it once its bootstrap has made the interval (:func:`precision_criterion`);
+``law_fit``
+    the law describes its own family: it misses fewer than 2 points of the family's measured
+    frontier beyond their band (:mod:`law_fit`); a law that cannot follow the runs it was fitted
+    on is not trusted past them. Like ``precision``, it needs the bootstrap.
 
 It also predicts the loss at the target with a bootstrap prediction interval. Without
 ``target_tokens`` the target is trained compute-optimally by the fitted law.
@@ -46,12 +50,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .allocation import local_allocation_exponent, tokens_at_optimum
-from .bootstrap import bootstrap_chinchilla
+from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .compute_axis import ComputeAxis
 from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
-from .isoflop import cluster_log_values, fit_isoflop
+from .isoflop import fit_isoflop
+from .law_fit import MISFIT, MISFIT_POINTS, OK, family_frontier, law_fit_status
 from .phases import INVERSE_SCALING, PhaseReport, detect_phases
+from .scatter import size_labels
 
 PASS, FAIL = "pass", "fail"
 DEFAULT_MAX_HALFWIDTH = 0.05
@@ -133,7 +139,6 @@ def scaling_check(
     max_exponent_gap: float = 0.08,
     max_extrapolation: float = 10.0,
     max_halfwidth: float = DEFAULT_MAX_HALFWIDTH,
-    size_bandwidth_decades: float = 0.01,
     n_boot: int = 400,
     level: float = 0.95,
     huber_delta: float | str = DEFAULT_HUBER_DELTA,
@@ -154,20 +159,13 @@ def scaling_check(
         raise ValueError(f"target params must be positive and finite, got {target_params!r}")
     if target_tokens is not None:
         _target_flops(axis, target_params, target_tokens)
-    settings = {
-        "target_params": float(target_params),
-        "target_tokens": target_tokens,
-        "min_sizes": min_sizes,
-        "min_span_decades": min_span_decades,
-        "max_backtest_error": max_backtest_error,
-        "max_exponent_gap": max_exponent_gap,
-        "max_extrapolation": max_extrapolation,
-        "max_halfwidth": max_halfwidth,
-        "n_boot": n_boot,
-        "level": level,
-    }
+    settings = dict(target_params=float(target_params), target_tokens=target_tokens,
+                    min_sizes=min_sizes, min_span_decades=min_span_decades,
+                    max_backtest_error=max_backtest_error, max_exponent_gap=max_exponent_gap,
+                    max_extrapolation=max_extrapolation, max_halfwidth=max_halfwidth,
+                    n_boot=n_boot, level=level)  # fmt: skip
     flops = axis.flops(n, d) if flops is None else np.asarray(flops, dtype=float).ravel()
-    sizes = cluster_log_values(n, size_bandwidth_decades) if n.size else np.zeros(0, int)
+    sizes = size_labels(n)
     n_sizes = int(np.unique(sizes).size)
     span = float(np.log10(n.max() / n.min())) if n.size else 0.0
     criteria = [
@@ -175,57 +173,77 @@ def scaling_check(
         Criterion("size_span_decades", span, min_span_decades, span >= min_span_decades),
     ]
 
-    phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
-    if phase.phase != "scaling":  # the envelope cannot rise: is the loss itself rising?
-        rising = detect_phases(flops, loss, **{**(phase_options or {}), "reduce": "min"})
-        phase = rising if rising.phase == INVERSE_SCALING else phase
+    phase = _frontier_phase(flops, loss, phase_options)
     criteria.append(
         Criterion("phase", phase.phase, "scaling", phase.phase == "scaling", phase.reason)
     )
+    fit, fit_error = _fit_that_extrapolates(n, d, loss, huber_delta)
+    criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
+    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
+    criteria.append(extrapolation_criterion(target_params, n, max_extrapolation))
+    prediction = None
+    if fit is None:
+        criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
+    else:
+        prediction = _target_prediction(fit, axis, target_params, target_tokens, level)
+    if prediction and n_boot > 0:
+        boot = bootstrap_chinchilla(
+            n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit, huber_delta=huber_delta,
+        ).with_calibration(
+            calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
+        )  # fmt: skip
+        add_interval(prediction, boot)
+        criteria.append(precision_criterion(prediction, max_halfwidth))
+        criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
+    return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
 
-    fit, fit_error = None, ""
+
+def _frontier_phase(flops, loss, phase_options: dict | None) -> PhaseReport:
+    """The phase of the compute frontier; where the envelope (which cannot rise) is not
+    scaling, a loss rising along compute is reported as ``inverse_scaling``."""
+    phase = detect_phases(flops, loss, **{"reduce": "envelope", **(phase_options or {})})
+    if phase.phase != "scaling":
+        rising = detect_phases(flops, loss, **{**(phase_options or {}), "reduce": "min"})
+        phase = rising if rising.phase == INVERSE_SCALING else phase
+    return phase
+
+
+def _fit_that_extrapolates(n, d, loss, huber_delta) -> tuple[ChinchillaFit | None, str]:
+    """(fit, "") or (None, why): a law whose exponents are not positive cannot extrapolate."""
     try:
         fit = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
     except ValueError as exc:
-        fit_error = str(exc)
-    if fit is not None and not _extrapolates(fit):
-        fit_error = (
+        return None, str(exc)
+    if not _extrapolates(fit):
+        return None, (
             f"the fitted exponents are not positive (alpha={fit.law.alpha:.4g}, "
             f"beta={fit.law.beta:.4g}): these runs show no scaling to extrapolate"
         )
-        fit = None
-    criteria.append(_backtest_criterion(n, d, loss, sizes, max_backtest_error, huber_delta))
-    criteria.append(_approaches_criterion(n, flops, loss, fit, max_exponent_gap, axis))
+    return fit, ""
 
-    criteria.append(extrapolation_criterion(target_params, n, max_extrapolation))
 
-    prediction = None
-    if fit is not None:
-        if target_tokens:
-            tokens = target_tokens
-        else:  # trained compute-optimally by the fitted law, on the family's axis
-            tokens = float(tokens_at_optimum(fit.law, target_params, axis))
-        prediction = {"N": float(target_params), "D": float(tokens), "level": level}
-        prediction["C"] = _target_flops(axis, target_params, tokens)
-        prediction["loss"] = float(fit.law.predict(target_params, tokens))
-        prediction["lo"] = prediction["hi"] = None
-        prediction["tokens"] = "given" if target_tokens else "compute_optimal"
-        if n_boot > 0:
-            boot = bootstrap_chinchilla(
-                n, d, loss, groups=groups, n_boot=n_boot, seed=seed, fit=fit,
-                huber_delta=huber_delta,
-            ).with_calibration(
-                calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
-            )  # fmt: skip
-            _, lo, hi = boot.predict_interval(target_params, tokens, level=level)
-            prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
-            prediction["interval"] = boot.interval_method()
-            prediction["uncertainty"] = boot.uncertainty_dict()
-            criteria.append(precision_criterion(prediction, max_halfwidth))
-    else:
-        criteria.append(Criterion("fit", None, "a Chinchilla fit", False, fit_error))
+def _target_prediction(fit: ChinchillaFit, axis: ComputeAxis, params: float,
+                       tokens: float | None, level: float) -> dict:  # fmt: skip
+    """The law's loss at the target; without ``tokens`` the target is trained
+    compute-optimally by the fitted law, on the family's axis. No interval yet."""
+    given = bool(tokens)
+    if not given:
+        tokens = float(tokens_at_optimum(fit.law, params, axis))
+    return {
+        "N": float(params), "D": float(tokens), "level": level,
+        "C": _target_flops(axis, params, tokens),
+        "loss": float(fit.law.predict(params, tokens)),
+        "lo": None, "hi": None,
+        "tokens": "given" if given else "compute_optimal",
+    }  # fmt: skip
 
-    return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
+
+def add_interval(prediction: dict, boot: BootstrapFit) -> None:
+    """Put ``boot``'s prediction interval (and how it was made) on ``prediction``."""
+    _, lo, hi = boot.predict_interval(prediction["N"], prediction["D"], level=prediction["level"])
+    prediction["lo"], prediction["hi"] = float(lo[0]), float(hi[0])
+    prediction["interval"] = boot.interval_method()
+    prediction["uncertainty"] = boot.uncertainty_dict()
 
 
 def _target_flops(axis: ComputeAxis, params: float, tokens: float) -> float:
@@ -252,6 +270,12 @@ def extrapolation_criterion(
     return Criterion("extrapolation", ratio, max_extrapolation, ratio <= max_extrapolation, detail)
 
 
+def family_law_fit(n, d, loss, flops, boot: BootstrapFit, level: float) -> dict:
+    """:func:`law_fit_status` of the fit behind ``boot`` on the family's measured frontier."""
+    frontier = family_frontier(n, d, loss, flops, boot.fit)
+    return law_fit_status(boot.fit, boot, frontier, level)
+
+
 def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:
     """``precision``: (hi − lo)/2 over the predicted loss at the target ≤ ``max_halfwidth``."""
     lo, hi, loss = prediction.get("lo"), prediction.get("hi"), prediction["loss"]
@@ -262,6 +286,20 @@ def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:
     detail = (f"{level}% interval {lo:.4g}..{hi:.4g} around {loss:.4g}: "
               f"±{100 * half:.1f}% at the target")  # fmt: skip
     return Criterion("precision", half, max_halfwidth, half <= max_halfwidth, detail)
+
+
+def law_fit_criterion(status: dict) -> Criterion:
+    """The check's ``law_fit`` criterion: the law misses fewer than ``MISFIT_POINTS`` points of
+    its family's measured frontier."""
+    detail = (
+        f"{status['points_missed']} of the measured frontier's points missed; the largest miss "
+        f"{status['largest_miss']:+.1%} at {status['at_flops']:.3g} FLOPs (allowed "
+        f"±{status['allowed']:.1%})"
+    )
+    if status["status"] == MISFIT:
+        detail += ": the law does not describe its own family, its predictions are not trusted"
+    return Criterion("law_fit", status["points_missed"], MISFIT_POINTS - 1,
+                     status["status"] == OK, detail)  # fmt: skip
 
 
 def _verdict(criteria) -> str:

@@ -31,9 +31,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .allocation import FLOPS_PER_PARAM_TOKEN
-from .bootstrap import BootstrapFit, bootstrap_chinchilla
+from .bootstrap import N_LAW_PARAMS, BootstrapFit, bootstrap_chinchilla
+from .check import scaling_check
 from .chinchilla import ChinchillaLaw
-from .extrapolation import calibrate_extrapolation, robust_scale, size_labels
+from .extrapolation import ExtrapolationCalibration, calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .frontier import (  # noqa: F401  (re-exported: the comparison's building blocks)
     GRID_MARGIN_DECADES,
@@ -49,12 +50,12 @@ from .frontier import (  # noqa: F401  (re-exported: the comparison's building b
     local_slope,
     replicate_crossovers,
 )
+from .law_fit import family_frontier, law_fit_status
 from .measured_frontier import (
     MeasuredFrontier,
     compare_measured,
-    measured_frontier,
-    simultaneous_quantile,
 )
+from .scatter import count_sizes
 from .shift_test import SAME_SLOPE, shift_test
 from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
@@ -63,7 +64,7 @@ LADDER_PAST_DECADES = 1.0
 CROSSOVER_PAST_DECADES = 2.0
 """The crossover is searched up to this many decades past the largest run."""
 MIN_BOOT = 10
-N_LAW_PARAMS = 5
+
 CURVE_POINTS = 41
 """Budgets of the smooth curves (``curves``) drawn in the figure."""
 
@@ -234,8 +235,6 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float
 
 def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
     """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
-    from .check import scaling_check
-
     info: dict[str, Any] = {"family": runs.name, "runs": int(np.asarray(runs.n).size)}
     c = runs.compute()
     info["flops_range"] = [float(c.min()), float(c.max())]
@@ -257,8 +256,6 @@ def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, ch
 
 MIN_SIZES = 4
 """A family with fewer distinct model sizes carries no verdict (the check's ``distinct_sizes``)."""
-MISFIT_POINTS = 2
-"""Frontier points a law must miss (beyond their band) for the family to be a misfit."""
 MAX_PAST_DECADES = 2.0
 """Budgets further than this past the trained range get no extrapolated verdict."""
 
@@ -271,38 +268,9 @@ class _Family:
     runs: FamilyRuns
     fit: ChinchillaFit
     boot: BootstrapFit
-    growth: float
-    dof: int
+    calibration: ExtrapolationCalibration
     frontier: MeasuredFrontier
     law_fit: dict
-
-
-def law_fit_status(runs: FamilyRuns, fit: ChinchillaFit, boot: BootstrapFit,
-                   frontier: MeasuredFrontier, level: float) -> dict:  # fmt: skip
-    """Does the fitted law describe the runs that make up the family's measured frontier?
-
-    At each frontier run the miss log(L_measured / L̂) is compared with
-    z·sqrt(se_law² + se²): se_law the bootstrap's spread of the law there, se the frontier
-    point's own standard error, z a Student quantile Bonferroni-corrected over the frontier
-    points. ``MISFIT_POINTS`` or more misses beyond it make the family a ``misfit`` (one run
-    far off is an outlier; a form that cannot follow the family misses several): its law is
-    then not used past the data.
-    """
-    point = fit.law.predict(frontier.n, frontier.d)
-    _, lo, hi = boot.predict_interval(frontier.n, frontier.d, level=0.6827, kind="confidence")
-    se = np.log(hi / lo) / 2
-    z = simultaneous_quantile(level, frontier.flops.size, frontier.dof)
-    miss = np.log(frontier.loss / point)
-    allowed = z * np.sqrt(se**2 + frontier.se**2)
-    k = int(np.argmax(np.abs(miss) / allowed))
-    return {
-        "status": "misfit" if np.sum(np.abs(miss) > allowed) >= MISFIT_POINTS else "ok",
-        "points_missed": int(np.sum(np.abs(miss) > allowed)),
-        "largest_miss": float(np.expm1(miss[k])),
-        "at_flops": float(frontier.flops[k]),
-        "allowed": float(np.expm1(allowed[k])),
-        "frontier_kind": frontier.kind,
-    }
 
 
 def _fit_family(runs: FamilyRuns, k: int, n_boot: int, seed: int, huber_delta, level) -> _Family:
@@ -317,18 +285,16 @@ def _fit_family(runs: FamilyRuns, k: int, n_boot: int, seed: int, huber_delta, l
         )
     boot = bootstrap_chinchilla(runs.n, runs.d, runs.loss, groups=runs.groups, n_boot=n_boot,
                                 seed=seed + k, fit=fit, huber_delta=huber_delta)  # fmt: skip
-    resid = np.log(runs.loss) - np.log(fit.law.predict(runs.n, runs.d))
-    noise = robust_scale(resid) * math.sqrt(resid.size / max(resid.size - N_LAW_PARAMS, 1))
-    frontier = measured_frontier(runs.n, runs.d, runs.loss, runs.compute(), noise=noise)
+    frontier = family_frontier(runs.n, runs.d, runs.loss, runs.compute(), fit)
     cal = calibrate_extrapolation(runs.n, runs.d, runs.loss, fit=fit, axis=runs.axis,
                                   huber_delta=huber_delta)  # fmt: skip
-    return _Family(runs, fit, boot, cal.growth_per_decade, cal.dof, frontier,
-                   law_fit_status(runs, fit, boot, frontier, level))  # fmt: skip
+    return _Family(runs, fit, boot, cal, frontier,
+                   law_fit_status(fit, boot, frontier, level))  # fmt: skip
 
 
 def _support(runs: FamilyRuns) -> str | None:
     """Why ``runs`` cannot carry a verdict, or None."""
-    sizes = int(np.unique(size_labels(np.asarray(runs.n, dtype=float))).size)
+    sizes = count_sizes(runs.n)
     if sizes < MIN_SIZES:
         return (f"family {runs.name!r} has {sizes} distinct model sizes; a comparison verdict "
                 f"needs {MIN_SIZES} (the check's distinct_sizes)")  # fmt: skip
@@ -346,10 +312,8 @@ def _shift(fams: tuple[_Family, _Family], c_trained: np.ndarray, axes: dict, lev
 def _model_rows(table: dict, shift, trained_top: float, fams, level: float) -> list[dict]:
     """Per-budget rows of the modelled multiplier: the shift fit's where the slopes agree, the
     separate laws' otherwise; past the trained range widened by the extrapolation error."""
-    from scipy import stats
-
-    growth = math.hypot(fams[0].growth, fams[1].growth)
-    t = float(stats.t.ppf((1 + level) / 2, max(min(fams[0].dof, fams[1].dof), 1)))
+    cals = [f.calibration for f in fams]
+    t = min(cals, key=lambda cal: cal.dof).quantile(level)
     rows = []
     for i, c in enumerate(table["flops"]):
         row = {k: float(v[i]) for k, v in table.items()}
@@ -358,7 +322,8 @@ def _model_rows(table: dict, shift, trained_top: float, fams, level: float) -> l
                 shift.multiplier, shift.multiplier_lo, shift.multiplier_hi)  # fmt: skip
         past = max(math.log10(c / trained_top), 0.0)
         slope = abs(row["slope_baseline"]) or 1e-12
-        extra = t * growth * past / slope  # a log-loss error of g·δ is g·δ/|s| in log compute
+        error = math.hypot(*(float(cal.log_error(past)) for cal in cals))
+        extra = t * error / slope  # a log-loss error e is e/|s| in log compute
         log_m = math.log(row["multiplier"])
         row["lo"] = math.exp(log_m - math.hypot(log_m - math.log(row["lo"]), extra))
         row["hi"] = math.exp(min(log_m + math.hypot(math.log(row["hi"]) - log_m, extra), 700.0))

@@ -28,11 +28,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.interpolate import PchipInterpolator
 
+from .scatter import size_labels
+
 KIND_MEASURED = "measured"
 KIND_6ND = "6ND"
 SIX = 6.0
 _GAMMAS = np.linspace(0.0, 0.95, 96)
-SIZE_GROUP_DECADES = 0.01  # sizes within ~2 % are one size
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ class ComputeAxis:
         n, f = n[ok], c[ok] / d[ok]
         order = np.argsort(n)
         n, f = n[order], f[order]
-        log_n = np.log10(n)
-        breaks = np.flatnonzero(np.diff(log_n) > SIZE_GROUP_DECADES) + 1
+        breaks = np.flatnonzero(np.diff(size_labels(n))) + 1
         groups = np.split(np.arange(n.size), breaks)
         sizes = np.array([np.exp(np.log(n[g]).mean()) for g in groups])
         per_token = np.array([np.median(f[g]) for g in groups])

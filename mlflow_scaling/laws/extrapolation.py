@@ -12,26 +12,31 @@ used, by extrapolating inside the family, **by distance** along both axes a user
 2. Predict each held-out run; record its log residual r = log L − log L̂ and its distance beyond
    the training data, δ = max(log10 N/N_max, log10 C/C_max, 0) in decades (N_max, C_max: the
    largest size and compute that refit saw).
-3. Model the residual variance as noise plus a term growing with distance,
-   E[r²] = σ² + s²·δ², where σ² is the in-sample residual variance of the full fit (a robust
-   estimate, 1.4826·MAD). Least squares on r² − σ² against δ² gives
-   s² = max(0, Σ (r² − σ²)·δ² / Σ δ⁴): the extra log-error per decade of extrapolation.
-4. A target at distance δ from the full data gets an extra log half-width
-   t_{ν, (1+level)/2}·s·δ, added in quadrature to the bootstrap prediction interval's own
-   half-widths (lower and upper separately). ν, the degrees of freedom of the Student t, is the
-   number of distinct model sizes held out in any refit (a size's runs share their errors, and
-   a size held out twice is still one size); few held-out sizes give a wide t and so a wide
-   interval.
+3. Model the residual variance as noise, plus an offset that every size the law has not seen
+   carries, plus a term growing with distance: E[r²] = σ² + τ²·[δ > 0] + s²·δ². σ² is the
+   in-sample residual variance of the full fit (a robust estimate, 1.4826·MAD). τ is the
+   *size offset*: a law misses each model size by its own amount (the runs of one size share
+   their error), so a size it was not fitted on is off by about τ even right past the data.
+   s is the extra log-error per decade of extrapolation. Both come from non-negative least
+   squares of r² − σ² on (1, δ²) over the held-out runs.
+4. A target at distance δ > 0 from the full data gets an extra log half-width
+   t_{ν, (1+level)/2}·sqrt(τ² + s²·δ²), added in quadrature to the bootstrap prediction
+   interval's own half-widths (lower and upper separately). ν, the degrees of freedom of the
+   Student t, is the number of distinct model sizes held out in any refit (a size's runs share
+   their errors, and a size held out twice is still one size); few held-out sizes give a wide t
+   and so a wide interval.
 
 The rule was chosen on real sweeps (benchmarks/real_sweeps.py; docs/decision-numbers.md has the
 table), not on simulation alone: holding out by distance on both axes replaced holding out the
 1–3 largest sizes, which never tested extrapolation in compute and counted each (size, refit)
-pair as a degree of freedom.
+pair as a degree of freedom; the size offset τ replaced a growth-only model, whose line through
+the origin made the held-out sizes' shared misses look like growth (too wide far out, too
+narrow right past the data).
 
 Where no refit is possible (too few sizes or runs), s cannot be measured: the calibration falls
-back to a stated prior growth (:data:`PRIOR_GROWTH`) with a Student t of ν = runs − 5 degrees
-of freedom (the runs left over after fitting the law's 5 parameters), and says so. A 6-run
-family therefore gets a very wide interval: it cannot know more.
+back to a stated prior growth (:data:`PRIOR_GROWTH`, no size offset) with a Student t of
+ν = runs − 5 degrees of freedom (the runs left over after fitting the law's 5 parameters), and
+says so. A 6-run family therefore gets a very wide interval: it cannot know more.
 
 Inside the trained range (δ = 0) the interval is the bootstrap's, unchanged.
 """
@@ -42,10 +47,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import optimize, stats
 
 from .compute_axis import ComputeAxis
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+from .scatter import robust_scale, size_labels
 
 METHOD_HOLDOUT = "holdout-growth"
 METHOD_PRIOR = "prior-growth"
@@ -53,7 +59,6 @@ PRIOR_GROWTH = 0.05
 """Extra log-error per decade (one standard deviation) assumed where the family is too small
 to measure its own: about 5 % per decade, 10 % at 95 % one decade out. A stated prior, not a
 measurement."""
-SIZE_GROUP_DECADES = 0.01
 MIN_TRAIN_RUNS = 6
 """A refit keeps more runs than the law's 5 parameters (with 5 it only interpolates them)."""
 HOLDOUT_DECADES = (0.25, 0.5)
@@ -73,6 +78,7 @@ class ExtrapolationCalibration:
     axis: ComputeAxis
     holdouts: tuple[dict, ...] = ()
     reason: str = ""
+    size_offset: float = 0.0
 
     def distance(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
         """Decades beyond the trained data: max(log10 N/N_max, log10 C/C_max, 0)."""
@@ -80,10 +86,20 @@ class ExtrapolationCalibration:
         c = self.axis.flops(n, d)
         return np.maximum(np.maximum(np.log10(n / self.n_max), np.log10(c / self.c_max)), 0.0)
 
+    def log_error(self, distance: ArrayLike) -> np.ndarray:
+        """The standard deviation of the extrapolation's log-error at ``distance`` decades past
+        the data: sqrt(τ²·[δ > 0] + s²·δ²); zero inside the trained range."""
+        dist = np.asarray(distance, dtype=float)
+        offset = np.where(dist > 0, self.size_offset, 0.0)
+        return np.sqrt(offset**2 + (self.growth_per_decade * dist) ** 2)
+
+    def quantile(self, level: float) -> float:
+        """The Student t factor of a two-sided ``level`` interval, ν = :attr:`dof`."""
+        return float(stats.t.ppf((1 + level) / 2, self.dof))
+
     def extra_half_width(self, n: ArrayLike, d: ArrayLike, level: float) -> np.ndarray:
         """The extra log half-width of a ``level`` interval for targets (n, d)."""
-        q = (1 + level) / 2
-        return stats.t.ppf(q, self.dof) * self.growth_per_decade * self.distance(n, d)
+        return self.quantile(level) * self.log_error(self.distance(n, d))
 
     def widen(self, point, lo, hi, n, d, level: float):
         """Bootstrap bounds widened by the extrapolation error, in quadrature on log scale."""
@@ -96,6 +112,7 @@ class ExtrapolationCalibration:
         return {
             "method": self.method,
             "growth_per_decade": self.growth_per_decade,
+            "size_offset": self.size_offset,
             "dof": self.dof,
             "noise": self.noise,
             "n_max": self.n_max,
@@ -112,25 +129,11 @@ class ExtrapolationCalibration:
                 f"({self.reason})"
             )
         return (
-            f"widened beyond the trained range by {self.growth_per_decade:.3g} "
-            f"log-error per decade measured by refitting without the largest sizes and budgets "
+            f"widened beyond the trained range by a size offset of {self.size_offset:.3g} and "
+            f"{self.growth_per_decade:.3g} log-error per decade, measured by refitting without "
+            f"the largest sizes and budgets "
             f"({len(self.holdouts)} refits, t with {self.dof} dof: the sizes held out)"
         )
-
-
-def size_labels(n: np.ndarray) -> np.ndarray:
-    logn = np.log10(n)
-    order = np.argsort(logn)
-    jumps = np.diff(logn[order]) > SIZE_GROUP_DECADES
-    labels = np.empty(n.size, dtype=int)
-    labels[order] = np.concatenate([[0], np.cumsum(jumps)])
-    return labels
-
-
-def robust_scale(residuals: np.ndarray) -> float:
-    """1.4826·MAD: the standard deviation of Gaussian residuals, unmoved by a few outliers."""
-    r = np.asarray(residuals, dtype=float)
-    return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
 def _holdouts(n: np.ndarray, c: np.ndarray, labels: np.ndarray, min_train_sizes: int):
@@ -146,6 +149,15 @@ def _holdouts(n: np.ndarray, c: np.ndarray, labels: np.ndarray, min_train_sizes:
                 continue
             seen.add(key)
             yield axis, h, train
+
+
+def _offset_and_growth(excess: np.ndarray, dist: np.ndarray) -> tuple[float, float]:
+    """(τ², s²) ≥ 0 of E[r² − σ²] = τ² + s²·δ² over held-out runs, by non-negative least
+    squares. A held-out run at δ = 0 (inside both ranges, rare) informs neither term."""
+    past = dist > 0
+    design = np.column_stack([past.astype(float), dist**2])
+    coef, _ = optimize.nnls(design, excess)
+    return float(coef[0]), float(coef[1])
 
 
 def calibrate_extrapolation(
@@ -206,11 +218,11 @@ def calibrate_extrapolation(
     r = np.concatenate(residuals)
     dist = np.concatenate(distances)
     dof = int(np.unique(np.concatenate(held_sizes)).size)
-    weight = dist**2
-    s2 = float(np.sum((r**2 - noise**2) * weight) / max(np.sum(weight**2), 1e-300))
+    tau2, s2 = _offset_and_growth(r**2 - noise**2, dist)
     return ExtrapolationCalibration(
         method=METHOD_HOLDOUT,
-        growth_per_decade=float(np.sqrt(max(s2, 0.0))),
+        growth_per_decade=float(np.sqrt(s2)),
+        size_offset=float(np.sqrt(tau2)),
         dof=max(dof, 1),
         holdouts=tuple(holdouts),
         **base,

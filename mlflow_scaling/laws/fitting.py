@@ -22,7 +22,6 @@ scipy's L-BFGS-B, which can only improve it.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,9 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from .chinchilla import ChinchillaLaw, log_predict
-from .validation import positive_finite, unit_exponent
+from .grid import GRID_RANGES, epoch_grid, grid_in_data_units  # noqa: F401  (re-exported)
+from .scatter import robust_scale
+from .validation import chinchilla_points
 
 EPOCH_HUBER_DELTA = 1e-3
 HUBER_AUTO = "auto"
@@ -43,21 +44,6 @@ HUBER_TUNING = 1.345
 """δ = 1.345·σ gives Huber's estimator 95 % efficiency under Gaussian noise of scale σ."""
 # Successive halving of the starts: (fraction of all starts kept, batched steps) per stage.
 EXPLORE_SCHEDULE: tuple[tuple[float, int], ...] = ((1.0, 2), (0.25, 3), (0.0625, 6))
-
-
-def epoch_grid() -> np.ndarray:
-    """Epoch's 4,500 starts as rows (a, b, e, alpha, beta).
-
-    α, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1}, a, b ∈ {0, 5, …, 25}.
-    """
-    alphas = np.arange(0.0, 2.01, 0.5)
-    es = np.arange(-1.0, 1.01, 0.5)
-    abs_ = np.arange(0.0, 25.01, 5.0)
-    rows = [
-        (a, b, e, alpha, beta)
-        for alpha, beta, e, a, b in itertools.product(alphas, alphas, es, abs_, abs_)
-    ]
-    return np.array(rows, dtype=float)
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -322,50 +308,6 @@ def _distinct(thetas: np.ndarray, objectives: np.ndarray, k: int, rtol: float = 
     return np.array(chosen, dtype=int)
 
 
-def _validate_points(n, d, loss, weights=None):
-    arrays = [np.asarray(v, dtype=float).ravel() for v in (n, d, loss)]
-    if len({a.size for a in arrays}) != 1:
-        raise ValueError(f"N, D and loss must have equal lengths, got {[a.size for a in arrays]}")
-    arrays = [
-        positive_finite(a, name, item="row")
-        for a, name in zip(arrays, ("N", "D", "loss"), strict=True)
-    ]
-    if arrays[0].size < 5:
-        raise ValueError(f"the Chinchilla law has 5 parameters; got only {arrays[0].size} points")
-    for name, arr, what in (("N", arrays[0], "model sizes"), ("D", arrays[1], "token counts")):
-        if np.unique(arr).size < 2:
-            raise ValueError(
-                f"the Chinchilla law needs at least 2 distinct {what}; every point has "
-                f"{name}={arr[0]:.4g}, so its exponent cannot be fitted"
-            )
-    w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
-    return (*arrays, w)
-
-
-# Epoch's grid was laid out for language-model runs: N and D between ~1e3 and ~1e15 and losses
-# between ~1e-3 and ~1e3 (geometric means). Data far outside is fitted from the same grid laid
-# out in units of a power of ten that brings it to these centres (see grid_in_data_units).
-GRID_RANGES = {"N": (3.0, 15.0, 9.0), "D": (3.0, 15.0, 11.0), "loss": (-3.0, 3.0, 0.0)}
-
-
-def grid_in_data_units(grid: np.ndarray, n, d, loss) -> np.ndarray:
-    """Starts (a, b, e, α, β) read in units of 10^k N, 10^m D and 10^j loss, in plain units.
-
-    L/s_L = E' + A'/(N/s_N)^α + B'/(D/s_D)^β is L = s_L·E' + s_L·s_N^α·A'/N^α + …, so
-    a = a' + α·log s_N + log s_L, b = b' + β·log s_D + log s_L, e = e' + log s_L.
-    For data within :data:`GRID_RANGES` every scale is 1 and the grid is Epoch's.
-    """
-    ln10 = np.log(10.0)
-    log_sn, log_sd, log_sl = (
-        ln10 * unit_exponent(v, *GRID_RANGES[k]) for v, k in ((n, "N"), (d, "D"), (loss, "loss"))
-    )
-    out = np.array(grid, dtype=float, copy=True)
-    out[:, 0] += out[:, 3] * log_sn + log_sl
-    out[:, 1] += out[:, 4] * log_sd + log_sl
-    out[:, 2] += log_sl
-    return out
-
-
 _LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
 
 
@@ -405,36 +347,14 @@ def fit_chinchilla(
     if huber_delta == HUBER_AUTO:
         options = {"weights": weights, "explore": explore, "n_polish": n_polish,
                    "max_iter": max_iter}  # fmt: skip
-        first = fit_chinchilla(n, d, loss, huber_delta=EPOCH_HUBER_DELTA, starts=starts, **options)
-        delta = scaled_huber_delta(first, n, d, loss)
-        rule = f"auto: 1.345 x robust residual scale of a first fit at {EPOCH_HUBER_DELTA:g}"
-        if delta == EPOCH_HUBER_DELTA:
-            return replace(first, huber_rule=rule)
-        second = fit_chinchilla(
-            n, d, loss, huber_delta=delta, starts=np.array(first.local_optima), **options
-        )
-        return replace(second, huber_rule=rule, n_starts=first.n_starts)
+        return _fit_auto_delta(n, d, loss, starts, options)
     if isinstance(huber_delta, str) or not huber_delta > 0:
         raise ValueError(f"huber_delta must be a positive number or 'auto', got {huber_delta!r}")
-    n, d, loss, w = _validate_points(n, d, loss, weights)
+    n, d, loss, w = chinchilla_points(n, d, loss, weights)
     prob = _Problem.from_points(n, d, loss)
-    if starts is None:
-        theta0 = grid_in_data_units(epoch_grid(), n, d, loss)
-    else:
-        theta0 = np.atleast_2d(np.asarray(starts, dtype=float))
+    theta0 = _starts(starts, n, d, loss)
     phi = prob.to_internal(theta0)
-    # Rank the starts on at most EXPLORE_MAX_POINTS points (a fixed random subset).
-    ranking, w_rank = prob, w
-    if n.size > EXPLORE_MAX_POINTS:
-        sub = np.sort(np.random.default_rng(0).choice(n.size, EXPLORE_MAX_POINTS, replace=False))
-        ranking, w_rank = prob.take(sub), w[sub]
-    f = _by_row_chunks(_objective_rows, phi, w_rank, ranking, huber_delta)
-    it1 = 0
-    for fraction, steps in explore:
-        keep = max(n_polish, int(np.ceil(fraction * theta0.shape[0])))
-        order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
-        phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, huber_delta, steps)
-        it1 += it
+    phi, f, it1, ranking, w_rank = _explore(prob, phi, w, huber_delta, explore, n_polish, n.size)
     best = _distinct(phi, f, n_polish)
     it2 = 0
     if ranking is not prob:  # converge on the subset; all points then move the best few a little
@@ -462,6 +382,46 @@ def fit_chinchilla(
     )
 
 
+def _starts(starts, n, d, loss) -> np.ndarray:
+    """The starts as rows (a, b, e, α, β): as given, else Epoch's grid in the data's units."""
+    if starts is None:
+        return grid_in_data_units(epoch_grid(), n, d, loss)
+    return np.atleast_2d(np.asarray(starts, dtype=float))
+
+
+def _fit_auto_delta(n, d, loss, starts, options: dict) -> ChinchillaFit:
+    """``huber_delta="auto"``: a first fit at Epoch's δ, then (when the residuals ask for
+    another δ) a second from the first's local optima."""
+    first = fit_chinchilla(n, d, loss, huber_delta=EPOCH_HUBER_DELTA, starts=starts, **options)
+    delta = scaled_huber_delta(first, n, d, loss)
+    rule = f"auto: 1.345 x robust residual scale of a first fit at {EPOCH_HUBER_DELTA:g}"
+    if delta == EPOCH_HUBER_DELTA:
+        return replace(first, huber_rule=rule)
+    second = fit_chinchilla(
+        n, d, loss, huber_delta=delta, starts=np.array(first.local_optima), **options
+    )
+    return replace(second, huber_rule=rule, n_starts=first.n_starts)
+
+
+def _explore(prob: _Problem, phi, w, delta: float, explore, n_polish: int, n_points: int):
+    """Successive halving of the starts (each stage keeps a fraction, the best so far, and
+    steps them on), ranked on at most EXPLORE_MAX_POINTS points (a fixed random subset).
+    Returns the starts, their objectives, the iterations and the ranking problem."""
+    n_starts = phi.shape[0]
+    ranking, w_rank = prob, w
+    if n_points > EXPLORE_MAX_POINTS:
+        sub = np.sort(np.random.default_rng(0).choice(n_points, EXPLORE_MAX_POINTS, replace=False))
+        ranking, w_rank = prob.take(sub), w[sub]
+    f = _by_row_chunks(_objective_rows, phi, w_rank, ranking, delta)
+    iterations = 0
+    for fraction, steps in explore:
+        keep = max(n_polish, int(np.ceil(fraction * n_starts)))
+        order = np.argsort(np.where(np.isfinite(f), f, np.inf))[:keep]
+        phi, f, it, _ = _levenberg_marquardt(phi[order], ranking, w_rank, delta, steps)
+        iterations += it
+    return phi, f, iterations, ranking, w_rank
+
+
 def scaled_huber_delta(fit: ChinchillaFit, n: ArrayLike, d: ArrayLike, loss: ArrayLike) -> float:
     """δ = 1.345·σ̂ with σ̂ = 1.4826·MAD of the log residuals of ``fit`` (never below 1e-3).
 
@@ -469,7 +429,7 @@ def scaled_huber_delta(fit: ChinchillaFit, n: ArrayLike, d: ArrayLike, loss: Arr
     Epoch's fixed δ = 1e-3 (see benchmarks/bench_huber_delta.py for which predicts better).
     """
     r = np.log(np.asarray(loss, float)) - np.log(fit.law.predict(n, d))
-    sigma = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    sigma = robust_scale(r)
     return max(HUBER_TUNING * sigma, EPOCH_HUBER_DELTA)
 
 
@@ -507,7 +467,7 @@ def refit_batch(
     every row of ``starts`` (K, 5); the best of its K results is returned. Returns the
     parameter rows (R, 5) as (a, b, e, α, β) and their objectives (R,).
     """
-    n, d, loss, _ = _validate_points(n, d, loss)
+    n, d, loss, _ = chinchilla_points(n, d, loss)
     prob = _Problem.from_points(n, d, loss)
     starts = np.atleast_2d(np.asarray(starts, dtype=float))
     weights = np.asarray(weights, dtype=float)

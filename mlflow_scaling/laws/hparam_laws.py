@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
-from .extrapolation import HOLDOUT_DECADES, robust_scale
+from .extrapolation import HOLDOUT_DECADES
+from .scatter import robust_scale
 
 STEP_LAW, DEEPSEEK = "step_law", "deepseek"
 PRIOR_GROWTH = 0.2

@@ -2,9 +2,9 @@
 
 Three steps (numpy/scipy only):
 
-1. **Cells.** Runs of equal (N, D), within :data:`CELL_DECADES` on each axis, form a cell; with
-   ``by="C"`` (an isoFLOP grid) runs of equal compute do. Each cell's loss surface over
-   (log η, log B) gives its optimum, bootstrap interval and near-optimal bands
+1. **Cells.** Runs of one size and one token count (the project's size rule, about 2 %) form a
+   cell; with ``by="C"`` (an isoFLOP grid) runs of one compute budget do. Each cell's loss
+   surface over (log η, log B) gives its optimum, bootstrap interval and near-optimal bands
    (:mod:`.hparam_cells`).
 2. **Laws.** The cells with a fitted optimum give η_opt and B_opt as power laws in (N, D) and
    in C, with the edge cells' bounds as censored observations; leave-one-cell-out error chooses
@@ -38,8 +38,9 @@ from .hparam_cells import (
     pooled_noise,
 )
 from .hparam_laws import ChosenLaw, LawCells, choose_law
+from .isoflop import group_by_budget
+from .scatter import size_labels
 
-CELL_DECADES = 0.01
 DEFAULT_LEVEL = 0.95
 DEFAULT_N_BOOT = 400
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -133,10 +134,12 @@ def _band_and_penalty(hess: np.ndarray | None, lr: tuple, batch: tuple) -> tuple
 
 
 def group_cells(n, d, c, by: str) -> np.ndarray:
-    """Cell label per run: equal (N, D) within CELL_DECADES, or equal C (``by="C"``)."""
-    keys = [np.log10(c)] if by == "C" else [np.log10(n), np.log10(d)]
-    rounded = np.column_stack([np.round(k / CELL_DECADES) for k in keys])
-    return np.unique(rounded, axis=0, return_inverse=True)[1].ravel()
+    """Cell label per run: one size and one token count (:func:`.scatter.size_labels`, about
+    2 %), or one compute budget (``by="C"``, :func:`.isoflop.group_by_budget`)."""
+    if by == "C":
+        return group_by_budget(c)
+    keys = np.column_stack([size_labels(n), size_labels(d)])
+    return np.unique(keys, axis=0, return_inverse=True)[1].ravel()
 
 
 def _cell_axes(lr, batch) -> tuple[np.ndarray | None, str | None]:

@@ -17,68 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.interpolate import Akima1DInterpolator
-from scipy.signal import fftconvolve
 
 from .compute_axis import ComputeAxis
+from .scatter import cluster_log_values  # noqa: F401  (re-exported: its old home)
 
 METHODS = ("parabola", "akima")
 _LOG_FLOAT_MAX = float(np.log(np.finfo(float).max))
-
-
-# The kernel density is tabulated on a grid of bandwidth / _BINS_PER_BANDWIDTH steps; values
-# more than _REACH bandwidths apart do not interact (their kernels overlap by < e^-32).
-_BINS_PER_BANDWIDTH = 16
-_REACH = 8
-
-
-def _climb(density: np.ndarray) -> np.ndarray:
-    """For every grid index, the local maximum of ``density`` reached by steepest ascent."""
-    index = np.arange(density.size)
-    left = np.concatenate([[-np.inf], density[:-1]])
-    right = np.concatenate([density[1:], [-np.inf]])
-    step = np.where(right > np.maximum(left, density), 1, np.where(left > density, -1, 0))
-    target = index + step
-    while True:  # pointer jumping: O(log length) rounds
-        jumped = target[target]
-        if np.array_equal(jumped, target):
-            return target
-        target = jumped
-
-
-def cluster_log_values(values: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
-    """Label values that are the same up to scatter (compute budgets, model sizes).
-
-    Each value climbs to a mode of a Gaussian kernel density of log10(value) (kernel width
-    ``bandwidth_decades``); values that reach the same mode share a label, and modes closer than
-    half a bandwidth are one. Exactly planned values (1e18, 3e18, …) form one group each;
-    values read off a figure, with a few percent of scatter, still group by the value they
-    were meant to have. Labels are 0, 1, … in increasing order.
-
-    The density is tabulated on a grid of bandwidth/16 steps (by FFT convolution of the binned
-    counts) over each stretch of values closer than 8 bandwidths, and each value climbs on
-    that grid: O(n log n) in time and memory, never a values × values matrix.
-    """
-    logv = np.log10(np.asarray(values, dtype=float)).ravel()
-    if logv.size == 0:
-        return np.zeros(0, dtype=int)
-    step = bandwidth_decades / _BINS_PER_BANDWIDTH
-    pad = _REACH * _BINS_PER_BANDWIDTH
-    kernel = np.exp(-0.5 * (np.arange(-pad, pad + 1) / _BINS_PER_BANDWIDTH) ** 2)
-    order = np.argsort(logv, kind="stable")
-    sorted_v = logv[order]
-    modes = np.empty(logv.size)
-    cuts = np.flatnonzero(np.diff(sorted_v) > _REACH * bandwidth_decades) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, logv.size], strict=True):
-        stretch = sorted_v[lo:hi]
-        bins = np.round((stretch - stretch[0]) / step).astype(int) + pad
-        counts = np.bincount(bins, minlength=bins[-1] + pad + 1).astype(float)
-        density = fftconvolve(counts, kernel, mode="same")
-        modes[order[lo:hi]] = stretch[0] + (_climb(density)[bins] - pad) * step
-    by_mode = np.argsort(modes, kind="stable")
-    jumps = np.diff(modes[by_mode]) > bandwidth_decades / 2
-    labels = np.empty(logv.size, dtype=int)
-    labels[by_mode] = np.concatenate([[0], np.cumsum(jumps)])
-    return labels
 
 
 def group_by_budget(flops: ArrayLike, bandwidth_decades: float = 0.05) -> np.ndarray:
@@ -161,6 +105,31 @@ def _profile_minimum(logn: np.ndarray, loss: np.ndarray, method: str):
     return grid[i], float(values[i]), ()
 
 
+def _profile(n, flops, loss, sel, method: str, min_runs: int) -> IsoFlopProfile | dict:
+    """One budget's profile and its minimum, or ``{"flops", "reason"}`` saying why not."""
+    budget = float(np.exp(np.log(flops[sel]).mean()))
+    sizes = np.unique(n[sel])
+    if sizes.size < min_runs:
+        return {"flops": budget, "reason": f"only {sizes.size} distinct sizes (< {min_runs})"}
+    logn = np.log(n[sel])
+    found = _profile_minimum(logn, loss[sel], method)
+    if isinstance(found, str):
+        return {"flops": budget, "reason": found}
+    x, lmin, coef = found
+    if not x < _LOG_FLOAT_MAX:  # a nearly flat parabola: its vertex is no size at all
+        return {"flops": budget, "reason": f"the minimum lies at N = e^{x:.4g}, beyond any size"}
+    return IsoFlopProfile(
+        flops=budget,
+        n_runs=int(sel.sum()),
+        n_min=float(sizes.min()),
+        n_max=float(sizes.max()),
+        n_opt=float(np.exp(x)),
+        loss_opt=float(lmin),
+        inside=bool(logn.min() <= x <= logn.max()),
+        coefficients=coef,
+    )
+
+
 def fit_isoflop(
     n: ArrayLike,
     flops: ArrayLike,
@@ -184,37 +153,8 @@ def fit_isoflop(
     profiles: list[IsoFlopProfile] = []
     excluded: list[dict] = []
     for label in np.unique(labels):
-        sel = labels == label
-        budget = float(np.exp(np.log(flops[sel]).mean()))
-        sizes = np.unique(n[sel])
-        if sizes.size < min_runs:
-            excluded.append(
-                {"flops": budget, "reason": f"only {sizes.size} distinct sizes (< {min_runs})"}
-            )
-            continue
-        logn = np.log(n[sel])
-        found = _profile_minimum(logn, loss[sel], method)
-        if isinstance(found, str):
-            excluded.append({"flops": budget, "reason": found})
-            continue
-        x, lmin, coef = found
-        if not x < _LOG_FLOAT_MAX:  # a nearly flat parabola: its vertex is no size at all
-            excluded.append(
-                {"flops": budget, "reason": f"the minimum lies at N = e^{x:.4g}, beyond any size"}
-            )
-            continue
-        profiles.append(
-            IsoFlopProfile(
-                flops=budget,
-                n_runs=int(sel.sum()),
-                n_min=float(sizes.min()),
-                n_max=float(sizes.max()),
-                n_opt=float(np.exp(x)),
-                loss_opt=float(lmin),
-                inside=bool(logn.min() <= x <= logn.max()),
-                coefficients=coef,
-            )
-        )
+        found = _profile(n, flops, loss, labels == label, method, min_runs)
+        (profiles if isinstance(found, IsoFlopProfile) else excluded).append(found)
     if len(profiles) < 2:
         first = (
             f"; first: {excluded[0]['reason']} at C={excluded[0]['flops']:.3g}" if excluded else ""

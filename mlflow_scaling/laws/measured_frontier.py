@@ -214,38 +214,9 @@ def _crossing(c: np.ndarray, diff: np.ndarray, first: int, second: int) -> float
     return float(math.exp(np.clip(root, x[0], x[-1])))
 
 
-def compare_measured(
-    baseline: MeasuredFrontier, candidate: MeasuredFrontier, *, level: float = 0.95
-) -> MeasuredComparison:
-    """Compare two measured frontiers at every frontier budget inside both spans."""
-    lo = max(baseline.span[0], candidate.span[0])
-    hi = min(baseline.span[1], candidate.span[1])
-    if lo > hi * (1 + 1e-9):
-        note = (
-            f"the compute ranges do not overlap (baseline {baseline.span[0]:.3g}.."
-            f"{baseline.span[1]:.3g}, candidate {candidate.span[0]:.3g}.."
-            f"{candidate.span[1]:.3g} FLOPs): nothing was measured at a common budget"
-        )
-        return MeasuredComparison(WITHHELD, note, None, [], None)
-    both = np.concatenate([baseline.flops, candidate.flops])
-    labels = group_by_budget(both)  # one row per budget the two families share up to scatter
-    c = np.array([math.exp(np.log(both[labels == k]).mean()) for k in np.unique(labels)])
-    c = np.clip(c[(c >= lo * (1 - 0.02)) & (c <= hi * (1 + 0.02))], lo, hi)
-    diff = baseline.log_loss_at(c) - candidate.log_loss_at(c)
-    z = simultaneous_quantile(level, c.size, min(baseline.dof, candidate.dof))
-    threshold = z * np.hypot(baseline.se_at(c), candidate.se_at(c))
-    sign = np.where(diff > threshold, 1, np.where(diff < -threshold, -1, 0))
-    rows = [
-        {
-            "flops": float(c[i]),
-            "loss_baseline": float(np.exp(baseline.log_loss_at(c[i])[0])),
-            "loss_candidate": float(np.exp(candidate.log_loss_at(c[i])[0])),
-            "diff": float(diff[i]),
-            "threshold": float(threshold[i]),
-            "sign": int(sign[i]),
-        }
-        for i in range(c.size)
-    ]
+def _verdict(c: np.ndarray, diff: np.ndarray, sign: np.ndarray, rows: list[dict]):
+    """The measured comparison's verdict from the signs of the differences at the budgets
+    ``c`` (1: the candidate lower beyond the noise, -1: higher, 0: within it)."""
     better, worse = np.flatnonzero(sign > 0), np.flatnonzero(sign < 0)
     span = (float(c[0]), float(c[-1]))
     if better.size and worse.size:
@@ -288,3 +259,38 @@ def compare_measured(
         rows,
         span,
     )
+
+
+def compare_measured(
+    baseline: MeasuredFrontier, candidate: MeasuredFrontier, *, level: float = 0.95
+) -> MeasuredComparison:
+    """Compare two measured frontiers at every frontier budget inside both spans."""
+    lo = max(baseline.span[0], candidate.span[0])
+    hi = min(baseline.span[1], candidate.span[1])
+    if lo > hi * (1 + 1e-9):
+        note = (
+            f"the compute ranges do not overlap (baseline {baseline.span[0]:.3g}.."
+            f"{baseline.span[1]:.3g}, candidate {candidate.span[0]:.3g}.."
+            f"{candidate.span[1]:.3g} FLOPs): nothing was measured at a common budget"
+        )
+        return MeasuredComparison(WITHHELD, note, None, [], None)
+    both = np.concatenate([baseline.flops, candidate.flops])
+    labels = group_by_budget(both)  # one row per budget the two families share up to scatter
+    c = np.array([math.exp(np.log(both[labels == k]).mean()) for k in np.unique(labels)])
+    c = np.clip(c[(c >= lo * (1 - 0.02)) & (c <= hi * (1 + 0.02))], lo, hi)
+    diff = baseline.log_loss_at(c) - candidate.log_loss_at(c)
+    z = simultaneous_quantile(level, c.size, min(baseline.dof, candidate.dof))
+    threshold = z * np.hypot(baseline.se_at(c), candidate.se_at(c))
+    sign = np.where(diff > threshold, 1, np.where(diff < -threshold, -1, 0))
+    rows = [
+        {
+            "flops": float(c[i]),
+            "loss_baseline": float(np.exp(baseline.log_loss_at(c[i])[0])),
+            "loss_candidate": float(np.exp(candidate.log_loss_at(c[i])[0])),
+            "diff": float(diff[i]),
+            "threshold": float(threshold[i]),
+            "sign": int(sign[i]),
+        }
+        for i in range(c.size)
+    ]
+    return _verdict(c, diff, sign, rows)

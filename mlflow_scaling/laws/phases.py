@@ -64,15 +64,28 @@ fit's E), so the report gives the frontier loss for the caller to compare.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from mlflow_scaling.laws.bnsl import BrokenPowerLaw, fit_broken_power_law
+from mlflow_scaling.laws.bnsl import fit_broken_power_law
 from mlflow_scaling.laws.power_law import SaturatingPowerLaw, fit_saturating_power_law
 from mlflow_scaling.laws.validation import positive_finite, unit_exponent
+
+from .phase_report import (  # noqa: F401  (re-exported: the report's names)
+    INVERSE_SCALING,
+    PHASES,
+    ConstantLaw,
+    PhaseLaw,
+    PhaseReport,
+    Segment,
+    drop_per_decade,
+    phase_and_reason,
+    reporter,
+    slope_for_drop,
+)
 
 __all__ = [
     "CANDIDATES",
@@ -87,8 +100,6 @@ __all__ = [
     "slope_for_drop",
 ]
 
-PHASES = ("cold_start", "scaling", "plateau", "inverse_scaling", "insufficient_data")
-INVERSE_SCALING = "inverse_scaling"
 Reduce = Literal["min", "median", "envelope", "pareto", "none"]
 REDUCTIONS = ("min", "median", "envelope", "pareto", "none")
 
@@ -111,131 +122,6 @@ _GRID_POINTS = 512
 X_UNIT_RANGE = (-12.0, 25.0, 0.0)
 LOSS_UNIT_RANGE = (-30.0, 30.0, 0.0)
 _RMS_FLOOR = 1e-4  # floor on the RMS log residual used by AICc
-
-
-def drop_per_decade(slope: ArrayLike) -> np.ndarray:
-    """Fraction by which the loss falls per decade of x for a log-log slope ``s``."""
-    return 1.0 - 10.0 ** np.asarray(slope, dtype=float)
-
-
-def slope_for_drop(drop: float) -> float:
-    """Log-log slope (negative) at which the loss falls by ``drop`` per decade."""
-    if not 0.0 < drop < 1.0:
-        raise ValueError(f"a drop per decade must lie in (0, 1), got {drop!r}")
-    return float(np.log10(1.0 - drop))
-
-
-@dataclass(frozen=True)
-class ConstantLaw:
-    """``L(x) = level``: no dependence on x."""
-
-    level: float
-
-    def predict(self, x: ArrayLike) -> np.ndarray:
-        return np.full_like(np.asarray(x, dtype=float), self.level)
-
-    def local_slope(self, x: ArrayLike) -> np.ndarray:
-        return np.zeros_like(np.asarray(x, dtype=float))
-
-    def to_dict(self) -> dict[str, float]:
-        return {"level": float(self.level)}
-
-
-PhaseLaw = ConstantLaw | SaturatingPowerLaw | BrokenPowerLaw
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of the x range in one phase; ``slope`` is its mean ``d log L / d log x``."""
-
-    phase: str
-    x_min: float
-    x_max: float
-    slope: float
-
-    @property
-    def decades(self) -> float:
-        return float(np.log10(self.x_max / self.x_min))
-
-    @property
-    def drop_per_decade(self) -> float:
-        return float(drop_per_decade(self.slope))
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "phase": self.phase,
-            "x_min": float(self.x_min),
-            "x_max": float(self.x_max),
-            "slope": float(self.slope),
-            "drop_per_decade": self.drop_per_decade,
-        }
-
-
-@dataclass(frozen=True)
-class PhaseReport:
-    """What :func:`detect_phases` found. ``phase`` is the phase at the frontier (largest x).
-
-    ``breaks`` are the x where the phase changes (boundaries between ``segments``).
-    ``model`` names the chosen law and ``scores`` holds the information criterion of every
-    candidate fitted (lower is better; ``criterion`` says which: ``"aicc"``, or ``"aic"`` on
-    3 points). ``frontier_*`` describe the chosen law at the largest x. ``used`` are the
-    indices of the input points that entered the fit; ``reduce`` dropped the others. ``law``
-    is fitted in units of ``units["x"]`` and ``units["loss"]`` (1 unless the data sit near
-    the float limits); segments, breaks and the frontier are in the caller's units.
-    """
-
-    phase: str
-    segments: tuple[Segment, ...]
-    breaks: tuple[float, ...]
-    model: str | None
-    law: PhaseLaw | None
-    scores: dict[str, float]
-    n_input: int
-    n_points: int
-    used: tuple[int, ...]
-    x_min: float
-    x_max: float
-    frontier_loss: float | None
-    frontier_slope: float | None
-    reason: str
-    settings: dict[str, object] = field(default_factory=dict)
-    criterion: str = "aicc"
-    units: dict[str, float] = field(default_factory=lambda: {"x": 1.0, "loss": 1.0})
-
-    @property
-    def span_decades(self) -> float:
-        return float(np.log10(self.x_max / self.x_min)) if self.x_min > 0 else 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready dictionary (plain floats, lists and strings)."""
-        frontier_drop = (
-            None if self.frontier_slope is None else float(drop_per_decade(self.frontier_slope))
-        )
-        return {
-            "phase": self.phase,
-            "reason": self.reason,
-            "segments": [s.to_dict() for s in self.segments],
-            "breaks": [float(b) for b in self.breaks],
-            "model": self.model,
-            "law": None if self.law is None else self.law.to_dict(),
-            "law_units": dict(self.units),
-            "criterion": self.criterion,
-            "scores": {k: _json_float(v) for k, v in self.scores.items()},
-            "n_input": int(self.n_input),
-            "n_points": int(self.n_points),
-            "used": list(self.used),
-            "x_min": float(self.x_min),
-            "x_max": float(self.x_max),
-            "span_decades": self.span_decades,
-            "frontier_loss": None if self.frontier_loss is None else float(self.frontier_loss),
-            "frontier_slope": None if self.frontier_slope is None else float(self.frontier_slope),
-            "frontier_drop_per_decade": frontier_drop,
-            "settings": dict(self.settings),
-        }
-
-
-def _json_float(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
 
 
 # --- input -------------------------------------------------------------------------------
@@ -391,6 +277,22 @@ def _rising_named(segments: tuple[Segment, ...], flat_drop: float) -> tuple[Segm
     )
 
 
+def _falling(rate, flat_rate: float, point_index, min_segment_points: int, cold_start_ratio):
+    """Where along the grid the law falls (not flat): faster than ``flat_rate`` per decade, and
+    not within a leading cold start."""
+    flat = rate < flat_rate
+    # Cold start: a leading stretch that falls at under `cold_start_ratio` of the steepest
+    # rate reached later. That steep rate only counts where at least `min_segment_points`
+    # observed x lie at or beyond it, so one run alone cannot make a take-off.
+    witnessed = (
+        np.arange(rate.size) <= np.sort(point_index)[-min(min_segment_points, point_index.size)]
+    )
+    steepest_after = np.maximum.accumulate(np.where(witnessed, rate, -np.inf)[::-1])[::-1]
+    relatively_flat = rate < cold_start_ratio * steepest_after
+    flat |= np.logical_and.accumulate(flat | relatively_flat)
+    return ~flat
+
+
 def _classify(
     law: PhaseLaw,
     x_points: np.ndarray,
@@ -414,17 +316,7 @@ def _classify(
     point_index = np.clip(
         np.searchsorted(log10_grid, np.log10(x_points) - 1e-9), 0, log10_grid.size - 1
     )
-    flat = rate < flat_rate
-    # Cold start: a leading stretch that falls at under `cold_start_ratio` of the steepest
-    # rate reached later. That steep rate only counts where at least `min_segment_points`
-    # observed x lie at or beyond it, so one run alone cannot make a take-off.
-    witnessed = (
-        np.arange(grid.size) <= np.sort(point_index)[-min(min_segment_points, x_points.size)]
-    )
-    steepest_after = np.maximum.accumulate(np.where(witnessed, rate, -np.inf)[::-1])[::-1]
-    relatively_flat = rate < cold_start_ratio * steepest_after
-    flat |= np.logical_and.accumulate(flat | relatively_flat)
-    falling = ~flat
+    falling = _falling(rate, flat_rate, point_index, min_segment_points, cold_start_ratio)
     _merge_unsupported_runs(falling, point_index, min_segment_points)
     raw = _segments(falling)
 
@@ -446,42 +338,11 @@ def _classify(
     ), flat_drop_per_decade)  # fmt: skip
     breaks = tuple(float(grid[a]) for _, a, _ in raw[1:])
 
-    last = segments[-1]
-    drop_txt = f"{100 * last.drop_per_decade:.1f} % per decade"
-    if last.phase == INVERSE_SCALING:
-        phase = INVERSE_SCALING
-        reason = (
-            f"loss rises {-100 * last.drop_per_decade:.1f} % per decade over the last "
-            f"{last.decades:.2f} decade: inverse scaling"
-        )
-    elif chance_loss is not None and not below_chance:
-        phase = "cold_start"
-        reason = (
-            f"frontier loss {frontier_loss * loss_unit:.4g} is within "
-            f"{100 * chance_tolerance:.0f} % of the uniform-guess loss "
-            f"{chance_loss * loss_unit:.4g}"
-        )
-    elif all_flat:
-        phase = last.phase
-        reason = f"loss is flat over the whole range ({drop_txt})" + (
-            ", below the uniform-guess loss" if phase == "plateau" else ""
-        )
-    elif (
-        last.phase == "scaling"
-        and any(s.phase == "cold_start" for s in segments[:-1])
-        and last.decades < min_scaling_decades
-    ):
-        phase = "cold_start"
-        reason = (
-            f"flat at small x, falling ({drop_txt}) only over the last {last.decades:.2f} "
-            f"decade (< {min_scaling_decades}): still taking off"
-        )
-    else:
-        phase = last.phase
-        if phase == "plateau":
-            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade after falling"
-        else:
-            reason = f"loss falls {drop_txt} over the last {last.decades:.2f} decade"
+    phase, reason = phase_and_reason(
+        segments, all_flat=all_flat, below_chance=below_chance, chance_loss=chance_loss,
+        chance_tolerance=chance_tolerance, frontier_loss=frontier_loss, loss_unit=loss_unit,
+        min_scaling_decades=min_scaling_decades,
+    )  # fmt: skip
     return phase, segments, breaks, reason, frontier_loss, frontier_slope
 
 
@@ -509,22 +370,10 @@ def detect_phases(
     :data:`CANDIDATES`. Raises ``ValueError`` on non-positive or non-finite values, naming the
     index.
     """
-    if not 0.0 < flat_drop_per_decade < 1.0:
-        raise ValueError(f"flat_drop_per_decade must lie in (0, 1), got {flat_drop_per_decade}")
-    if not 0.0 <= cold_start_ratio < 1.0:
-        raise ValueError(f"cold_start_ratio must lie in [0, 1), got {cold_start_ratio}")
-    if chance_loss is not None and not (np.isfinite(chance_loss) and chance_loss > 0):
-        raise ValueError(f"chance_loss must be finite and > 0, got {chance_loss!r}")
-    if not 0.0 <= chance_tolerance < 1.0:
-        raise ValueError(f"chance_tolerance must lie in [0, 1), got {chance_tolerance}")
-    if min_segment_points < 1 or min_scaling_decades < 0 or min_span_decades < 0:
-        raise ValueError(
-            "min_segment_points must be >= 1 and min_scaling_decades, min_span_decades >= 0"
-        )
-    names = list(CANDIDATES) if models is None else list(models)
-    unknown = sorted(set(names) - set(CANDIDATES))
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; choose from {list(CANDIDATES)}")
+    names = _checked_models(
+        flat_drop_per_decade, cold_start_ratio, chance_loss, chance_tolerance,
+        min_segment_points, min_scaling_decades, min_span_decades, models,
+    )  # fmt: skip
     settings: dict[str, object] = {
         "reduce": reduce,
         "flat_drop_per_decade": flat_drop_per_decade,
@@ -541,29 +390,7 @@ def detect_phases(
     x_max = float(xs.max()) if xs.size else 0.0
     span = float(np.log10(x_max / x_min)) if xs.size else 0.0
 
-    def report(phase: str, reason: str, **kw) -> PhaseReport:
-        base = dict(
-            segments=(),
-            breaks=(),
-            model=None,
-            law=None,
-            scores={},
-            frontier_loss=None,
-            frontier_slope=None,
-        )
-        base.update(kw)
-        return PhaseReport(
-            phase=phase,
-            n_input=n_input,
-            n_points=int(xs.size),
-            used=tuple(int(i) for i in np.sort(used)),
-            x_min=x_min,
-            x_max=x_max,
-            reason=reason,
-            settings=settings,
-            **base,
-        )
-
+    report = reporter(xs, used, n_input, x_min, x_max, settings)
     if n_distinct < 3:
         return report("insufficient_data", f"{n_distinct} distinct x; at least 3 are needed")
     if span < min_span_decades:
@@ -572,6 +399,43 @@ def detect_phases(
             f"x spans {span:.2f} decade; at least {min_span_decades} are needed",
         )
 
+    return _fit_and_classify(
+        xs, ys, names, report, flat_drop_per_decade=flat_drop_per_decade,
+        cold_start_ratio=cold_start_ratio, min_scaling_decades=min_scaling_decades,
+        min_segment_points=min_segment_points, chance_loss=chance_loss,
+        chance_tolerance=chance_tolerance,
+    )  # fmt: skip
+
+
+def _checked_models(
+    flat_drop_per_decade, cold_start_ratio, chance_loss, chance_tolerance, min_segment_points,
+    min_scaling_decades, min_span_decades, models,
+) -> list[str]:  # fmt: skip
+    """The candidate laws to fit, once every setting of :func:`detect_phases` is valid."""
+    if not 0.0 < flat_drop_per_decade < 1.0:
+        raise ValueError(f"flat_drop_per_decade must lie in (0, 1), got {flat_drop_per_decade}")
+    if not 0.0 <= cold_start_ratio < 1.0:
+        raise ValueError(f"cold_start_ratio must lie in [0, 1), got {cold_start_ratio}")
+    if chance_loss is not None and not (np.isfinite(chance_loss) and chance_loss > 0):
+        raise ValueError(f"chance_loss must be finite and > 0, got {chance_loss!r}")
+    if not 0.0 <= chance_tolerance < 1.0:
+        raise ValueError(f"chance_tolerance must lie in [0, 1), got {chance_tolerance}")
+    if min_segment_points < 1 or min_scaling_decades < 0 or min_span_decades < 0:
+        raise ValueError(
+            "min_segment_points must be >= 1 and min_scaling_decades, min_span_decades >= 0"
+        )
+    names = list(CANDIDATES) if models is None else list(models)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; choose from {list(CANDIDATES)}")
+    return names
+
+
+def _fit_and_classify(
+    xs, ys, names, report, *, flat_drop_per_decade, cold_start_ratio, min_scaling_decades,
+    min_segment_points, chance_loss, chance_tolerance,
+) -> PhaseReport:  # fmt: skip
+    """Fit the candidate laws (in the data's units), keep the best by AICc, classify along it."""
     x_unit = 10.0 ** unit_exponent(xs, *X_UNIT_RANGE)
     loss_unit = 10.0 ** unit_exponent(ys, *LOSS_UNIT_RANGE)
     scores, laws = _fit_candidates(xs / x_unit, ys / loss_unit, names)

@@ -35,3 +35,25 @@ def unit_exponent(values: np.ndarray, low: float, high: float, centre: float) ->
     ``centre``. Fitting far from 1 (values near 1e300) would overflow a law's coefficients."""
     mean = float(np.mean(np.log10(values)))
     return 0 if low <= mean <= high else int(round(mean - centre))
+
+
+def chinchilla_points(n, d, loss, weights=None):
+    """(N, D, loss, weights) checked for a Chinchilla fit: equal lengths, positive and finite,
+    at least 5 points and 2 distinct sizes and token counts; weights default to ones."""
+    arrays = [np.asarray(v, dtype=float).ravel() for v in (n, d, loss)]
+    if len({a.size for a in arrays}) != 1:
+        raise ValueError(f"N, D and loss must have equal lengths, got {[a.size for a in arrays]}")
+    arrays = [
+        positive_finite(a, name, item="row")
+        for a, name in zip(arrays, ("N", "D", "loss"), strict=True)
+    ]
+    if arrays[0].size < 5:
+        raise ValueError(f"the Chinchilla law has 5 parameters; got only {arrays[0].size} points")
+    for name, arr, what in (("N", arrays[0], "model sizes"), ("D", arrays[1], "token counts")):
+        if np.unique(arr).size < 2:
+            raise ValueError(
+                f"the Chinchilla law needs at least 2 distinct {what}; every point has "
+                f"{name}={arr[0]:.4g}, so its exponent cannot be fitted"
+            )
+    w = np.ones(arrays[0].size) if weights is None else np.asarray(weights, dtype=float)
+    return (*arrays, w)

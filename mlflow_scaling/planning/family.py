@@ -16,8 +16,13 @@ import numpy as np
 from ..laws.allocation import tokens_at_optimum
 from ..laws.check import extrapolation_criterion
 from ..laws.chinchilla import ChinchillaLaw
+from ..laws.compute_axis import ComputeAxis
 from ..tabular import InputError
 from ..tracking import schema
+from ..tracking.fit_document import FitDocumentError, load_fit_document
+from ..tracking.fit_run import find_fit_runs
+from ..tracking.published import read_published_json
+from ..tracking.reading import is_fit_run, search_all_runs
 from .compute import FlopsPerToken
 
 if TYPE_CHECKING:
@@ -98,8 +103,6 @@ def family_law(doc: dict) -> ChinchillaLaw | None:
 
 def family_axis(doc: dict):
     """The family's compute axis: as its fit recorded it, else rebuilt from its member runs."""
-    from ..laws.compute_axis import ComputeAxis
-
     if doc.get("compute_axis"):
         return ComputeAxis.from_dict(doc["compute_axis"]), "recorded in its fit"
     members = doc.get("members") or []
@@ -179,16 +182,12 @@ def family_target(
 
 def read_fit_doc(client: MlflowClient, experiment: ExperimentRef, family: str) -> tuple[dict, str]:
     """The family's latest ``scaling/fit.json`` and its fit run id."""
-    from ..tracking.fit_run import find_fit_runs
-
     runs = find_fit_runs(client, experiment.experiment_id, family)
     if not runs:
         raise InputError(
             f"family {family!r} in experiment {experiment.name!r} has no fit run: run "
             "'mlflow-scaling refit' first"
         )
-    from ..tracking.published import read_published_json
-
     run_id = runs[0].info.run_id
     try:
         doc = read_published_json(client, runs[0], schema.ARTIFACT_FIT_JSON)
@@ -204,7 +203,10 @@ def read_fit_doc(client: MlflowClient, experiment: ExperimentRef, family: str) -
         )
     if not isinstance(doc, dict):
         raise InputError(f"family {family!r}: {schema.ARTIFACT_FIT_JSON} is not a JSON object")
-    return doc, run_id
+    try:
+        return load_fit_document(doc, f"family {family!r}: fit run {run_id}").to_dict(), run_id
+    except FitDocumentError as exc:
+        raise InputError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -224,8 +226,6 @@ TOTAL_CONVENTION = "scaling.params = total"
 def read_run_facts(client: MlflowClient, experiment_id: str, family: str) -> RunFacts:
     """The median ``scaling.throughput.mfu`` of the family's largest runs that logged one,
     and whether its N counts the embedding (``scaling.params_convention``)."""
-    from ..tracking.reading import is_fit_run, search_all_runs
-
     runs = search_all_runs(client, [experiment_id], schema.family_filter(family))
     found, total = [], False
     for run in runs:

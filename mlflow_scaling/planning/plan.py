@@ -166,44 +166,8 @@ def _preference(row: dict) -> tuple:
 def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
     """The plan as a JSON-ready dict (see the module docstring and the README)."""
     min_gpus = {v: _min_gpus(inp, *v) for v in _variants()}
-    if inp.gpus is not None:
-        k, k_source = inp.gpus, "given (--gpus)"
-    else:
-        no_offload = [g for (s, _, _), g in min_gpus.items() if g and s != "zero3_offload"]
-        anything = [g for g in min_gpus.values() if g]
-        if no_offload:
-            k, k_source = (
-                min(no_offload),
-                "the fewest GPUs at which a strategy without offload fits",
-            )
-        elif anything:
-            k, k_source = min(anything), "the fewest GPUs at which any strategy fits (offload)"
-        else:
-            k, k_source = None, "nothing fits at any data-parallel size up to the global batch"
-    rows = []
-    for strategy, ckpt, flash in _variants():
-        at = _row_at(inp, strategy, ckpt, flash, k or inp.global_sequences)
-        states, act, buf = at["states"], at["activations"], at["buffers"]
-        rows.append(
-            {
-                "name": strategy,
-                "activation_checkpointing": ckpt,
-                "flash_attention": flash,
-                "memory_per_gpu": {
-                    "model_states": states["total"],
-                    "activations": act["total"],
-                    "buffers": buf["total"],
-                    "total": states["total"] + act["total"] + buf["total"],
-                },
-                "terms": {"model_states": states, "activations": act, "buffers": buf},
-                "fits": bool(at["fits"] and k is not None),
-                "micro_batch": at["micro_batch"],
-                "max_micro_batch": at["max_micro_batch"],
-                "grad_accum": at["grad_accum"],
-                "min_gpus": min_gpus[(strategy, ckpt, flash)],
-                "hardware_flops_factor": RECOMPUTE_FACTOR if ckpt else 1.0,
-            }
-        )
+    k, k_source = _gpu_count(inp, min_gpus)
+    rows = _strategy_rows(inp, min_gpus, k)
     fitting = sorted((r for r in rows if r["fits"]), key=_preference)
     hours = gpu_hours(inp.flops, inp.gpu.peak_flops, inp.mfu)
     per_param = state_bytes(inp.precision, inp.optimizer, inp.accounting)
@@ -240,6 +204,49 @@ def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
         "recommended": None if not fitting else _label(fitting[0]),
         "strategies": rows,
     }
+
+
+def _gpu_count(inp: PlanInputs, min_gpus: dict) -> tuple[int | None, str]:
+    """The GPUs to plan for, and why: as given, else the fewest at which a strategy fits
+    (one without offload first)."""
+    if inp.gpus is not None:
+        return inp.gpus, "given (--gpus)"
+    no_offload = [g for (s, _, _), g in min_gpus.items() if g and s != "zero3_offload"]
+    anything = [g for g in min_gpus.values() if g]
+    if no_offload:
+        return min(no_offload), "the fewest GPUs at which a strategy without offload fits"
+    if anything:
+        return min(anything), "the fewest GPUs at which any strategy fits (offload)"
+    return None, "nothing fits at any data-parallel size up to the global batch"
+
+
+def _strategy_rows(inp: PlanInputs, min_gpus: dict, k: int | None) -> list[dict]:
+    """Every strategy (ZeRO stage, checkpointing, FlashAttention) at ``k`` GPUs."""
+    rows = []
+    for strategy, ckpt, flash in _variants():
+        at = _row_at(inp, strategy, ckpt, flash, k or inp.global_sequences)
+        states, act, buf = at["states"], at["activations"], at["buffers"]
+        rows.append(
+            {
+                "name": strategy,
+                "activation_checkpointing": ckpt,
+                "flash_attention": flash,
+                "memory_per_gpu": {
+                    "model_states": states["total"],
+                    "activations": act["total"],
+                    "buffers": buf["total"],
+                    "total": states["total"] + act["total"] + buf["total"],
+                },
+                "terms": {"model_states": states, "activations": act, "buffers": buf},
+                "fits": bool(at["fits"] and k is not None),
+                "micro_batch": at["micro_batch"],
+                "max_micro_batch": at["max_micro_batch"],
+                "grad_accum": at["grad_accum"],
+                "min_gpus": min_gpus[(strategy, ckpt, flash)],
+                "hardware_flops_factor": RECOMPUTE_FACTOR if ckpt else 1.0,
+            }
+        )
+    return rows
 
 
 def _label(row: dict) -> str:

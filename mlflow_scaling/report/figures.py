@@ -111,58 +111,8 @@ def _loss_panel(ax, doc: dict[str, Any], cmap, norm) -> None:
     )
     a3 = doc.get("approach3")
     if a3 and a3.get("params"):
-        law = ChinchillaLaw(**a3["params"])
-        axis = ComputeAxis.from_dict(doc.get("compute_axis"))
-        for i, size in enumerate(_size_levels(n)):
-            sel = n == size
-            grid = np.geomspace(c[sel].min() / 2, c[sel].max() * 2, 60)
-            ax.plot(
-                grid,
-                law.predict(size, axis.tokens(size, grid)),
-                color=cmap(norm(size)),
-                lw=0.8,
-                alpha=0.8,
-                label=f"fitted law at each size, L(N, C/f(N)), axis {axis.kind}"
-                if i == 0
-                else None,
-            )
-        rows = doc.get("budgets") or []
-        if rows:
-            bc = np.array([r["flops"] for r in rows])
-            bl = np.array([r["loss"] for r in rows])
-            inside = bc <= c.max()
-            p = a3["params"]
-            law_txt = (
-                f"E={p['E']:.3g}, A={p['A']:.3g}, B={p['B']:.3g}, "
-                f"α={p['alpha']:.3f}, β={p['beta']:.3f}"
-            )
-            ax.plot(
-                bc[inside],
-                bl[inside],
-                color="tab:red",
-                lw=2.0,
-                zorder=5,
-                label=f"compute-optimal L_opt(C) ({law_txt})",
-            )
-            outside = bc >= c.max()
-            if outside.any():
-                start = max(int(np.flatnonzero(outside)[0]) - 1, 0)
-                ax.plot(
-                    bc[start:],
-                    bl[start:],
-                    color="tab:red",
-                    lw=2.0,
-                    ls="--",
-                    zorder=5,
-                    label="extrapolation of L_opt(C)",
-                )
-            if rows[0].get("lo") is not None:
-                lo = np.array([r["lo"] for r in rows])
-                hi = np.array([r["hi"] for r in rows])
-                level = int(round(100 * a3.get("ci_level", 0.95)))
-                ax.fill_between(
-                    bc, lo, hi, color="tab:red", alpha=0.15, lw=0, label=f"{level}% bootstrap band"
-                )
+        _law_at_sizes(ax, doc, a3, n, c, cmap, norm)
+        _optimal_loss(ax, doc, a3, c)
     a1 = doc.get("approach1") or {}
     if a1.get("applicable"):
         ax.plot(
@@ -178,105 +128,173 @@ def _loss_panel(ax, doc: dict[str, Any], cmap, norm) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
+def _law_at_sizes(ax, doc: dict[str, Any], a3: dict, n, c, cmap, norm) -> None:
+    """The fitted law along each trained size's compute, L(N, C/f(N))."""
+    law = ChinchillaLaw(**a3["params"])
+    axis = ComputeAxis.from_dict(doc.get("compute_axis"))
+    for i, size in enumerate(_size_levels(n)):
+        sel = n == size
+        grid = np.geomspace(c[sel].min() / 2, c[sel].max() * 2, 60)
+        ax.plot(
+            grid,
+            law.predict(size, axis.tokens(size, grid)),
+            color=cmap(norm(size)),
+            lw=0.8,
+            alpha=0.8,
+            label=f"fitted law at each size, L(N, C/f(N)), axis {axis.kind}" if i == 0 else None,
+        )
+
+
+def _optimal_loss(ax, doc: dict[str, Any], a3: dict, c) -> None:
+    """L_opt(C) over the budgets: solid within the trained compute, dashed past it; its band."""
+    rows = doc.get("budgets") or []
+    if not rows:
+        return
+    bc = np.array([r["flops"] for r in rows])
+    bl = np.array([r["loss"] for r in rows])
+    inside = bc <= c.max()
+    p = a3["params"]
+    law_txt = (
+        f"E={p['E']:.3g}, A={p['A']:.3g}, B={p['B']:.3g}, α={p['alpha']:.3f}, β={p['beta']:.3f}"
+    )
+    ax.plot(
+        bc[inside],
+        bl[inside],
+        color="tab:red",
+        lw=2.0,
+        zorder=5,
+        label=f"compute-optimal L_opt(C) ({law_txt})",
+    )
+    outside = bc >= c.max()
+    if outside.any():
+        start = max(int(np.flatnonzero(outside)[0]) - 1, 0)
+        ax.plot(
+            bc[start:],
+            bl[start:],
+            color="tab:red",
+            lw=2.0,
+            ls="--",
+            zorder=5,
+            label="extrapolation of L_opt(C)",
+        )
+    if rows[0].get("lo") is not None:
+        lo = np.array([r["lo"] for r in rows])
+        hi = np.array([r["hi"] for r in rows])
+        level = int(round(100 * a3.get("ci_level", 0.95)))
+        ax.fill_between(
+            bc, lo, hi, color="tab:red", alpha=0.15, lw=0, label=f"{level}% bootstrap band"
+        )
+
+
 def _allocation_panel(ax, doc: dict[str, Any], cmap, norm) -> None:
     members = doc.get("members") or []
     a2 = doc.get("approach2") or {}
     ax.set_xscale("log")
     if a2.get("applicable") and members:
-        n = np.array([m["N"] for m in members], float)
-        loss = np.array([m["loss"] for m in members], float)
-        groups = np.asarray(a2.get("budget_group") or [], int)
-        profiles = a2["profiles"]
-        budget_cmap = matplotlib.colormaps["plasma"]
-        exponent = _exponent(a2.get("a"))
-        ax.set_title(
-            f"isoFLOP profiles (Approach 2, {a2.get('method')}): N_opt ∝ C^{exponent}", fontsize=10
-        )
-        for i, prof in enumerate(profiles):
-            colour = budget_cmap(0.1 + 0.8 * i / max(len(profiles) - 1, 1))
-            sel = groups == prof.get("group", -1)
-            ax.scatter(
-                n[sel],
-                loss[sel],
-                color=colour,
-                s=16,
-                zorder=3,
-                label=f"C ≈ {prof['flops']:.2g} FLOPs",
-            )
-            coef = prof.get("coefficients") or []
-            if len(coef) == 3:
-                grid = np.geomspace(prof["n_min"], prof["n_max"], 80)
-                ax.plot(grid, np.polyval(coef, np.log(grid)), color=colour, lw=1.0)
-            ax.scatter(
-                [prof["n_opt"]],
-                [prof["loss_opt"]],
-                marker="*",
-                s=90,
-                color=colour,
-                edgecolors="black",
-                linewidths=0.5,
-                zorder=4,
-            )
-        ax.set_xlabel("parameters N")
-        ax.set_ylabel(_plain(doc.get("loss_metric") or "loss"))
-        ax.legend(fontsize=7, loc="upper right", title="budget (★ = minimum)", title_fontsize=7)
+        _isoflop_profiles(ax, doc, members, a2)
     else:
-        ax.set_yscale("log")
-        ax.set_xlabel("training compute C (FLOPs)")
-        ax.set_ylabel("parameters N")
-        reason = a2.get("reason") or "no fit"
-        ax.set_title("compute-optimal size N_opt(C) (no isoFLOP groups)", fontsize=10)
-        if members:
-            ax.scatter(
-                [m["C"] for m in members],
-                [m["N"] for m in members],
-                c=[m["N"] for m in members],
-                cmap=cmap,
-                norm=norm,
-                s=14,
-                label="member runs",
-            )
-        rows = doc.get("budgets") or []
-        if rows:
-            bc = [r["flops"] for r in rows]
-            ax.plot(
-                bc,
-                [r["n_opt"] for r in rows],
-                color="tab:red",
-                lw=2.0,
-                label="N_opt(C) of the fitted law (Approach 3)",
-            )
-            if rows[0].get("n_opt_lo") is not None:
-                ax.fill_between(
-                    bc,
-                    [r["n_opt_lo"] for r in rows],
-                    [r["n_opt_hi"] for r in rows],
-                    color="tab:red",
-                    alpha=0.15,
-                    lw=0,
-                    label="bootstrap band",
-                )
-        a1 = doc.get("approach1") or {}
-        if a1.get("applicable"):
-            ax.plot(
-                a1["flops"],
-                a1["n_opt"],
-                color="tab:gray",
-                ls=":",
-                label="envelope winner (Approach 1)",
-            )
-        ax.text(
-            0.02,
-            0.02,
-            _plain(_wrap(reason, 70)),
-            transform=ax.transAxes,
-            fontsize=6.5,
-            va="bottom",
-            color="dimgray",
-        )
-        if members or rows:
-            ax.legend(fontsize=7, loc="upper left")
+        _optimal_size(ax, doc, members, a2, cmap, norm)
     ax.grid(True, which="major", alpha=0.3)
+
+
+def _isoflop_profiles(ax, doc: dict[str, Any], members: list, a2: dict) -> None:
+    """Approach 2: each budget's runs, its fitted parabola and its minimum (★)."""
+    n = np.array([m["N"] for m in members], float)
+    loss = np.array([m["loss"] for m in members], float)
+    groups = np.asarray(a2.get("budget_group") or [], int)
+    profiles = a2["profiles"]
+    budget_cmap = matplotlib.colormaps["plasma"]
+    exponent = _exponent(a2.get("a"))
+    ax.set_title(
+        f"isoFLOP profiles (Approach 2, {a2.get('method')}): N_opt ∝ C^{exponent}", fontsize=10
+    )
+    for i, prof in enumerate(profiles):
+        colour = budget_cmap(0.1 + 0.8 * i / max(len(profiles) - 1, 1))
+        sel = groups == prof.get("group", -1)
+        ax.scatter(
+            n[sel],
+            loss[sel],
+            color=colour,
+            s=16,
+            zorder=3,
+            label=f"C ≈ {prof['flops']:.2g} FLOPs",
+        )
+        coef = prof.get("coefficients") or []
+        if len(coef) == 3:
+            grid = np.geomspace(prof["n_min"], prof["n_max"], 80)
+            ax.plot(grid, np.polyval(coef, np.log(grid)), color=colour, lw=1.0)
+        ax.scatter(
+            [prof["n_opt"]],
+            [prof["loss_opt"]],
+            marker="*",
+            s=90,
+            color=colour,
+            edgecolors="black",
+            linewidths=0.5,
+            zorder=4,
+        )
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel(_plain(doc.get("loss_metric") or "loss"))
+    ax.legend(fontsize=7, loc="upper right", title="budget (★ = minimum)", title_fontsize=7)
+
+
+def _optimal_size(ax, doc: dict[str, Any], members: list, a2: dict, cmap, norm) -> None:
+    """Without isoFLOP groups: N_opt(C) of the fitted law over the runs, and why."""
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("parameters N")
+    reason = a2.get("reason") or "no fit"
+    ax.set_title("compute-optimal size N_opt(C) (no isoFLOP groups)", fontsize=10)
+    if members:
+        ax.scatter(
+            [m["C"] for m in members],
+            [m["N"] for m in members],
+            c=[m["N"] for m in members],
+            cmap=cmap,
+            norm=norm,
+            s=14,
+            label="member runs",
+        )
+    rows = doc.get("budgets") or []
+    if rows:
+        bc = [r["flops"] for r in rows]
+        ax.plot(
+            bc,
+            [r["n_opt"] for r in rows],
+            color="tab:red",
+            lw=2.0,
+            label="N_opt(C) of the fitted law (Approach 3)",
+        )
+        if rows[0].get("n_opt_lo") is not None:
+            ax.fill_between(
+                bc,
+                [r["n_opt_lo"] for r in rows],
+                [r["n_opt_hi"] for r in rows],
+                color="tab:red",
+                alpha=0.15,
+                lw=0,
+                label="bootstrap band",
+            )
+    a1 = doc.get("approach1") or {}
+    if a1.get("applicable"):
+        ax.plot(
+            a1["flops"],
+            a1["n_opt"],
+            color="tab:gray",
+            ls=":",
+            label="envelope winner (Approach 1)",
+        )
+    ax.text(
+        0.02,
+        0.02,
+        _plain(_wrap(reason, 70)),
+        transform=ax.transAxes,
+        fontsize=6.5,
+        va="bottom",
+        color="dimgray",
+    )
+    if members or rows:
+        ax.legend(fontsize=7, loc="upper left")
 
 
 def _wrap(text: str, width: int) -> str:

@@ -28,8 +28,9 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from .app import BLUEPRINT, register_routes, static_prefix
+from ..compat import auth_permissions
 from .data import AccessCheck, allow_all
+from .routes import BLUEPRINT, register_routes, static_prefix
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ def _username() -> str:
 def experiment_access() -> AccessCheck:
     """Read check for the person behind the current request (admins read everything)."""
     from mlflow.server import auth
-
-    from ..compat import auth_permissions
 
     username = _username()
     if auth.store.get_user(username).is_admin:
@@ -98,8 +97,6 @@ def compose(flask_app: Flask) -> Any:
     """Scaling routes plus MLflow's basic-auth on ``flask_app``; returns the server's app."""
     from mlflow.server import auth
 
-    from ..compat import auth_permissions
-
     already = BLUEPRINT in flask_app.blueprints
     register_routes(flask_app, access=experiment_access)
     if already:
@@ -119,7 +116,8 @@ def compose(flask_app: Flask) -> Any:
 
 
 def create_app_with_auth() -> Any:
-    """Entry point ``scaling-auth``."""
+    """Entry point ``scaling-auth`` (:mod:`.app`): MLflow's ``basic-auth`` app with the scaling
+    pages behind the same login."""
     from mlflow.server import app as flask_app
 
     return compose(flask_app)

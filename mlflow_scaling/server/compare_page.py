@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from ..formatting import as_float
 from ..rendering import render
 from ..tracking import schema
 from ..tracking.compare_run import find_compare_runs
-from ..tracking.reading import ExperimentRef, search_all_runs
-from .data import TrackingSource, as_float, fit_artifacts, read_fit_artifact
+from ..tracking.reading import ExperimentRef
+from .data import TrackingSource, fit_artifacts, read_fit_artifact
+from .links import Links
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-    from .pages import Links
 
 VERDICT_CLASSES = {
     "better": "check-pass",
@@ -164,31 +165,6 @@ def page_view(doc: dict[str, Any]) -> dict[str, Any]:
         "level": f"{100 * level:.0f}%",
         "budgets": rows,
     }
-
-
-def comparisons_of(
-    source: TrackingSource, experiment: ExperimentRef, family: str
-) -> list[dict[str, str]]:
-    """Comparison runs in ``experiment`` with ``family`` as candidate or baseline (for links)."""
-    out = []
-    for tag in (schema.TAG_COMPARE_CANDIDATE, schema.TAG_COMPARE_BASELINE):
-        filt = (f"tags.`{schema.TAG_ROLE}` = '{schema.ROLE_COMPARE}' and "
-                f"{schema.tag_filter(tag, family)}")  # fmt: skip
-        runs = search_all_runs(source, [experiment.experiment_id], filt)  # type: ignore[arg-type]
-        for run in runs:
-            tags = run.data.tags
-            base = tags.get(schema.TAG_COMPARE_BASELINE, "")
-            cand = tags.get(schema.TAG_COMPARE_CANDIDATE, "")
-            if tags.get(tag) != family:
-                continue
-            out.append({
-                "baseline": base,
-                "candidate": cand,
-                "verdict": tags.get(schema.TAG_COMPARE_VERDICT, ""),
-                "experiment_id": experiment.experiment_id,
-            })  # fmt: skip
-    unique = {(c["baseline"], c["candidate"]): c for c in out}
-    return sorted(unique.values(), key=lambda c: (c["candidate"], c["baseline"]))
 
 
 def render_compare_links(comparisons: list[dict[str, str]], links: Links) -> str:

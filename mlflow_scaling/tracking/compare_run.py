@@ -3,7 +3,8 @@
 One comparison run per (baseline experiment, baseline family, candidate family) lives in the
 candidate's experiment, tagged ``scaling.role = compare`` with both family names. It never
 carries ``scaling.family`` (it is not a member of either family). It is written by the fit
-run's publishing protocol (:func:`fit_run.write_fit`): a refit number of its own, the artifacts
+run's publishing protocol (:func:`fit_run.write_fit`, called by
+:func:`..jobs.compare_publish.write_comparison`): a refit number of its own, the artifacts
 ``compare.json`` and ``compare.png`` in a folder of their own, then the record that publishes
 them with the digests; the refit job skips it while both digests of the published record match
 (:mod:`..jobs.compare_refit`). Readers find the files with :mod:`.published`.
@@ -13,18 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..laws.compare import Comparison, FamilyRuns
-from ..strict_json import dumps as strict_dumps
 from . import schema
 from .digest import input_digest, settings_digest
-from .fit_run import MAX_RUN_NAME, delete_duplicates, write_fit
-from .published import PublishedFit
-from .reading import C_FROM_METRIC, ExperimentRef, Family, fit_run_order, search_all_runs
+from .family_axis import family_axis, member_flops
+from .fit_run import MAX_RUN_NAME
+from .reading import ExperimentRef, Family, fit_run_order, search_all_runs
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,8 +38,6 @@ COMPARE_VERSION = 2
 def family_runs(family: Family) -> FamilyRuns:
     """The member points of a family read from MLflow, one bootstrap group per run, on the
     family's compute axis (learned from the members' logged FLOPs, as the refit job does)."""
-    from ..jobs.analysis import family_axis
-
     members = family.members
     axis = family_axis(members)
     n = np.array([p.n for p in members], dtype=float)
@@ -50,9 +47,7 @@ def family_runs(family: Family) -> FamilyRuns:
         n=n,
         d=d,
         loss=np.array([p.loss for p in members], dtype=float),
-        flops=np.array(
-            [p.c if p.c_source == C_FROM_METRIC else float(axis.flops(p.n, p.d)) for p in members]
-        ),  # fmt: skip
+        flops=member_flops(members, axis),
         groups=np.array([p.run_id for p in members]),
         axis=axis,
     )
@@ -140,61 +135,3 @@ def comparison_metrics(comparison: Comparison) -> dict[str, float]:
         for key, suffix in (("value", ""), ("lo", "_lo"), ("hi", "_hi")):
             out[schema.METRIC_COMPARE_SHIFT + suffix] = comparison.shift_multiplier[key]
     return out
-
-
-def write_comparison(
-    client: MlflowClient,
-    comparison: Comparison,
-    baseline: Family,
-    candidate: Family,
-    *,
-    settings: Mapping[str, Any],
-    known: list[Run] | None = None,
-) -> dict:
-    """Write the comparison to the pair's comparison run (found or created); its document."""
-    from ..report.compare_figure import compare_figure_png
-
-    exp_id = candidate.experiment.experiment_id
-    base_exp = baseline.experiment.experiment_id
-    runs = known if known is not None else find_compare_runs(
-        client, exp_id, base_exp, baseline.name, candidate.name)  # fmt: skip
-    if runs:
-        delete_duplicates(client, runs)
-        run = runs[0]
-    else:
-        run = client.create_run(
-            exp_id,
-            run_name=compare_run_name(baseline.name, candidate.name),
-            tags={
-                schema.TAG_ROLE: schema.ROLE_COMPARE,
-                schema.TAG_COMPARE_BASELINE: baseline.name,
-                schema.TAG_COMPARE_CANDIDATE: candidate.name,
-                schema.TAG_COMPARE_BASELINE_EXPERIMENT: base_exp,
-            },
-        )
-    digest = comparison_digest(baseline, candidate)
-    docs: list[dict] = []
-
-    def make_artifacts(number: int, folder: Path) -> None:
-        doc = build_compare_document(comparison, baseline.experiment, candidate.experiment,
-                                     run_id=run.info.run_id, settings=settings, digest=digest,
-                                     refit_number=number)  # fmt: skip
-        (folder / "compare.json").write_text(strict_dumps(doc, indent=2))
-        (folder / "compare.png").write_bytes(compare_figure_png(doc))
-        docs.append(doc)
-
-    record = PublishedFit(
-        number=0,
-        path="",
-        input_digest=digest,
-        settings_digest=settings_digest(settings),
-        status=comparison.verdict,
-        metrics=comparison_metrics(comparison),
-        tags={
-            schema.TAG_COMPARE_VERDICT: comparison.verdict,
-            schema.TAG_COMPARE_VERDICT_EXTRAPOLATED: comparison.verdict_extrapolated,
-            schema.TAG_COMPARE_SLOPE: (comparison.slope_test or {}).get("decision", ""),
-        },
-    )
-    write_fit(client, run, make_artifacts=make_artifacts, record=record)
-    return docs[-1]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..laws.isoflop import cluster_log_values
+from ..laws.scatter import count_sizes
 from . import schema
 from .digest import input_digest
 from .published import published_fit
@@ -96,8 +96,6 @@ DEFAULT_SCALE_PARAMS: tuple[str, ...] = (
     "seed",
 )
 """Hyperparameters that vary *within* a family (sizes, steps, tokens, seeds)."""
-SIZE_BANDWIDTH_DECADES = 0.01
-"""Model sizes within about 2 % of each other count as one size (as the scaling check does)."""
 
 
 def is_scale_param(name: str, scale_params: Sequence[str]) -> bool:
@@ -156,7 +154,7 @@ def describe_family(family: Family) -> FamilyInfo:
             "error": run.data.tags.get(schema.TAG_FIT_ERROR) or None,
         }
     n = [p.n for p in members]
-    sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size if members else 0
+    sizes = count_sizes(n)
     return FamilyInfo(
         experiment_id=family.experiment.experiment_id,
         experiment=family.experiment.name,
@@ -274,31 +272,12 @@ def suggest_families(
     for exp in experiments:
         runs = search_all_runs(client, [exp.experiment_id])
         taken = {f for r in runs if (f := family_of(r))}
-        groups: dict[tuple, list[Run]] = defaultdict(list)
-        for run in runs:
-            if family_of(run) is not None or is_fit_run(run):
-                continue
-            if schema.METRIC_PARAMS not in run.data.metrics:
-                left.append(
-                    _left(run, exp, f"no {schema.METRIC_PARAMS} metric (not a scaling run)")
-                )
-                continue
-            loss_metric = (
-                run.data.tags.get(schema.TAG_LOSS_METRIC, "").strip() or schema.DEFAULT_LOSS_METRIC
-            )
-            shared = tuple(
-                sorted(
-                    (k, v)
-                    for k, v in run.data.params.items()
-                    if not is_scale_param(k, scale_params)
-                )
-            )
-            groups[(loss_metric, shared)].append(run)
+        groups = _group_untagged(runs, exp, scale_params, left)
         names = _name_groups(groups, exp, taken)
         for key, members in groups.items():
             n = [r.data.metrics[schema.METRIC_PARAMS] for r in members]
             n = [v for v in n if np.isfinite(v) and v > 0]
-            n_sizes = np.unique(cluster_log_values(n, SIZE_BANDWIDTH_DECADES)).size if n else 0
+            n_sizes = count_sizes(n)
             if len(members) < min_runs or n_sizes < 2:
                 why = (
                     f"only {len(members)} run(s) share its hyperparameters (< {min_runs})"
@@ -324,6 +303,33 @@ def suggest_families(
             )
     suggestions.sort(key=lambda s: (s.experiment.name, s.name))
     return SuggestResult(suggestions, left, list(scale_params))
+
+
+def _group_untagged(
+    runs: Sequence[Run],
+    exp: ExperimentRef,
+    scale_params: Sequence[str],
+    left: list[dict[str, str]],
+) -> dict[tuple, list[Run]]:
+    """The untagged scaling runs grouped by (loss metric, non-scale params); runs without
+    ``scaling.params`` are added to ``left`` with the reason."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for run in runs:
+        if family_of(run) is not None or is_fit_run(run):
+            continue
+        if schema.METRIC_PARAMS not in run.data.metrics:
+            left.append(_left(run, exp, f"no {schema.METRIC_PARAMS} metric (not a scaling run)"))
+            continue
+        loss_metric = (
+            run.data.tags.get(schema.TAG_LOSS_METRIC, "").strip() or schema.DEFAULT_LOSS_METRIC
+        )
+        shared = tuple(
+            sorted(
+                (k, v) for k, v in run.data.params.items() if not is_scale_param(k, scale_params)
+            )
+        )
+        groups[(loss_metric, shared)].append(run)
+    return groups
 
 
 def _left(run: Run, exp: ExperimentRef, reason: str) -> dict[str, str]:

@@ -56,6 +56,13 @@ table's primary key). A write of one refit goes:
    most ``keep`` records and published folders and no unpublished folder older than the grace
    period; every write ends the run's status (``FINISHED`` once published or dropped,
    ``FAILED`` after an error, ``KILLED`` when the pass was interrupted).
+6. *Quick check* (:mod:`..jobs.changes`): a pass skips a family without reading its members
+   only when none of the signs of change listed there appears (a run started or ended after
+   the watermark less the clock margin, a re-tag, a changed deleted-runs digest, a refit
+   error, a missing or duplicate fit run or record, mirrors that disagree, other settings, a
+   declared comparison out of date). What it cannot see (edits by hand to runs that had
+   ended, a fit run deleted by hand) waits at most ``full_every_ms`` for the next full check,
+   which reads every member run.
 
 Readers never look at the mirrors to find files: :mod:`.published` reads the record. A pass
 that dies before step 4 leaves the published fit as it was (its claim is a gap in the
@@ -76,7 +83,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import schema
-from .published import PublishedFit, numbered_params, published_fit
+from .claims import (  # noqa: F401  (is_active re-exported: the job and tests use it here)
+    claim_value,
+    highest_taken,
+    is_active,
+)
+from .published import PublishedFit, published_fit
 from .reading import ExperimentRef, fit_run_order, search_all_runs
 from .retention import Retention, collect
 
@@ -91,7 +103,6 @@ MAX_RUN_NAME = 250
 MAX_TAG_VALUE = 5000
 MAX_CLAIM_ATTEMPTS = 20
 MIRROR_ROUNDS = 4
-IS_ACTIVE_ATTEMPTS = 3
 
 StepHook = Callable[[str, int], None]
 """Called after each step of a write with the step's name and the refit number (tests use
@@ -157,30 +168,6 @@ def refit_number_of(run: Run) -> int:
     """The number of the run's published fit (0 when nothing is published)."""
     fit = published_fit(run)
     return 0 if fit is None else fit.number
-
-
-def highest_taken(run: Run) -> int:
-    """The highest refit number claimed or published on ``run`` (or in a legacy tag)."""
-    params = run.data.params
-    numbers = [0]
-    numbers += numbered_params(params, schema.PARAM_REFIT_CLAIM_PREFIX)
-    numbers += numbered_params(params, schema.PARAM_PUBLISHED_PREFIX)
-    try:  # fit runs written before the protocol kept only this tag
-        numbers.append(int(run.data.tags.get(schema.TAG_REFIT_NUMBER, "0")))
-    except ValueError:
-        pass
-    return max(numbers)
-
-
-def claim_value(token: str, at_ms: int) -> str:
-    """The value of a claim param: the write's token and when it claimed (ms)."""
-    return f"{token}@{at_ms}"
-
-
-def claim_time(value: str) -> int:
-    """When a claim (a :func:`claim_value`) was made; 0 for claims that did not say."""
-    _, _, at = value.rpartition("@")
-    return int(at) if at.isdigit() else 0
 
 
 def claim_refit_number(client: MlflowClient, run: Run, token: str) -> int:
@@ -254,8 +241,6 @@ def write_fit(
     than ``record.read_ms`` is the fit. ``retention`` (default: keep 20 records, collect
     orphans after an hour) bounds the run (step 6). The run always ends with a final status.
     """
-    from mlflow.entities import Metric, Param, RunTag
-
     run_id = run.info.run_id
     token = uuid.uuid4().hex[:12]
     step = (lambda name, n: None) if on_step is None else on_step
@@ -273,19 +258,7 @@ def write_fit(
             client.log_artifacts(run_id, tmp, artifact_path=folder)
         step("artifacts", n)
         published = PublishedFit(**{**record.__dict__, "number": n, "path": folder})
-        key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run_id,
-            params=[Param(key, value)],
-            metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
-            tags=[
-                *(RunTag(k, v) for k, v in published.mirror_tags().items()),
-                RunTag(schema.TAG_FIT_ERROR, ""),
-            ],
-        )
-        if client.get_run(run_id).data.params.get(key) != value:
-            raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
+        _publish(client, run_id, published)
         final = "FINISHED"
         step("published", n)
         after = client.get_run(run_id)  # one fresh view for the mirrors, the verdict, step 6
@@ -300,6 +273,26 @@ def write_fit(
         raise
     finally:
         _quietly(client.set_terminated, run_id, final)
+
+
+def _publish(client: MlflowClient, run_id: str, published: PublishedFit) -> None:
+    """Step 4: the record, the metrics at step n and the mirror tags in one batch, read back."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    n = published.number
+    key, value = f"{schema.PARAM_PUBLISHED_PREFIX}{n}", published.to_param()
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        params=[Param(key, value)],
+        metrics=[Metric(k, float(v), now, n) for k, v in published.metrics.items()],
+        tags=[
+            *(RunTag(k, v) for k, v in published.mirror_tags().items()),
+            RunTag(schema.TAG_FIT_ERROR, ""),
+        ],
+    )
+    if client.get_run(run_id).data.params.get(key) != value:
+        raise RuntimeError(f"fit run {run_id}: the record of refit {n} did not read back")
 
 
 def mirrors_agree(run: Run, fit: PublishedFit) -> bool:
@@ -353,28 +346,3 @@ def _quietly(fn: Callable, *args) -> None:
         fn(*args)
     except Exception as exc:
         log.debug("%s%r failed: %s", getattr(fn, "__name__", fn), args, exc)
-
-
-def is_active(client: MlflowClient, run_id: str) -> bool:
-    """Whether the run still exists and is not deleted.
-
-    Only the store's own answer counts: a deleted run (lifecycle ``deleted``) or one that no
-    longer exists (``RESOURCE_DOES_NOT_EXIST``) is not active. Any other failure (the network,
-    a 5xx the client's retries did not get past) is retried, then raised, never taken for a
-    deletion.
-    """
-    from mlflow.exceptions import MlflowException
-
-    for attempt in range(IS_ACTIVE_ATTEMPTS):
-        try:
-            return client.get_run(run_id).info.lifecycle_stage == "active"
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return False
-            if attempt == IS_ACTIVE_ATTEMPTS - 1:
-                raise
-        except Exception:
-            if attempt == IS_ACTIVE_ATTEMPTS - 1:
-                raise
-        time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..compat import metric_steps
 from ..inputs import PARAMS, TOKENS, Quantity
 from ..laws.allocation import FLOPS_PER_PARAM_TOKEN
 from ..tabular import InputError
@@ -282,8 +283,6 @@ def fit_generation(run: Run) -> int:
 def _latest_steps(run: Run) -> dict[str, int]:
     # ``search_runs`` returns each metric's latest value with its step; the step is only on the
     # Metric objects (a private attribute: see compat.metric_steps), not in ``metrics``.
-    from ..compat import metric_steps
-
     return {m.key: int(m.step or 0) for m in metric_steps.latest(run) or []}
 
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..compat.artifact_delete import delete_folder
 from . import schema
+from .claims import claim_time, claim_value, highest_taken, is_active
 from .published import PublishedFit, numbered_params, published_fit, published_fits
 from .reading import fit_generation
 
@@ -90,8 +91,6 @@ def collect(
 
     Failures are logged and leave things for the next write: retention never fails a refit.
     """
-    from .fit_run import claim_time
-
     retention = retention or Retention()
     now = int(time.time() * 1000) if now_ms is None else now_ms
     out = Collected(orphans=[])
@@ -130,8 +129,6 @@ def roll_over(client: MlflowClient, run: Run) -> str | None:
     """Move the family to a fresh fit run of the next generation (module docstring); the new
     run's id, or None when it did not happen (nothing published, or the old run changed)."""
     from mlflow.entities import Param, RunTag
-
-    from .fit_run import claim_value, highest_taken, is_active
 
     run = client.get_run(run.info.run_id)  # as fresh as possible: its tags are copied
     current = published_fit(run)

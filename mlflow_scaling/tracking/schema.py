@@ -81,7 +81,7 @@ def task_phase_tag(task: str) -> str:
     return f"{FIT_METRIC_PREFIX}task.{task}.phase"
 
 
-TASK_FIT_METRICS = ("accuracy", "lo", "hi", "ceiling", "k", "L0", "backtest_error")
+TASK_FIT_METRICS = ("accuracy", "lo", "hi", "ceiling", "floor", "k", "L0", "backtest_error")
 """Per task on the fit run: predicted accuracy at the target with its interval, the sigmoid,
 and the absolute error predicting the largest size from the smaller ones."""
 

@@ -18,12 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from .argtypes import non_negative_int, positive_float
-from .strict_json import dumps as strict_dumps
-from .tabular import InputError
+from ..api import compare, family_runs
+from ..argtypes import non_negative_int, positive_float
+from ..jobs.compare_publish import write_comparison
+from ..strict_json import dumps as strict_dumps
+from ..tabular import InputError, read_points
+from ..tracking.compare_run import build_compare_document, comparison_settings
+from ..tracking.compare_run import family_runs as mlflow_family_runs
+from ..tracking.reading import read_families, resolve_experiments
+from .common import EXIT_OK, add_point_columns, connect, mlflow_errors, uri_of
 
 DEFAULT_N_BOOT = 200
-EXIT_OK = 0
 
 
 def _g(x: Any) -> str:
@@ -107,28 +112,13 @@ def format_compare_table(doc: dict) -> str:
 
 
 def _families_from_csv(args: argparse.Namespace):
-    from .laws.compare import FamilyRuns
-    from .tabular import read_points
-
-    out = []
-    for path in args.files:
-        p = read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
-                        loss_col=args.loss_col)  # fmt: skip
-        out.append(FamilyRuns(name=str(path), n=p.n, d=p.d, loss=p.loss, flops=p.flops,
-                              axis=p.axis()))  # fmt: skip
-    return out
+    return [family_runs(read_points(path, n_col=args.n_col, d_col=args.d_col, c_col=args.c_col,
+                                    loss_col=args.loss_col), str(path))
+            for path in args.files]  # fmt: skip
 
 
 def _compare(baseline, candidate, args: argparse.Namespace):
-    from .laws.compare import MIN_BOOT, compare_families
-
-    if args.bootstrap < MIN_BOOT:
-        raise InputError(f"--bootstrap {args.bootstrap}: the comparison's intervals need at "
-                         f"least {MIN_BOOT} replicates")  # fmt: skip
-    try:
-        return compare_families(baseline, candidate, budgets=args.budget, n_boot=args.bootstrap)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    return compare(baseline, candidate, budgets=args.budget, n_boot=args.bootstrap)
 
 
 def _from_csv(args: argparse.Namespace) -> dict:
@@ -141,8 +131,6 @@ def _from_csv(args: argparse.Namespace) -> dict:
 
 
 def _read_family(client, experiment: str, family: str):
-    from .tracking.reading import read_families, resolve_experiments
-
     (exp,) = resolve_experiments(client, [experiment])
     found = [f for f in read_families(client, [exp], [family]) if f.name == family]
     if not found or not found[0].members:
@@ -153,14 +141,6 @@ def _read_family(client, experiment: str, family: str):
 
 
 def _from_mlflow(args: argparse.Namespace) -> dict:
-    from .jobs.commands import _connect, _mlflow_errors
-    from .tracking.compare_run import (
-        build_compare_document,
-        comparison_settings,
-        family_runs,
-        write_comparison,
-    )
-
     if not (args.baseline and args.candidate):
         raise InputError("name both families: --baseline F1 --candidate F2 (or give two CSVs)")
     base_exp = args.baseline_experiment or args.experiment
@@ -170,11 +150,11 @@ def _from_mlflow(args: argparse.Namespace) -> dict:
             "name the experiment: --experiment E (or --baseline-experiment and "
             "--candidate-experiment)"
         )
-    with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args)
+    with mlflow_errors(uri_of(args)):
+        client = connect(args)
         base = _read_family(client, base_exp, args.baseline)
         cand = _read_family(client, cand_exp, args.candidate)
-        comparison = _compare(family_runs(base), family_runs(cand), args)
+        comparison = _compare(mlflow_family_runs(base), mlflow_family_runs(cand), args)
         settings = comparison_settings(args.bootstrap, comparison.level, 0, args.budget)
         if args.no_log:
             return build_compare_document(comparison, base.experiment, cand.experiment,
@@ -182,7 +162,7 @@ def _from_mlflow(args: argparse.Namespace) -> dict:
         return write_comparison(client, comparison, base, cand, settings=settings)
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.files and (args.baseline or args.candidate or args.experiment):
         raise InputError("give either two CSV files or --baseline/--candidate from MLflow, "
                          "not both")  # fmt: skip
@@ -196,15 +176,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the ``mlflow-scaling`` parser."""
-    from .cli import _add_point_columns
-
     p = subparsers.add_parser(
         "compare",
         help="does the candidate family scale better than the baseline? compute multiplier, "
         "crossover and verdict (from two CSVs or from MLflow)",
     )
     p.add_argument("files", nargs="*", metavar="CSV", help="BASE.csv CAND.csv (no MLflow)")
-    _add_point_columns(p)
+    add_point_columns(p)
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")  # fmt: skip
     p.add_argument("--experiment", default=None, help="experiment of both families")
@@ -222,4 +200,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-log", action="store_true",
                    help="MLflow source: do not write the comparison run")  # fmt: skip
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(handler=_cmd_compare)
+    p.set_defaults(func=run)

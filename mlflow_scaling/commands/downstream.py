@@ -2,7 +2,8 @@
 
     mlflow-scaling downstream runs.csv --task-loss-col bpb --metric-col acc --chance 0.25 \\
         [--n-col N --d-col D --c-col C] [--n-examples 1000] [--predict targets.csv] \\
-        [--bootstrap 200] --format json|table
+        [--bootstrap 200] [--run-col run --step-col step [--skip-fraction 0.1]] \\
+        --format json|table
 
 Step 1 fits the task-loss column against (N, D) (or against C on the frontier when the runs do
 not span both axes); step 2 the sigmoid from ``--chance`` to a fitted ceiling. Columns are read
@@ -10,6 +11,10 @@ as by ``mlflow-scaling fit``: with C and D the compute axis f(N) = C/D is learne
 and places the targets; from C alone D = C/(6N). Give the
 training loss as ``--task-loss-col`` when the task has no loss of its own. Exit 0, or 2 on bad
 input with one line naming the file, column and row.
+
+With ``--run-col`` and ``--step-col`` the file is a checkpoint table (:mod:`.checkpoint_table`):
+each run's last row is its final point for step 1; step 2 is fitted on the checkpoints past the
+first ``--skip-fraction`` of each run's steps, with a free floor and height.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ import argparse
 
 import numpy as np
 
-from .argtypes import non_negative_int, positive_int
-from .inputs import ACCURACY, below_chance_problem
-from .laws.downstream import fit_task
-from .strict_json import dumps as strict_dumps
-from .tabular import InputError, cell, numeric_column, read_csv, read_points, read_targets
+from ..api import accuracy_column
+from ..argtypes import non_negative_int, positive_int
+from ..checkpoint_table import checkpoint_rows
+from ..laws.downstream import DEFAULT_SKIP_FRACTION, Checkpoints, fit_task
+from ..strict_json import dumps as strict_dumps
+from ..tabular import InputError, read_csv, read_points, read_targets
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
+SHARE_KEYS = ("share_step1", "share_step2")
 
 
 def _chance(text: str) -> float:
@@ -38,15 +45,35 @@ def _chance(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1)")
+    return value
+
+
 def _accuracies(args: argparse.Namespace) -> np.ndarray:
-    """The accuracy column: each in [0, 1] and none far below chance (:mod:`.inputs`)."""
-    frame = read_csv(args.file)
-    acc = numeric_column(frame, args.metric_col, args.file, quantity=ACCURACY)
-    for i, value in enumerate(acc):
-        problem = below_chance_problem(float(value), args.chance, args.n_examples)
-        if problem:
-            raise InputError(f"{cell(frame, args.metric_col, args.file, i)}: {problem}")
-    return acc
+    """The accuracy column: each in [0, 1] and none far below chance (:mod:`..inputs`)."""
+    return accuracy_column(read_csv(args.file), args.metric_col, args.chance, args.n_examples,
+                           source=args.file)  # fmt: skip
+
+
+def _split_checkpoints(args, n, d, flops, loss, acc, examples):
+    """Final points (step 1) and the step-2 checkpoints of a checkpoint table, or the file
+    as final points when ``--run-col``/``--step-col`` are not given."""
+    if (args.run_col is None) != (args.step_col is None):
+        raise InputError(f"{args.file}: --run-col and --step-col go together (one names the "
+                         "run, the other the step of each checkpoint)")  # fmt: skip
+    if args.run_col is None:
+        return (n, d, flops, loss, acc, examples), None, None
+    rows = checkpoint_rows(args.file, args.run_col, args.step_col, n, args.skip_fraction)
+    f, k = rows.final, rows.step2
+    ck = Checkpoints(rows.run[k], loss[k], acc[k], None if examples is None else examples[k])
+    final = (n[f], d[f], flops[f], loss[f], acc[f], None if examples is None else examples[f])
+    return final, ck, rows.run[f]
 
 
 def downstream_report(args: argparse.Namespace) -> dict:
@@ -54,19 +81,22 @@ def downstream_report(args: argparse.Namespace) -> dict:
     cols = {"n_col": args.n_col, "d_col": args.d_col, "c_col": args.c_col}
     points = read_points(args.file, **cols, loss_col=args.task_loss_col)
     acc = _accuracies(args)
-    n, d, loss = points.n, points.d, points.loss
     targets: list[tuple[float, ...]] = []
     if args.predict:
         t = read_targets(args.predict, **cols)
         tc = t.c if t.c is not None else [None] * t.n.size
         targets = [(a, b) if x is None else (a, b, x) for a, b, x in
                    zip(t.n, t.d, tc, strict=True)]  # fmt: skip
-    examples = None if args.n_examples is None else np.full(n.size, args.n_examples)
+    examples = None if args.n_examples is None else np.full(points.n.size, args.n_examples)
+    final, checkpoints, runs = _split_checkpoints(
+        args, points.n, points.d, points.flops, points.loss, acc, examples
+    )
+    n, d, flops, loss, acc, examples = final
     try:
         fit = fit_task(
-            args.metric_col, n, d, points.flops, acc, loss, args.chance,
+            args.metric_col, n, d, flops, acc, loss, args.chance,
             n_examples=examples, targets=targets, flops_of=points.axis().flops,
-            n_boot=args.bootstrap,
+            n_boot=args.bootstrap, groups=runs, checkpoints=checkpoints,
             loss_source=args.task_loss_col, seed=args.seed,
         )  # fmt: skip
     except ValueError as exc:
@@ -75,9 +105,10 @@ def downstream_report(args: argparse.Namespace) -> dict:
         raise InputError(f"{args.file}: {fit.error}")
     doc = fit.to_dict()
     doc["predictions"] = [
-        {**{k: row[k] for k in PREDICTION_KEYS}, "one_step": row["one_step"]}
+        {**{k: row[k] for k in PREDICTION_KEYS}, "one_step": row["one_step"],
+         **{k: row[k] for k in SHARE_KEYS if k in row}}
         for row in doc["predictions"]
-    ]
+    ]  # fmt: skip
     doc.pop("prediction", None)
     doc.pop("curve", None)
     doc["file"] = str(args.file)
@@ -88,6 +119,13 @@ def _fmt(x, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _on(steps: dict) -> str:
+    pts = steps.get("sigmoid_points") or {}
+    if pts.get("on") != "checkpoints":
+        return ""
+    return f" on {pts['n_points']} checkpoints of {pts['n_runs']} runs (floor free)"
+
+
 def format_table(doc: dict) -> str:
     steps = doc["steps"]
     fit = steps["loss_fit"]
@@ -96,9 +134,10 @@ def format_table(doc: dict) -> str:
         f"phase: {doc['phase']}   ({doc['phase_reason']})",
         f"step 1: {fit['loss_source']} against {fit['variable']} ({fit['kind']}): "
         + ", ".join(f"{k} {v:.4g}" for k, v in fit["params"].items()),
-        f"step 2: accuracy = {sig['chance']:g} + ({sig['ceiling']:.4g} - {sig['chance']:g}) * "
-        f"sigmoid({sig['k']:.4g} * ({sig['L0']:.4g} - task loss))",
+        f"step 2: accuracy = {sig['floor']:.4g} + ({sig['ceiling']:.4g} - {sig['floor']:.4g}) * "
+        f"sigmoid({sig['k']:.4g} * ({sig['L0']:.4g} - task loss))" + _on(steps),
     ]
+    lines += [f"warning: {w}" for w in doc.get("warnings") or ()]
     for s in doc["segments"]:
         lines.append(f"  {s['phase']:<15} {s['axis']} {s['x_min']:.3g} .. {s['x_max']:.3g}")
     bt = doc.get("largest_size_backtest")
@@ -120,16 +159,16 @@ def format_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _cmd_downstream(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     doc = downstream_report(args)
     print(strict_dumps(doc, indent=2) if args.format == "json" else format_table(doc))
     return EXIT_OK
 
 
-def register(sub) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``downstream`` subcommand to the ``mlflow-scaling`` parser."""
-    p = sub.add_parser("downstream", help="predict a task's accuracy in two steps (task loss, "
-                       "then a sigmoid) from a CSV of runs")  # fmt: skip
+    p = subparsers.add_parser("downstream", help="predict a task's accuracy in two steps (task "
+                              "loss, then a sigmoid) from a CSV of runs")  # fmt: skip
     p.add_argument("file", help="CSV with one row per run")
     p.add_argument("--task-loss-col", required=True,
                    help="step-1 variable: the task loss (or the training loss)")  # fmt: skip
@@ -143,6 +182,24 @@ def register(sub) -> None:
     p.add_argument("--predict", default=None, help="CSV of targets with N and D (or C)")
     p.add_argument("--bootstrap", type=non_negative_int, default=200,
                    help="replicates over runs through both steps (0: no intervals)")  # fmt: skip
+    p.add_argument(
+        "--run-col",
+        default=None,
+        help="checkpoint table: the column naming each row's run (with --step-col)",
+    )
+    p.add_argument(
+        "--step-col",
+        default=None,
+        help="checkpoint table: the column with each row's step; a run's last row "
+        "is its final point for step 1",
+    )
+    p.add_argument(
+        "--skip-fraction",
+        type=_fraction,
+        default=DEFAULT_SKIP_FRACTION,
+        help="checkpoints in this first fraction of a run's steps are not used by "
+        f"step 2 (default {DEFAULT_SKIP_FRACTION:g})",
+    )
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(handler=_cmd_downstream)
+    p.set_defaults(func=run)

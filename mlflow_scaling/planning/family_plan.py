@@ -1,30 +1,29 @@
-"""``mlflow-scaling plan``: GPUs, memory per GPU and days for a target model.
-
-From a family (``--experiment E --family F``) the target, the compute axis and the MFU come from
-the family's runs, and the plan is refused (exit 1) unless the family's latest scaling check
-passed (``--ignore-check`` plans anyway and says so). Standalone (``--params N --tokens D``) it
-needs no MLflow. Exit 2 on bad input, with one line on stderr.
+"""Plans from the ``plan`` options: standalone (``--params N --tokens D``, no MLflow) or for a
+family from its ``fit.json`` (:func:`plan_from_doc`, which the refit job calls too through
+:func:`refit_plan`). The options themselves are defined once, in :func:`add_plan_options`, for
+the ``plan`` command and for the refit job's ``--plan-gpu`` plans (:func:`plan_args`).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING
 
-from ..argtypes import params_count, positive_float, positive_int, token_count
+from ..argtypes import positive_float, positive_int
 from ..inputs import check_batch_within_run, check_shape_matches, finite_or_overflow
-from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError
+from ..tracking import schema
 from .compute import flops_per_token
+from .family import (
+    RunFacts,
+    check_summary,
+    family_flops_per_token,
+    family_target,
+    read_run_facts,
+)
 from .gpus import ACCELERATORS, accelerator
 from .memory import ACCOUNTINGS, OPTIMIZERS, PRECISIONS, Shape, derive_shape
-from .plan import DEFAULT_GLOBAL_BATCH_TOKENS, DEFAULT_MFU, PlanInputs, build_plan, format_plan
+from .plan import DEFAULT_GLOBAL_BATCH_TOKENS, DEFAULT_MFU, PlanInputs, build_plan
 
-if TYPE_CHECKING:
-    from .family import RunFacts
-
-EXIT_OK, EXIT_REFUSED = 0, 1
 DEFAULT_GPU = "h100-80gb"
 DEFAULT_SEQ_LEN = 2048
 DEFAULT_VOCAB = 32000
@@ -124,8 +123,6 @@ def plan_from_doc(
     ignore_check: bool,
 ) -> dict:
     """The plan for a family from its ``fit.json`` (no MLflow; the refit job calls it too)."""
-    from .family import check_summary, family_flops_per_token, family_target
-
     if args.target_tokens is not None and args.budget is not None:
         raise InputError("give one of --target-tokens and --budget")
     target = family_target(
@@ -160,45 +157,6 @@ def plan_from_doc(
     return plan
 
 
-def family_plan(args: argparse.Namespace) -> tuple[dict | None, str]:
-    """The plan for ``--experiment E --family F``; (None, why) when the check refuses it."""
-    from ..jobs.commands import _connect, _mlflow_errors
-    from ..tracking.reading import resolve_experiments
-    from .family import check_summary, describe_failures, read_fit_doc, read_run_facts
-
-    if args.params is not None or args.tokens is not None:
-        raise InputError("--params/--tokens are for a standalone plan; with --family use "
-                         "--target-params/--target-tokens")  # fmt: skip
-    with _mlflow_errors(lambda: getattr(args, "resolved_uri", args.tracking_uri)):
-        client = _connect(args)
-        (experiment,) = resolve_experiments(client, [args.experiment])
-        doc, _ = read_fit_doc(client, experiment, args.family)
-        summary = check_summary(doc, args.target_params)
-        if summary["verdict"] != "pass" and not args.ignore_check:
-            at = "" if args.target_params is None else f" at N = {args.target_params:.3g}"
-            return None, (
-                f"family {args.family!r} did not pass its latest scaling check{at} (refit "
-                f"#{summary['refit_number']}): {describe_failures(summary)}; "
-                "--ignore-check plans anyway"
-            )
-        facts = read_run_facts(client, experiment.experiment_id, args.family)
-    return plan_from_doc(doc, args, facts, ignore_check=args.ignore_check), ""
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    if (args.experiment is None) != (args.family is None):
-        raise InputError("a family plan needs both --experiment and --family")
-    if args.family is not None:
-        plan, refusal = family_plan(args)
-        if plan is None:
-            print(f"mlflow-scaling plan: {refusal}", file=sys.stderr)
-            return EXIT_REFUSED
-    else:
-        plan = standalone_plan(args)
-    print(strict_dumps(plan, indent=2) if args.format == "json" else format_plan(plan))
-    return EXIT_OK
-
-
 def add_plan_options(p: argparse.ArgumentParser) -> None:
     """The options shared by ``plan`` (and by the refit job's plans)."""
     p.add_argument("--gpu", default=DEFAULT_GPU,
@@ -229,31 +187,6 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab", type=positive_int, default=DEFAULT_VOCAB)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``plan`` to the ``mlflow-scaling`` parser."""
-    p = subparsers.add_parser(
-        "plan",
-        help="GPUs, memory per GPU and days to train a target model (exit 1: the family's "
-        "scaling check did not pass)",
-    )
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
-                   "sqlite:///mlflow.db)")  # fmt: skip
-    p.add_argument("--experiment", default=None, metavar="NAME")
-    p.add_argument("--family", default=None, metavar="F")
-    p.add_argument("--target-params", type=params_count, default=None)
-    p.add_argument("--target-tokens", type=token_count, default=None)
-    p.add_argument("--params", type=params_count, default=None, help="standalone: N")
-    p.add_argument("--tokens", type=token_count, default=None, help="standalone: D")
-    p.add_argument("--budget", type=positive_float, default=None, metavar="C",
-                   help="training FLOPs instead of tokens")  # fmt: skip
-    p.add_argument("--ignore-check", action="store_true",
-                   help="plan even when the family's check did not pass (recorded)")  # fmt: skip
-    add_plan_options(p)
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(handler=_cmd_plan)
-
-
 # --- the refit job's plans -------------------------------------------------------------------
 
 
@@ -269,8 +202,6 @@ def known_gpu(text: str) -> str:
 
 def plan_gpu_setting(run) -> dict:
     """``{"plan_gpu": NAME, ...}`` from a fit run's ``scaling.plan_gpu`` tag, or {}."""
-    from ..tracking import schema
-
     text = "" if run is None else run.data.tags.get(schema.TAG_PLAN_GPU, "").strip()
     if not text:
         return {}
@@ -295,8 +226,6 @@ def plan_args(**overrides) -> argparse.Namespace:
 def refit_plan(client, doc: dict, gpu: str) -> dict:
     """The plan a refit writes to ``scaling/plan.json`` (whatever the check said: the plan
     records the verdict), or ``{"error": ...}`` when the family cannot be planned yet."""
-    from .family import read_run_facts
-
     try:
         facts = read_run_facts(client, doc["experiment_id"], doc["family"])
         return plan_from_doc(doc, plan_args(gpu=gpu), facts, ignore_check=True)

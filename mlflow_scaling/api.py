@@ -1,0 +1,223 @@
+"""The commands as Python functions, on pandas DataFrames (one row per run), for notebooks.
+
+Each function returns the same typed result its command prints (``to_dict()`` is the command's
+JSON), and raises :class:`~.tabular.InputError` with the same one-line message::
+
+    from mlflow_scaling import api
+    fitted = api.fit(runs, budgets=[1e21])           # FitResult: summary of the law
+    verdict = api.check(runs, target_params=7e9)     # laws.check.CheckResult
+    versus = api.compare(baseline, candidate)        # laws.compare.Comparison
+    cluster = api.plan(params=7e9, tokens=1.4e11)    # PlanResult
+    task = api.downstream(ladder, task_loss_col="bpb", metric_col="acc", chance=0.25)
+
+Columns default to ``N``, ``D`` and ``loss``; give ``c_col`` for a compute column (with D, the
+compute axis f(N) = C/D is learned from it; without D, D = C/(6N)), as on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .inputs import (
+    ACCURACY,
+    below_chance_problem,
+    check_bootstrap_work,
+    check_extrapolates_up,
+    check_within_reach,
+)
+from .laws.check import DEFAULT_MAX_HALFWIDTH, CheckResult, scaling_check
+from .laws.compare import MIN_BOOT, Comparison, FamilyRuns, compare_families
+from .laws.downstream import TaskFit, fit_task
+from .laws.fitting import DEFAULT_HUBER_DELTA
+from .planning.family_plan import plan_args, standalone_plan
+from .summary import summarize_chinchilla
+from .tabular import InputError, Points, cell, numeric_column, points_from_frame
+
+DataSource = pd.DataFrame | Points
+"""A table of runs (columns named by ``n_col``, ``d_col``, ``c_col``, ``loss_col``), or points
+already read (:func:`~.tabular.read_points`, what the commands pass)."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """``mlflow-scaling fit``'s result: the law, its intervals, allocation and predictions."""
+
+    summary: dict[str, Any]
+
+    @property
+    def params(self) -> dict[str, float]:
+        """E, A, B, alpha and beta."""
+        return self.summary["params"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """``mlflow-scaling plan``'s result: GPUs, memory per GPU, days and cost."""
+
+    plan: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.plan)
+
+
+def points_of(
+    runs: DataSource,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    c_col: str | None = None,
+    loss_col: str | None = "loss",
+) -> Points:
+    if isinstance(runs, Points):
+        return runs
+    return points_from_frame(runs, n_col=n_col, d_col=d_col, c_col=c_col, loss_col=loss_col)
+
+
+def fit(
+    runs: DataSource,
+    *,
+    budgets: Sequence[float] = (),
+    targets: tuple[Sequence[float], Sequence[float]] | None = None,
+    n_boot: int = 1000,
+    huber_delta: float | str = DEFAULT_HUBER_DELTA,
+    source: str = "DataFrame",
+    **columns: str | None,
+) -> FitResult:
+    """Fit L(N, D) = E + A/N^α + B/D^β; predict at compute ``budgets`` and at ``targets``
+    (N, D), each within reach of the runs (:func:`~.inputs.check_within_reach`)."""
+    points = points_of(runs, **columns)
+    check_bootstrap_work(n_boot, points.n.size)
+    with np.errstate(over="ignore"):  # data past the float range: the fit says so itself
+        largest = float(np.max(points.flops))
+    given = np.array(budgets, dtype=float)
+    check_within_reach(given, largest, lambda i: f"--budget {given[i]:g}")
+    try:
+        summary, _ = summarize_chinchilla(
+            points.n, points.d, points.loss, huber_delta=huber_delta, n_boot=n_boot,
+            budgets=budgets, targets=targets, axis=points.axis(),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    return FitResult(summary)
+
+
+def check(
+    runs: DataSource,
+    *,
+    target_params: float,
+    target_tokens: float | None = None,
+    n_boot: int = 400,
+    max_halfwidth: float = DEFAULT_MAX_HALFWIDTH,
+    source: str = "DataFrame",
+    options: dict[str, Any] | None = None,
+    **columns: str | None,
+) -> CheckResult:
+    """The scaling check before a big run of ``target_params`` (and ``target_tokens``, default
+    compute-optimal). ``options`` passes the other thresholds of :func:`~.laws.check.scaling_check`
+    (``min_sizes``, ``min_span_decades``, ``max_backtest_error``, ...)."""
+    points = points_of(runs, **columns)
+    check_extrapolates_up(target_params, target_tokens, points.n, points.d)
+    check_bootstrap_work(n_boot, points.n.size)
+    try:
+        return scaling_check(
+            points.n, points.d, points.loss, target_params=target_params,
+            target_tokens=target_tokens, flops=points.flops, axis=points.axis(),
+            max_halfwidth=max_halfwidth, n_boot=n_boot, **(options or {}),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def family_runs(runs: DataSource, name: str, **columns: str | None) -> FamilyRuns:
+    """One family's points as :func:`compare` takes them."""
+    p = points_of(runs, **columns)
+    return FamilyRuns(name=name, n=p.n, d=p.d, loss=p.loss, flops=p.flops, axis=p.axis())
+
+
+def compare(
+    baseline: DataSource | FamilyRuns,
+    candidate: DataSource | FamilyRuns,
+    *,
+    budgets: Sequence[float] | None = None,
+    n_boot: int = 200,
+    **columns: str | None,
+) -> Comparison:
+    """Does ``candidate`` scale better than ``baseline``? Multiplier, crossover and verdict."""
+    pair = [
+        runs if isinstance(runs, FamilyRuns) else family_runs(runs, name, **columns)
+        for runs, name in ((baseline, "baseline"), (candidate, "candidate"))
+    ]
+    if n_boot < MIN_BOOT:
+        raise InputError(f"--bootstrap {n_boot}: the comparison's intervals need at "
+                         f"least {MIN_BOOT} replicates")  # fmt: skip
+    try:
+        return compare_families(*pair, budgets=budgets, n_boot=n_boot)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def plan(
+    *, params: float, tokens: float | None = None, budget: float | None = None, **options: Any
+) -> PlanResult:
+    """The cluster plan of a model of ``params`` parameters trained on ``tokens`` (or on
+    ``budget`` FLOPs): ``options`` are the ``plan`` command's (``gpu``, ``gpus``, ``mfu``,
+    ``precision``, ``seq_len``, ...; ``mlflow-scaling plan --help``)."""
+    args = plan_args(params=params, tokens=tokens, budget=budget, **options)
+    return PlanResult(standalone_plan(args))
+
+
+def accuracy_column(
+    runs: pd.DataFrame,
+    metric_col: str,
+    chance: float,
+    n_examples: int | None = None,
+    *,
+    source: str | Path = "DataFrame",
+) -> np.ndarray:
+    """The accuracy column: each in [0, 1] and none far below chance (:mod:`.inputs`)."""
+    acc = numeric_column(runs, metric_col, source, quantity=ACCURACY)
+    for i, value in enumerate(acc):
+        problem = below_chance_problem(float(value), chance, n_examples)
+        if problem:
+            raise InputError(f"{cell(runs, metric_col, source, i)}: {problem}")
+    return acc
+
+
+def downstream(
+    runs: pd.DataFrame,
+    *,
+    task_loss_col: str,
+    metric_col: str,
+    chance: float,
+    targets: Sequence[tuple[float, ...]] = (),
+    n_boot: int = 200,
+    seed: int = 0,
+    n_examples: int | None = None,
+    source: str = "DataFrame",
+    **columns: str | None,
+) -> TaskFit:
+    """A task's accuracy in two steps: the task loss against (N, D), then a sigmoid from
+    ``chance`` to a fitted ceiling (:func:`~.laws.downstream.fit_task`)."""
+    points = points_of(runs, loss_col=task_loss_col, **columns)
+    accuracy = accuracy_column(runs, metric_col, chance, n_examples, source=source)
+    examples = None if n_examples is None else np.full(points.n.size, n_examples)
+    try:
+        task = fit_task(
+            metric_col, points.n, points.d, points.flops, accuracy, points.loss, chance,
+            n_examples=examples, targets=targets, flops_of=points.axis().flops, n_boot=n_boot,
+            loss_source=task_loss_col, seed=seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    if task.error:
+        raise InputError(f"{source}: {task.error}")
+    return task
