@@ -142,7 +142,12 @@ def _share(band, grid) -> float:
 
 def judge(csv_path: Path, rows: list[dict]) -> int:
     """Fit all cells but the largest, predict it, and compare with its own measured band."""
-    from mlflow_scaling.commands.hparams import format_hparams_table, sweep_hparams
+    from mlflow_scaling.api import hparams
+    from mlflow_scaling.commands.hparams import format_hparams_table
+    from mlflow_scaling.tabular import read_csv
+
+    def sweep_hparams(path: Path, **options):
+        return hparams(read_csv(path), source=str(path), **options)
 
     largest = max((r["N"], r["D"]) for r in rows)
     train = csv_path.with_name("sweep_without_largest.csv")

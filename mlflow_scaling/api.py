@@ -9,6 +9,7 @@ JSON), and raises :class:`~.tabular.InputError` with the same one-line message::
     versus = api.compare(baseline, candidate)        # laws.compare.Comparison
     cluster = api.plan(params=7e9, tokens=1.4e11)    # PlanResult
     task = api.downstream(ladder, task_loss_col="bpb", metric_col="acc", chance=0.25)
+    lr_batch = api.hparams(sweep, lr_col="peak_lr", targets=[(7e9, 1.4e11)])  # HparamsResult
 
 Columns default to ``N``, ``D`` and ``loss``; give ``c_col`` for a compute column (with D, the
 compute axis f(N) = C/D is learned from it; without D, D = C/(6N)), as on the command line.
@@ -35,6 +36,9 @@ from .laws.check import DEFAULT_MAX_HALFWIDTH, CheckResult, scaling_check
 from .laws.compare import MIN_BOOT, Comparison, FamilyRuns, compare_families
 from .laws.downstream import TaskFit, fit_task
 from .laws.fitting import DEFAULT_HUBER_DELTA
+from .laws.hparams import DEFAULT_N_BOOT as HPARAM_N_BOOT
+from .laws.hparams import FLOPS_PER_PARAM_TOKEN as HPARAM_FLOPS_PER_TOKEN
+from .laws.hparams import HparamFit, HparamPrediction, fit_hparams
 from .planning.family_plan import plan_args, standalone_plan
 from .summary import summarize_chinchilla
 from .tabular import InputError, Points, cell, numeric_column, points_from_frame
@@ -221,3 +225,65 @@ def downstream(
     if task.error:
         raise InputError(f"{source}: {task.error}")
     return task
+
+
+DEFAULT_BATCH_COL = "batch_tokens"
+
+
+@dataclass(frozen=True)
+class HparamsResult:
+    """A sweep's cells and laws, the predictions at its targets, and what was named."""
+
+    source: str
+    fit: HparamFit
+    predictions: tuple[HparamPrediction, ...]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.fit.notes
+
+    def to_dict(self) -> dict:
+        """Exactly ``cells``, ``laws`` and ``predictions`` (docs/reference.md)."""
+        return self.fit.to_dict(self.predictions)
+
+
+def _batch_column(frame, source, batch_col: str | None) -> np.ndarray | None:
+    if batch_col is None:
+        if DEFAULT_BATCH_COL not in frame.columns:
+            return None
+        batch_col = DEFAULT_BATCH_COL
+    return numeric_column(frame, batch_col, source, positive=True)
+
+
+def hparams(
+    runs: pd.DataFrame,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    lr_col: str = "lr",
+    batch_col: str | None = None,
+    loss_col: str = "loss",
+    targets: tuple[tuple[float, float], ...] = (),
+    n_boot: int = HPARAM_N_BOOT,
+    seed: int = 0,
+    source: str = "DataFrame",
+) -> HparamsResult:
+    """``mlflow-scaling hparams``: each cell's optimal learning rate (and batch, from
+    ``batch_col``, default ``batch_tokens`` when the table has it), the laws across cells, and
+    predictions at ``targets`` (N, D) pairs (:mod:`.laws.hparams`)."""
+    n, d, lr = (numeric_column(runs, col, source, positive=True) for col in (n_col, d_col, lr_col))
+    loss = numeric_column(runs, loss_col, source, positive=True)
+    batch = _batch_column(runs, source, batch_col)
+    largest = float(np.max(HPARAM_FLOPS_PER_TOKEN * n * d))
+    target_flops = np.array([HPARAM_FLOPS_PER_TOKEN * tn * td for tn, td in targets])
+    check_within_reach(target_flops, largest, lambda i: f"target {i + 1} (N, D) = {targets[i]}")
+    try:
+        fit = fit_hparams(n, d, lr, loss, batch=batch, n_boot=n_boot, seed=seed)
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    if fit.lr_law.law is None and targets:
+        raise InputError(
+            f"{source}: no learning-rate law to predict with ({fit.lr_law.describe()})"
+        )
+    predictions = tuple(fit.predict(tn, td) for tn, td in targets)
+    return HparamsResult(source, fit, predictions)

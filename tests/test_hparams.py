@@ -167,3 +167,14 @@ def test_cli_predicts_every_target_row(sweep_csv, tmp_path, capsys) -> None:
     assert code == 0
     assert [(p["N"], p["D"]) for p in predictions] == [(3e9, 6e10), (1e9, 2e10)]
     assert all(p["lr_lo"] < p["lr"] < p["lr_hi"] for p in predictions)
+
+
+def test_python_api_returns_what_the_command_prints(sweep_csv, capsys) -> None:
+    from mlflow_scaling import api
+
+    frame = pd.read_csv(sweep_csv)
+    result = api.hparams(frame, lr_col="peak", batch_col="bs", targets=((3e9, 6e10),))
+    target = ["--target-params", "3e9", "--target-tokens", "6e10"]
+    args = ["hparams", sweep_csv, "--lr-col", "peak", "--batch-col", "bs", *target, "--format", "json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result.to_dict()))

@@ -3,7 +3,7 @@
 One row per run with N, D, the peak learning rate, the loss and (optionally) the global batch in
 tokens. Without a batch column (``--batch-col``, default ``batch_tokens`` when the file has it)
 only the learning rate is fitted. The science is :mod:`mlflow_scaling.laws.hparams`; this
-module reads the file, calls :func:`sweep_hparams` and prints its result.
+module reads the file, calls :func:`mlflow_scaling.api.hparams` and prints its result.
 
 Exit codes: 0 a fit was made, 2 bad input.
 """
@@ -12,81 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-
+from .. import api
+from ..api import DEFAULT_BATCH_COL, HparamsResult
 from ..argtypes import params_count, token_count
-from ..inputs import check_within_reach
-from ..laws.hparams import (
-    DEFAULT_N_BOOT,
-    FLOPS_PER_PARAM_TOKEN,
-    HparamFit,
-    HparamPrediction,
-    fit_hparams,
-)
 from ..strict_json import dumps as strict_dumps
-from ..tabular import InputError, numeric_column, read_csv, read_targets
+from ..tabular import InputError, read_csv, read_targets
 from .common import EXIT_OK
-
-DEFAULT_BATCH_COL = "batch_tokens"
-
-
-@dataclass(frozen=True)
-class HparamsResult:
-    """A sweep's cells and laws, the predictions at its targets, and what was named."""
-
-    source: str
-    fit: HparamFit
-    predictions: tuple[HparamPrediction, ...]
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        return self.fit.notes
-
-    def to_dict(self) -> dict:
-        """Exactly ``cells``, ``laws`` and ``predictions`` (docs/reference.md)."""
-        return self.fit.to_dict(self.predictions)
-
-
-def _batch_column(frame, path, batch_col: str | None) -> np.ndarray | None:
-    if batch_col is None:
-        if DEFAULT_BATCH_COL not in frame.columns:
-            return None
-        batch_col = DEFAULT_BATCH_COL
-    return numeric_column(frame, batch_col, path, positive=True)
-
-
-def sweep_hparams(
-    path: str | Path,
-    *,
-    n_col: str = "N",
-    d_col: str = "D",
-    lr_col: str = "lr",
-    batch_col: str | None = None,
-    loss_col: str = "loss",
-    targets: tuple[tuple[float, float], ...] = (),
-    n_boot: int = DEFAULT_N_BOOT,
-    seed: int = 0,
-) -> HparamsResult:
-    """Read a sweep CSV, fit its cells and laws, predict at ``targets`` (N, D) pairs."""
-    frame = read_csv(path)
-    points = [numeric_column(frame, col, path, positive=True) for col in (n_col, d_col, lr_col)]
-    loss = numeric_column(frame, loss_col, path, positive=True)
-    batch = _batch_column(frame, path, batch_col)
-    n, d, lr = points
-    largest = float(np.max(FLOPS_PER_PARAM_TOKEN * n * d))
-    target_flops = np.array([FLOPS_PER_PARAM_TOKEN * tn * td for tn, td in targets])
-    check_within_reach(target_flops, largest, lambda i: f"target {i + 1} (N, D) = {targets[i]}")
-    try:
-        fit = fit_hparams(n, d, lr, loss, batch=batch, n_boot=n_boot, seed=seed)
-    except ValueError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    if fit.lr_law.law is None and targets:
-        raise InputError(f"{path}: no learning-rate law to predict with ({fit.lr_law.describe()})")
-    predictions = tuple(fit.predict(tn, td) for tn, td in targets)
-    return HparamsResult(str(path), fit, predictions)
 
 
 def _g(x) -> str:
@@ -144,8 +76,9 @@ def _targets(args: argparse.Namespace) -> tuple[tuple[float, float], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = sweep_hparams(
-        args.file,
+    result = api.hparams(
+        read_csv(args.file),
+        source=str(args.file),
         n_col=args.n_col,
         d_col=args.d_col,
         lr_col=args.lr_col,
