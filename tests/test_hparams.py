@@ -174,7 +174,6 @@ def test_python_api_returns_what_the_command_prints(sweep_csv, capsys) -> None:
 
     frame = pd.read_csv(sweep_csv)
     result = api.hparams(frame, lr_col="peak", batch_col="bs", targets=((3e9, 6e10),))
-    target = ["--target-params", "3e9", "--target-tokens", "6e10"]
-    args = ["hparams", sweep_csv, "--lr-col", "peak", "--batch-col", "bs", *target, "--format", "json"]
-    assert main(args) == 0
+    target = ["--target-params", "3e9", "--target-tokens", "6e10", "--format", "json"]
+    assert main(["hparams", sweep_csv, "--lr-col", "peak", "--batch-col", "bs", *target]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result.to_dict()))
