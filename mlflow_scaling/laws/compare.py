@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .allocation import FLOPS_PER_PARAM_TOKEN
-from .bootstrap import N_LAW_PARAMS, BootstrapFit, bootstrap_chinchilla
-from .check import scaling_check
+from .bootstrap import N_LAW_PARAMS, BootstrapFit
 from .chinchilla import ChinchillaLaw
-from .extrapolation import ExtrapolationCalibration, calibrate_extrapolation
-from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
+from .compared_family import (  # noqa: F401  (FamilyRuns, MIN_SIZES: re-exported)
+    MIN_SIZES,
+    FamilyRuns,
+    FittedFamily,
+    family_infos,
+    fit_family,
+    support_problem,
+)
+from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit
 from .frontier import (  # noqa: F401  (re-exported: the comparison's building blocks)
     GRID_MARGIN_DECADES,
     GRID_PER_DECADE,
@@ -50,12 +54,9 @@ from .frontier import (  # noqa: F401  (re-exported: the comparison's building b
     local_slope,
     replicate_crossovers,
 )
-from .law_fit import family_frontier, law_fit_status
 from .measured_frontier import (
-    MeasuredFrontier,
     compare_measured,
 )
-from .scatter import count_sizes
 from .shift_test import SAME_SLOPE, shift_test
 from .verdicts import BETTER, CROSSES, NO_DIFFERENCE, VERDICTS, WITHHELD, WORSE  # noqa: F401
 
@@ -64,6 +65,8 @@ LADDER_PAST_DECADES = 1.0
 CROSSOVER_PAST_DECADES = 2.0
 """The crossover is searched up to this many decades past the largest run."""
 MIN_BOOT = 10
+MAX_PAST_DECADES = 2.0
+"""Budgets further than this past the trained range get no extrapolated verdict."""
 
 CURVE_POINTS = 41
 """Budgets of the smooth curves (``curves``) drawn in the figure."""
@@ -88,26 +91,6 @@ def decide(lo: ArrayLike, hi: ArrayLike) -> tuple[str, str]:
 
 
 # --- comparing two families ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FamilyRuns:
-    """One family's runs: parameters N, tokens D, loss, optional compute C and run groups."""
-
-    name: str
-    n: np.ndarray
-    d: np.ndarray
-    loss: np.ndarray
-    flops: np.ndarray | None = None
-    groups: np.ndarray | None = None
-    axis: Any = None
-
-    def compute(self) -> np.ndarray:
-        if self.flops is not None:
-            return np.asarray(self.flops, dtype=float)
-        if self.axis is not None:
-            return np.asarray(self.axis.flops(self.n, self.d), dtype=float)
-        return FLOPS_PER_PARAM_TOKEN * np.asarray(self.n, float) * np.asarray(self.d, float)
 
 
 @dataclass(frozen=True)
@@ -233,75 +216,9 @@ def _evaluate(pair, c: np.ndarray, grid: np.ndarray, q, axes: dict, widen: float
     return out
 
 
-def _family_status(runs: FamilyRuns, fit: ChinchillaFit, target_flops: float, check: bool):
-    """The family's phase (compute frontier) and scaling-check verdict for the target budget."""
-    info: dict[str, Any] = {"family": runs.name, "runs": int(np.asarray(runs.n).size)}
-    c = runs.compute()
-    info["flops_range"] = [float(c.min()), float(c.max())]
-    info["params"] = fit.law.to_dict()
-    info["compute_axis"] = None if runs.axis is None else runs.axis.to_dict()
-    info["points"] = {"flops": c.tolist(), "loss": np.asarray(runs.loss, float).tolist()}
-    if not check:
-        info["phase"] = info["check"] = None
-        return info
-    n_target = float(_optimum(fit.law, target_flops, runs.axis).n_opt[0])
-    result = scaling_check(runs.n, runs.d, runs.loss, target_params=n_target, n_boot=0,
-                           groups=runs.groups, flops=c, axis=runs.axis)  # fmt: skip
-    info["phase"] = result.phase.phase
-    info["check"] = result.verdict
-    info["check_target_params"] = n_target
-    info["check_failed"] = [c.name for c in result.failed]
-    return info
-
-
-MIN_SIZES = 4
-"""A family with fewer distinct model sizes carries no verdict (the check's ``distinct_sizes``)."""
-MAX_PAST_DECADES = 2.0
-"""Budgets further than this past the trained range get no extrapolated verdict."""
-
-
-@dataclass(frozen=True)
-class _Family:
-    """One family's fits: the robust law, its replicates, the extrapolation error, and what its
-    runs measured."""
-
-    runs: FamilyRuns
-    fit: ChinchillaFit
-    boot: BootstrapFit
-    calibration: ExtrapolationCalibration
-    frontier: MeasuredFrontier
-    law_fit: dict
-
-
-def _fit_family(runs: FamilyRuns, k: int, n_boot: int, seed: int, huber_delta, level) -> _Family:
-    try:
-        fit = fit_chinchilla(runs.n, runs.d, runs.loss, huber_delta=huber_delta)
-    except ValueError as exc:
-        raise ValueError(f"family {runs.name!r}: {exc}") from None
-    if not (fit.law.alpha > 0 and fit.law.beta > 0):
-        raise ValueError(
-            f"family {runs.name!r}: the fitted exponents are not positive "
-            f"(alpha={fit.law.alpha:.4g}, beta={fit.law.beta:.4g}); no frontier to compare"
-        )
-    boot = bootstrap_chinchilla(runs.n, runs.d, runs.loss, groups=runs.groups, n_boot=n_boot,
-                                seed=seed + k, fit=fit, huber_delta=huber_delta)  # fmt: skip
-    frontier = family_frontier(runs.n, runs.d, runs.loss, runs.compute(), fit)
-    cal = calibrate_extrapolation(runs.n, runs.d, runs.loss, fit=fit, axis=runs.axis,
-                                  huber_delta=huber_delta)  # fmt: skip
-    return _Family(runs, fit, boot, cal, frontier,
-                   law_fit_status(fit, boot, frontier, level))  # fmt: skip
-
-
-def _support(runs: FamilyRuns) -> str | None:
-    """Why ``runs`` cannot carry a verdict, or None."""
-    sizes = count_sizes(runs.n)
-    if sizes < MIN_SIZES:
-        return (f"family {runs.name!r} has {sizes} distinct model sizes; a comparison verdict "
-                f"needs {MIN_SIZES} (the check's distinct_sizes)")  # fmt: skip
-    return None
-
-
-def _shift(fams: tuple[_Family, _Family], c_trained: np.ndarray, axes: dict, level: float):
+def _shift(
+    fams: tuple[FittedFamily, FittedFamily], c_trained: np.ndarray, axes: dict, level: float
+):
     law_b, law_c = fams[0].fit.law, fams[1].fit.law
     m = compute_multiplier(law_b, law_c, c_trained, **axes)
     data = [(f.runs.n, f.runs.d, f.runs.loss) for f in fams]
@@ -377,16 +294,63 @@ def _crossover(measured, fams, laws, search, verdict_x: str, axes: dict) -> floa
     return find_crossover(*laws, *search, **axes) if fit_ok or verdict_x == CROSSES else None
 
 
-def _family_infos(fams, c_target: float, check: bool) -> list[dict]:
-    out = []
-    for f in fams:
-        info = _family_status(f.runs, f.fit, c_target, check)
-        info["law_fit"] = f.law_fit
-        info["measured_frontier"] = f.frontier.to_dict()
-        out.append(info)
-    return out
+def _budgets(cb: np.ndarray, cc: np.ndarray, budgets: ArrayLike | None) -> np.ndarray:
+    """The budgets to read: the ladder over both families, or the user's, refused when not
+    positive or more than ``MAX_PAST_DECADES`` past the larger family's largest run."""
+    c = budget_ladder(cb, cc) if budgets is None else np.sort(np.asarray(budgets, float).ravel())
+    if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
+        raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
+    past = float(c.max() / max(cb.max(), cc.max()))
+    if budgets is not None and past > 10**MAX_PAST_DECADES:
+        raise ValueError(
+            f"budget {c.max():.3g} FLOPs lies {math.log10(past):.3g} decades past the larger "
+            f"family's largest run; compare reads at most {MAX_PAST_DECADES:g} decades past"
+        )
+    return c
 
 
+def _fit_both(baseline, candidate, n_boot, seed, huber_delta, level, unsupported):
+    """Both families fitted and bootstrapped, and the replicate pairs that are usable."""
+    try:
+        fams = tuple(fit_family(r, k, n_boot, seed, huber_delta, level)
+                     for k, r in enumerate((baseline, candidate)))  # fmt: skip
+    except ValueError:
+        if unsupported:  # the reason the fit failed is the family's size, say that
+            raise ValueError("; ".join(unsupported)) from None
+        raise
+    keep = _valid_replicates(fams[0].boot) & _valid_replicates(fams[1].boot)
+    if keep.sum() < MIN_BOOT:
+        raise ValueError(
+            f"only {int(keep.sum())} of {n_boot} bootstrap replicate pairs have positive "
+            "exponents; the runs do not pin down both frontiers"
+        )
+    return fams, keep
+
+
+def _trained_budgets(cb: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Five budgets over the compute both families trained at (over both ranges when they
+    do not overlap): where the shift is read."""
+    c_trained = np.geomspace(max(cb.min(), cc.min()), min(cb.max(), cc.max()), 5)
+    if c_trained[0] > c_trained[-1]:
+        c_trained = np.geomspace(min(cb.min(), cc.min()), max(cb.max(), cc.max()), 5)
+    return c_trained
+
+
+def _warnings(infos: list[dict], n_boot: int, kept: int) -> list[str]:
+    warnings = []
+    for role, info in zip(("baseline", "candidate"), infos, strict=True):
+        if info["phase"] is not None and info["phase"] != "scaling":
+            warnings.append(
+                f"{role} {info['family']!r} is not in its scaling phase ({info['phase']}): a "
+                "multiplier measured off the scaling phase says nothing about scale"
+            )
+    if n_boot - kept:
+        warnings.append(f"{n_boot - kept} of {n_boot} bootstrap replicate pairs had a "
+                        "non-positive exponent and were left out of the intervals")  # fmt: skip
+    return warnings
+
+
+# Over 60 lines only by its documented keyword options and docstring; the body is short.
 def compare_families(
     baseline: FamilyRuns,
     candidate: FamilyRuns,
@@ -408,50 +372,30 @@ def compare_families(
     if not 0 < level < 1:
         raise ValueError(f"interval level must lie in (0, 1), got {level}")
     cb, cc = baseline.compute(), candidate.compute()
-    ladder = budget_ladder(cb, cc)
-    c = ladder if budgets is None else np.sort(np.asarray(budgets, dtype=float).ravel())
-    if c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0):
-        raise ValueError(f"budgets must be positive and finite, got {c.tolist()}")
-    past = float(c.max() / max(cb.max(), cc.max()))
-    if budgets is not None and past > 10**MAX_PAST_DECADES:
-        raise ValueError(
-            f"budget {c.max():.3g} FLOPs lies {math.log10(past):.3g} decades past the larger "
-            f"family's largest run; compare reads at most {MAX_PAST_DECADES:g} decades past"
-        )
-    unsupported = [r for r in (_support(baseline), _support(candidate)) if r]
-    try:
-        fams = tuple(_fit_family(r, k, n_boot, seed, huber_delta, level)
-                     for k, r in enumerate((baseline, candidate)))  # fmt: skip
-    except ValueError:
-        if unsupported:  # the reason the fit failed is the family's size, say that
-            raise ValueError("; ".join(unsupported)) from None
-        raise
-    keep = _valid_replicates(fams[0].boot) & _valid_replicates(fams[1].boot)
-    if keep.sum() < MIN_BOOT:
-        raise ValueError(
-            f"only {int(keep.sum())} of {n_boot} bootstrap replicate pairs have positive "
-            "exponents; the runs do not pin down both frontiers"
-        )
+    c = _budgets(cb, cc, budgets)
+    unsupported = [r for r in (support_problem(baseline), support_problem(candidate)) if r]
+    fams, keep = _fit_both(baseline, candidate, n_boot, seed, huber_delta, level, unsupported)
     law_b, law_c = fams[0].fit.law, fams[1].fit.law
     rep_b, rep_c = _batch(fams[0].boot.laws(), keep), _batch(fams[1].boot.laws(), keep)
     axes = {"baseline_axis": baseline.axis, "candidate_axis": candidate.axis}
     measured = compare_measured(fams[0].frontier, fams[1].frontier, level=level)
     trained_top = min(cb.max(), cc.max())
-    c_trained = np.geomspace(max(cb.min(), cc.min()), trained_top, 5)
-    if c_trained[0] > trained_top:  # no overlap: the shift is read over both ranges
-        c_trained = np.geomspace(min(cb.min(), cc.min()), max(cb.max(), cc.max()), 5)
-    shift = _shift(fams, c_trained, axes, level)
+    shift = _shift(fams, _trained_budgets(cb, cc), axes, level)
 
+    ladder = budget_ladder(cb, cc)
     search = (float(ladder[0]), float(max(cb.max(), cc.max()) * 10**CROSSOVER_PAST_DECADES))
     grid = _log_grid(min(c.min(), search[0]), max(c.max(), search[1]))
     q = ((1 - level) / 2, 1 - (1 - level) / 2)
     pair = (law_b, law_c, rep_b, rep_c)
     widen = small_sample_widening(min(fams[0].boot.n_groups, fams[1].boot.n_groups))
-    rows = _model_rows(_evaluate(pair, c, grid, q, axes, widen), shift, trained_top, fams, level)
-    curve_c = 10.0 ** np.linspace(math.log10(c.min()), math.log10(c.max()), CURVE_POINTS)
-    curve_rows = _model_rows(_evaluate(pair, curve_c, grid, q, axes, widen), shift, trained_top,
-                             fams, level)  # fmt: skip
-    curves = {k: [r[k] for r in curve_rows] for k in curve_rows[0] if k != "scope"}
+
+    def rows_at(budgets_at: np.ndarray) -> list[dict]:
+        table = _evaluate(pair, budgets_at, grid, q, axes, widen)
+        return _model_rows(table, shift, trained_top, fams, level)
+
+    rows = rows_at(c)
+    curve_rows = rows_at(10.0 ** np.linspace(math.log10(c.min()), math.log10(c.max()),
+                                             CURVE_POINTS))  # fmt: skip
     verdict_x, note_x, upto = _extrapolated(rows, fams, trained_top)
     reps = replicate_crossovers(rep_b, rep_c, *search, **axes)
     crossing = reps[np.isfinite(reps)]
@@ -463,38 +407,15 @@ def compare_families(
     if unsupported:
         verdict, note = WITHHELD, "; ".join(unsupported)
         verdict_x, note_x, upto, crossover = WITHHELD, note, None, None
-
-    infos = _family_infos(fams, float(c[-1]), check)
-    warnings = []
-    for role, info in zip(("baseline", "candidate"), infos, strict=True):
-        if info["phase"] is not None and info["phase"] != "scaling":
-            warnings.append(
-                f"{role} {info['family']!r} is not in its scaling phase ({info['phase']}): a "
-                "multiplier measured off the scaling phase says nothing about scale"
-            )
-    dropped = n_boot - int(keep.sum())
-    if dropped:
-        warnings.append(f"{dropped} of {n_boot} bootstrap replicate pairs had a non-positive "
-                        "exponent and were left out of the intervals")  # fmt: skip
+    infos = family_infos(fams, float(c[-1]), check)
     return Comparison(
-        verdict=verdict,
-        note=note,
-        crossover_flops=crossover,
-        crossover_range=search,
-        crossover_interval=interval,
-        crossover_share=float(crossing.size / reps.size),
-        baseline=infos[0],
-        candidate=infos[1],
-        budgets=rows,
-        level=level,
-        n_boot=int(keep.sum()),
-        measured=measured.to_dict(),
-        shift_multiplier=shift.shift_dict(),
-        slope_test=shift.slope_dict(),
-        verdict_extrapolated=verdict_x,
-        extrapolated_note=note_x,
-        extrapolated_to=upto,
-        warnings=warnings,
-        curves=curves,
+        verdict=verdict, note=note, crossover_flops=crossover, crossover_range=search,
+        crossover_interval=interval, crossover_share=float(crossing.size / reps.size),
+        baseline=infos[0], candidate=infos[1], budgets=rows, level=level,
+        n_boot=int(keep.sum()), measured=measured.to_dict(),
+        shift_multiplier=shift.shift_dict(), slope_test=shift.slope_dict(),
+        verdict_extrapolated=verdict_x, extrapolated_note=note_x, extrapolated_to=upto,
+        warnings=_warnings(infos, n_boot, int(keep.sum())),
+        curves={k: [r[k] for r in curve_rows] for k in curve_rows[0] if k != "scope"},
         fits=(fams[0].fit, fams[1].fit),
-    )
+    )  # fmt: skip

@@ -160,6 +160,30 @@ def _offset_and_growth(excess: np.ndarray, dist: np.ndarray) -> tuple[float, flo
     return float(coef[0]), float(coef[1])
 
 
+def _held_out(n, d, c, loss, labels, split, huber_delta) -> dict | None:
+    """One holdout: refit on its training runs and measure the held-out runs' log residuals r,
+    their distances past that training data, and their sizes; None when the refit fails."""
+    along, h, train = split
+    try:
+        refit = fit_chinchilla(n[train], d[train], loss[train], huber_delta=huber_delta)
+    except ValueError:
+        return None
+    test = ~train
+    r = np.log(loss[test]) - np.log(refit.law.predict(n[test], d[test]))
+    dist = np.maximum(
+        np.maximum(np.log10(n[test] / n[train].max()), np.log10(c[test] / c[train].max())), 0
+    )
+    summary = {
+        "axis": along,
+        "held_out_decades": h,
+        "n_train": int(train.sum()),
+        "n_test": int(test.sum()),
+        "max_distance_decades": float(dist.max()),
+        "rms_log_error": float(np.sqrt(np.mean(r**2))),
+    }
+    return {"r": r, "dist": dist, "sizes": labels[test], "summary": summary}
+
+
 def calibrate_extrapolation(
     n: ArrayLike,
     d: ArrayLike,
@@ -179,30 +203,9 @@ def calibrate_extrapolation(
     labels = size_labels(n)
     n_sizes = int(labels.max()) + 1 if labels.size else 0
     base = {"noise": noise, "n_max": float(n.max()), "c_max": float(c.max()), "axis": axis}
-    residuals, distances, held_sizes, holdouts = [], [], [], []
-    for along, h, train in _holdouts(n, c, labels, min_train_sizes):
-        try:
-            refit = fit_chinchilla(n[train], d[train], loss[train], huber_delta=huber_delta)
-        except ValueError:
-            continue
-        test = ~train
-        r = np.log(loss[test]) - np.log(refit.law.predict(n[test], d[test]))
-        dist = np.maximum(
-            np.maximum(np.log10(n[test] / n[train].max()), np.log10(c[test] / c[train].max())), 0
-        )
-        residuals.append(r)
-        distances.append(dist)
-        held_sizes.append(labels[test])
-        holdouts.append(
-            {
-                "axis": along,
-                "held_out_decades": h,
-                "n_train": int(train.sum()),
-                "n_test": int(test.sum()),
-                "max_distance_decades": float(dist.max()),
-                "rms_log_error": float(np.sqrt(np.mean(r**2))),
-            }
-        )
+    held = [h for h in (_held_out(n, d, c, loss, labels, split, huber_delta)
+                        for split in _holdouts(n, c, labels, min_train_sizes)) if h]  # fmt: skip
+    residuals = [h["r"] for h in held]
     if not residuals:
         reason = (
             f"{n_sizes} model sizes and {n.size} runs: no refit without the largest sizes or "
@@ -216,14 +219,14 @@ def calibrate_extrapolation(
             **base,
         )
     r = np.concatenate(residuals)
-    dist = np.concatenate(distances)
-    dof = int(np.unique(np.concatenate(held_sizes)).size)
+    dist = np.concatenate([h["dist"] for h in held])
+    dof = int(np.unique(np.concatenate([h["sizes"] for h in held])).size)
     tau2, s2 = _offset_and_growth(r**2 - noise**2, dist)
     return ExtrapolationCalibration(
         method=METHOD_HOLDOUT,
         growth_per_decade=float(np.sqrt(s2)),
         size_offset=float(np.sqrt(tau2)),
         dof=max(dof, 1),
-        holdouts=tuple(holdouts),
+        holdouts=tuple(h["summary"] for h in held),
         **base,
     )
