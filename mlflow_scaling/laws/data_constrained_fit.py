@@ -41,8 +41,10 @@ from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _Problem, fit_chinchill
 PAPER_R_STAR_D = 15.4
 PAPER_R_STAR_N = 5.3
 R_STAR_STARTS = (2.0, 15.0, 80.0)
-LOG_R_STAR_BOUNDS = (math.log(1e-2), math.log(1e4))
-EXPONENT_BOUNDS = (1e-3, 5.0)
+LOG_R_STAR_BOUNDS = (math.log(1e-2), math.log(1e8))
+"""R* beyond 1e8 repetitions is no discount at all for any run a family holds."""
+EXPONENT_BOUNDS = (1e-3, 2.5)
+"""α, β beyond Epoch's start grid (0–2) by a margin; an exponent at the bound is reported."""
 REPEAT_TOL = 1e-6
 """A run repeats its data when D/U − 1 exceeds this (float noise in U = D / epochs)."""
 
