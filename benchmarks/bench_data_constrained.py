@@ -121,6 +121,7 @@ def main() -> int:
         lo, hi = ci[key]
         print(f"  {label:<12} {value:8.2f}  95% [{lo:.2f}, {hi:.2f}]   paper {paper:.2f}")
     print(f"  R*_N identified (some run larger than N_U): {fit.r_star_n_identified}")
+    print(f"  at the upper bound 1e8 (no discount found; a floor): {list(fit.at_bound) or 'none'}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The data-constrained law (Muennighoff et al. 2023) on families simulated from it."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,14 +20,14 @@ TRUTH = DataConstrainedLaw(
 )
 
 
-def simulated_family(noise=0.003, seed=0):
+def simulated_family(noise=0.003, seed=0, truth=TRUTH):
     """6 sizes × 3 corpora × 7 epoch counts, log-normal noise on the loss."""
     rng = np.random.default_rng(seed)
     sizes, corpora = np.geomspace(1e7, 2e9, 6), np.array([1e8, 1e9, 1e10])
     epochs = np.array([1, 2, 4, 8, 16, 48, 128], dtype=float)
     n, u, ep = (g.ravel() for g in np.meshgrid(sizes, corpora, epochs, indexing="ij"))
     d = u * ep
-    loss = TRUTH.predict(n, d, u) * np.exp(rng.normal(0.0, noise, n.size))
+    loss = truth.predict(n, d, u) * np.exp(rng.normal(0.0, noise, n.size))
     return n, d, u, loss
 
 
@@ -50,7 +51,7 @@ def test_recovers_the_repetition_constants_within_their_intervals(family_fit):
     lo, hi = fit.intervals["epochs_worth_tenth"]
     assert lo <= 1 + 15.0 * math.log(10) <= hi
     out = fit.to_dict()
-    assert out["identified"] is True and out["note"] is None
+    assert out["identified"] is True and out["note"] is None and out["at_bound"] == []
     assert out["epochs_worth_tenth"] == pytest.approx(1 + fit.law.r_star_d * math.log(10))
     n, d, u, _ = simulated_family()
     assert np.allclose(fit.predict(n, d, u), fit.law.predict(n, d, u))
@@ -65,11 +66,20 @@ def test_single_epoch_family_is_the_chinchilla_fit_and_says_so():
     assert fit.law.r_star_d == math.inf and fit.law.r_star_n == math.inf
     assert fit.chinchilla.law == chin.law
     assert fit.law.base == chin.law
-    assert fit.intervals == {} and fit.n_boot == 0
+    assert fit.intervals == {} and fit.n_boot == 0 and fit.at_bound == ()
     out = fit.to_dict()
     assert "not identified" in out["note"] and out["epochs_worth_tenth"] is None
     assert out["params"] == chin.law.to_dict()
     assert np.array_equal(fit.predict(n, d, u), chin.law.predict(n, d))
+
+
+def test_repeats_as_good_as_fresh_put_r_star_d_at_its_bound():
+    fresh = dataclasses.replace(TRUTH, r_star_d=math.inf, r_star_n=math.inf)
+    n, d, u, loss = simulated_family(truth=fresh)
+    fit = fit_data_constrained(n, d, u, loss)
+    assert fit.identified and "r_star_d" in fit.at_bound
+    assert fit.law.r_star_d == pytest.approx(1e8, rel=1e-6)
+    assert np.allclose(fit.predict(n, d, u), fresh.predict(n, d, u), rtol=0.01)
 
 
 def test_one_more_epoch_is_worth_a_tenth_after_one_plus_r_star_ln10_epochs():

@@ -73,6 +73,16 @@ class DataConstrainedFit:
     n_boot: int
 
     @property
+    def at_bound(self) -> tuple[str, ...]:
+        """The repetition constants fitted at their upper bound: the runs show no discount there
+        (a finite R* would fit worse), so the value is a floor, not an estimate."""
+        if not self.identified:
+            return ()
+        top = math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
+        pairs = (("r_star_d", self.law.r_star_d), ("r_star_n", self.law.r_star_n))
+        return tuple(name for name, value in pairs if value >= top)
+
+    @property
     def epochs_worth_tenth(self) -> float:
         """1 + R*_D·ln 10 (∞ when not identified)."""
         return self.law.epochs_worth_tenth()
@@ -92,6 +102,7 @@ class DataConstrainedFit:
             "law": "data_constrained",
             "identified": self.identified,
             "r_star_n_identified": self.r_star_n_identified,
+            "at_bound": list(self.at_bound),
             "note": note,
             "params": self.law.to_dict() if self.identified else self.chinchilla.law.to_dict(),
             "epochs_worth_tenth": self.epochs_worth_tenth if self.identified else None,
