@@ -15,7 +15,8 @@ Splits: fit on runs with at most k epochs and predict the rest (k = 4, 16), and 
 smaller models and predict the larger ones (N ≤ 100M parameters, the issue's split). The error
 is the mean relative error |L̂ − L| / L over the held-out runs. Then the full-data fit with a
 bootstrap over runs gives R*_D, R*_N and the 10 %-epoch count 1 + R*_D·ln 10, beside the
-paper's R*_D ≈ 15.4, R*_N ≈ 5.3 (Muennighoff et al. 2023).
+paper's R*_D ≈ 15.4, R*_N ≈ 5.3 (Muennighoff et al. 2023). First, the same splits on a family
+simulated from the law with the paper's constants, where the answer is known.
 
     PYTHONPATH=$PWD OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_data_constrained.py
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_sweeps_data import SWEEPS_DIR  # noqa: E402
 
 from mlflow_scaling.laws import fit_chinchilla  # noqa: E402
+from mlflow_scaling.laws.data_constrained import DataConstrainedLaw  # noqa: E402
 from mlflow_scaling.laws.data_constrained_fit import (  # noqa: E402
     PAPER_R_STAR_D,
     PAPER_R_STAR_N,
@@ -60,6 +62,31 @@ def load_runs(size_col: str, all_lr: bool) -> pd.DataFrame:
     best["U"] = best["D"] / best["total_epochs"]
     best["N_fit"] = best[size_col]
     return best.reset_index(drop=True)
+
+
+def simulated_runs(noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
+    """Known truth: Chinchilla's constants with the paper's R*_D = 15.4, R*_N = 5.3.
+
+    6 sizes (1e7–2e9) × U ∈ {1e8, 1e9, 1e10} × epochs {1, 2, 4, 8, 16, 48, 128}, log-normal
+    noise of ``noise`` on the loss.
+    """
+    truth = DataConstrainedLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28,
+                               r_star_d=PAPER_R_STAR_D, r_star_n=PAPER_R_STAR_N)  # fmt: skip
+    sizes, corpora = np.geomspace(1e7, 2e9, 6), np.array([1e8, 1e9, 1e10])
+    epochs = np.array([1, 2, 4, 8, 16, 48, 128], dtype=float)
+    n, u, ep = (g.ravel() for g in np.meshgrid(sizes, corpora, epochs, indexing="ij"))
+    rng = np.random.default_rng(seed)
+    loss = truth.predict(n, u * ep, u) * np.exp(rng.normal(0.0, noise, n.size))
+    return pd.DataFrame({"N": n, "N_fit": n, "D": u * ep, "U": u, "total_epochs": ep,
+                         "loss": loss})  # fmt: skip
+
+
+def print_splits(runs: pd.DataFrame) -> None:
+    print(f"{'split':<22} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7}")
+    for name, train, test in splits(runs):
+        e = errors(train, test)
+        print(f"{name:<22} {len(train):>5} {len(test):>5} {e['fresh']:>7.2%} "
+              f"{e['unique']:>7.2%} {e['constrained']:>7.2%}")  # fmt: skip
 
 
 def errors(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
@@ -95,6 +122,9 @@ def main() -> int:
     parser.add_argument("--size-col", default="N", choices=["N", "N_no_emb"])
     parser.add_argument("--all-lr", action="store_true", help="every run, not the best lr")
     args = parser.parse_args()
+    print("simulated family (known truth: R*_D = 15.4, R*_N = 5.3, 0.5 % noise), 126 runs:")
+    print_splits(simulated_runs())
+    print()
     if not CSV.is_file():
         print(f"no development data: {CSV} is absent (../shared is not beside this checkout)")
         return 0
@@ -102,11 +132,7 @@ def main() -> int:
     which = "every learning rate" if args.all_lr else "best learning rate per model, D, epochs"
     repeating = int((runs.total_epochs > 1).sum())
     print(f"{len(runs)} runs ({which}), {repeating} repeating their data; N = {args.size_col}")
-    print(f"{'split':<22} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7}")
-    for name, train, test in splits(runs):
-        e = errors(train, test)
-        print(f"{name:<22} {len(train):>5} {len(test):>5} {e['fresh']:>7.2%} "
-              f"{e['unique']:>7.2%} {e['constrained']:>7.2%}")  # fmt: skip
+    print_splits(runs)
     t0 = time.perf_counter()
     n, d, u, y = (runs[c].to_numpy(float) for c in ("N_fit", "D", "U", "loss"))
     fit = fit_data_constrained(n, d, u, y, n_boot=args.n_boot, seed=0)
