@@ -102,6 +102,11 @@ def test_effective_quantities():
     assert n_prime[0] == pytest.approx(n_u / 2) and d_prime[0] == pytest.approx(1e10)
     assert n_prime[1] == pytest.approx(n_u * (1 + 5.0 * -math.expm1(-3.0 / 5.0)))
     assert d_prime[1] == pytest.approx(1e10 * (1 + 15.0 * -math.expm1(-99.0 / 15.0)))
+    # infinite R* discount nothing: the law is Chinchilla's, and so is its data-budget allocation
+    fresh = dataclasses.replace(TRUTH, r_star_d=math.inf, r_star_n=math.inf)
+    n, d = np.array([1e7, 1e9, 3e9]), np.array([1e11, 5e12, 1e13])
+    assert np.allclose(fresh.predict(n, d, 1e10), TRUTH.base.predict(n, d), rtol=1e-12)
+    assert allocate_with_unique_tokens(fresh, 1e21, 1e9).loss_given_up == pytest.approx(0, abs=1e-9)
     # N_U is the size whose compute-optimal tokens are U
     alloc = compute_optimal(TRUTH.base, [6 * n_u * 1e10])
     assert alloc.n_opt[0] == pytest.approx(n_u, rel=1e-9)
