@@ -9,6 +9,8 @@ from .bnsl import BrokenPowerLaw, fit_broken_power_law
 from .bootstrap import BootstrapFit, bootstrap_chinchilla
 from .check import CheckResult, Criterion, scaling_check
 from .chinchilla import ChinchillaLaw
+from .data_constrained import DataBudgetAllocation, DataConstrainedLaw, allocate_with_unique_tokens
+from .data_constrained_fit import DataConstrainedFit, fit_data_constrained
 from .envelope import Envelope, training_curve_envelope
 from .fitting import ChinchillaFit, epoch_grid, fit_chinchilla
 from .isoflop import IsoFlopFit, fit_isoflop, group_by_budget
@@ -24,11 +26,15 @@ __all__ = [
     "ChinchillaFit",
     "ChinchillaLaw",
     "Criterion",
+    "DataBudgetAllocation",
+    "DataConstrainedFit",
+    "DataConstrainedLaw",
     "Envelope",
     "IsoFlopFit",
     "PhaseReport",
     "SaturatingPowerLaw",
     "Segment",
+    "allocate_with_unique_tokens",
     "allocation_exponents",
     "backtest_chinchilla",
     "bootstrap_chinchilla",
@@ -37,6 +43,7 @@ __all__ = [
     "epoch_grid",
     "fit_broken_power_law",
     "fit_chinchilla",
+    "fit_data_constrained",
     "fit_isoflop",
     "fit_saturating_power_law",
     "group_by_budget",

@@ -1,0 +1,226 @@
+"""Fitting the data-constrained law (:mod:`data_constrained`) with intervals for R*_D, R*_N.
+
+The method is the Chinchilla fit's (:mod:`fitting`), extended by two coordinates: the Huber
+loss (δ = :data:`DEFAULT_HUBER_DELTA`) of the log-loss residuals, summed over runs, with
+
+    log L̂ = logsumexp(a − α log N', b − β log D', e),
+
+θ = (a, b, e, α, β, log R*_D, log R*_N), all runs (single- and multi-epoch) together.
+
+Starts: the Chinchilla fit (Epoch's 4,500-start grid) of the runs with D' computed at the
+paper's R*_D ≈ 15.4, its best distinct optima crossed with a grid of R*_D and R*_N; every start
+is polished by L-BFGS-B in the Chinchilla fit's standardised coordinates, the best one kept.
+
+When no run repeats its data (every D = U) the repetition terms cannot be identified: the
+result is the Chinchilla fit of the same points, unchanged, and says so.
+
+Intervals: a bootstrap over runs (:func:`bootstrap.resample_weights`), each replicate refitted
+by L-BFGS-B from the full fit's optimum; percentile intervals of R*_D, R*_N and the epoch
+count 1 + R*_D·ln 10 (monotone in R*_D, so its interval is R*_D's mapped).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import minimize
+
+from .bootstrap import _quantiles, resample_weights
+from .data_constrained import (
+    DataConstrainedLaw,
+    check_unique_tokens,
+    epochs_worth_fraction,
+    log_effective,
+    log_predict_constrained,
+)
+from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _Problem, fit_chinchilla, huber
+
+PAPER_R_STAR_D = 15.4
+PAPER_R_STAR_N = 5.3
+R_STAR_STARTS = (2.0, 15.0, 80.0)
+LOG_R_STAR_BOUNDS = (math.log(1e-2), math.log(1e8))
+"""R* beyond 1e8 repetitions is no discount at all for any run a family holds."""
+EXPONENT_BOUNDS = (1e-3, 2.5)
+"""α, β beyond Epoch's start grid (0–2) by a margin; an exponent at the bound is reported."""
+REPEAT_TOL = 1e-6
+"""A run repeats its data when D/U − 1 exceeds this (float noise in U = D / epochs)."""
+
+
+@dataclass(frozen=True)
+class DataConstrainedFit:
+    """The fitted law, whether its repetition terms were identified, and their intervals.
+
+    ``identified`` is False when no run repeats its data: ``law`` then has R*_D = R*_N = ∞ and
+    equals ``chinchilla``. ``r_star_n_identified`` is False when no run is larger than the
+    compute-optimal size N_U for its unique tokens (nothing to discount).
+    ``intervals`` maps r_star_d, r_star_n, epochs_worth_tenth (and E, A, B, alpha, beta) to
+    (lo, hi) at ``level``; empty without a bootstrap.
+    """
+
+    law: DataConstrainedLaw
+    chinchilla: ChinchillaFit
+    identified: bool
+    r_star_n_identified: bool
+    objective: float
+    n_points: int
+    n_repeated: int
+    huber_delta: float
+    intervals: dict
+    level: float
+    n_boot: int
+
+    @property
+    def at_bound(self) -> tuple[str, ...]:
+        """The repetition constants fitted at their upper bound: the runs show no discount there
+        (a finite R* would fit worse), so the value is a floor, not an estimate."""
+        if not self.identified:
+            return ()
+        top = math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
+        pairs = (("r_star_d", self.law.r_star_d), ("r_star_n", self.law.r_star_n))
+        return tuple(name for name, value in pairs if value >= top)
+
+    @property
+    def epochs_worth_tenth(self) -> float:
+        """1 + R*_D·ln 10 (∞ when not identified)."""
+        return self.law.epochs_worth_tenth()
+
+    def predict(self, n: ArrayLike, d: ArrayLike, u: ArrayLike) -> np.ndarray:
+        """Loss of N parameters on D tokens from U unique ones (fresh-data law if unidentified)."""
+        if not self.identified:
+            return self.chinchilla.law.predict(n, d)
+        return self.law.predict(n, d, u)
+
+    def to_dict(self) -> dict:
+        note = None if self.identified else (
+            "every run is single-epoch: the repetition terms R*_D, R*_N were not identified; "
+            "the law is the Chinchilla fit"
+        )  # fmt: skip
+        return {
+            "law": "data_constrained",
+            "identified": self.identified,
+            "r_star_n_identified": self.r_star_n_identified,
+            "at_bound": list(self.at_bound),
+            "note": note,
+            "params": self.law.to_dict() if self.identified else self.chinchilla.law.to_dict(),
+            "epochs_worth_tenth": self.epochs_worth_tenth if self.identified else None,
+            "intervals": {k: list(v) for k, v in self.intervals.items()},
+            "level": self.level,
+            "n_boot": self.n_boot,
+            "objective": self.objective,
+            "n_points": self.n_points,
+            "n_repeated": self.n_repeated,
+            "huber_delta": self.huber_delta,
+        }
+
+
+def _validate(n, d, u, loss, runs):
+    from .fitting import _validate_points
+
+    n, d, loss, _ = _validate_points(n, d, loss)
+    return n, d, check_unique_tokens(d, u, runs), loss
+
+
+class _Objective:
+    """Σ w·huber(log L − log L̂) over runs, in the Chinchilla fit's standardised coordinates."""
+
+    def __init__(self, n, d, u, loss, delta):
+        self.prob = _Problem.from_points(n, d, loss)
+        self.logs = (np.log(n), np.log(d), np.log(u))
+        self.t, self.delta = np.log(loss), delta
+
+    def bounds(self):
+        s_n, s_d = self.prob.sigma
+        lo, hi = EXPONENT_BOUNDS
+        free = (None, None)
+        return [free, free, free, (lo * s_n, hi * s_n), (lo * s_d, hi * s_d),
+                LOG_R_STAR_BOUNDS, LOG_R_STAR_BOUNDS]  # fmt: skip
+
+    def __call__(self, phi: np.ndarray, w: np.ndarray) -> float:
+        theta = self.prob.to_user(phi)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            r = self.t - log_predict_constrained(theta, *self.logs)[0]
+        value = float((w * huber(r, self.delta)).sum())
+        return value if np.isfinite(value) else 1e300
+
+    def polish(self, theta0: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
+        """L-BFGS-B from θ0 (user coordinates); returns (θ, objective)."""
+        phi0 = self.prob.to_internal(np.asarray(theta0, dtype=float))
+        res = minimize(self, phi0, args=(w,), method="L-BFGS-B", bounds=self.bounds(),
+                       options={"ftol": 1e-13, "gtol": 1e-10, "maxiter": 2000})  # fmt: skip
+        return self.prob.to_user(res.x), float(res.fun)
+
+
+def _starts(n, d, u, loss, delta) -> np.ndarray:
+    """Chinchilla optima on D'(R*_D = 15.4) crossed with the R* grid, as 7-column rows."""
+    log_dp = log_effective(np.log(u), d / u - 1.0, math.log(PAPER_R_STAR_D))
+    base = fit_chinchilla(n, np.exp(log_dp), loss, huber_delta=delta)
+    optima = np.array(base.local_optima[:3]) if base.local_optima else base.law.log_params[None]
+    optima[:, 3:5] = np.clip(optima[:, 3:5], 2 * EXPONENT_BOUNDS[0], EXPONENT_BOUNDS[1] / 2)
+    grid = np.log(R_STAR_STARTS)
+    rows = [np.r_[o, rd, rn] for o in optima for rd in grid for rn in grid]
+    return np.array(rows)
+
+
+def fit_data_constrained(
+    n: ArrayLike,
+    d: ArrayLike,
+    unique_tokens: ArrayLike,
+    loss: ArrayLike,
+    *,
+    runs: ArrayLike | None = None,
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    n_boot: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
+) -> DataConstrainedFit:
+    """Fit L = E + A/N'^α + B/D'^β to runs (N, D, U, loss) (module docstring).
+
+    ``runs`` label the runs for error messages and group points for the bootstrap (default:
+    every point is its own run). ``n_boot`` > 0 adds bootstrap intervals at ``level``.
+    """
+    n, d, u, loss = _validate(n, d, unique_tokens, loss, runs)
+    chin = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
+    n_repeated = int(np.sum(d / u - 1.0 > REPEAT_TOL))
+    if n_repeated == 0:
+        inf = math.inf
+        law = DataConstrainedLaw(**chin.law.to_dict(), r_star_d=inf, r_star_n=inf)
+        return DataConstrainedFit(law, chin, False, False, chin.objective, int(n.size), 0,
+                                  float(huber_delta), {}, level, 0)  # fmt: skip
+    obj = _Objective(n, d, u, loss, huber_delta)
+    w = np.ones(n.size)
+    fits = [obj.polish(s, w) for s in _starts(n, d, u, loss, huber_delta)]
+    theta, value = min(fits, key=lambda f: f[1])
+    law = DataConstrainedLaw.from_log_params(theta)
+    excess = bool(np.any(n > law.params_for_unique(u) * (1 + REPEAT_TOL)))
+    intervals = {}
+    if n_boot > 0:
+        groups = np.arange(n.size) if runs is None else np.asarray(runs).ravel()
+        thetas = _bootstrap(obj, theta, groups, n_boot, seed)
+        intervals = _intervals(thetas, level)
+    return DataConstrainedFit(law, chin, True, excess, value, int(n.size), n_repeated,
+                              float(huber_delta), intervals, level, int(n_boot))  # fmt: skip
+
+
+def _bootstrap(obj: _Objective, theta: np.ndarray, groups, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, 7) parameter rows refitted on run resamples from the full fit's optimum."""
+    weights = resample_weights(groups, n_boot, np.random.default_rng(seed))
+    return np.array([obj.polish(theta, w)[0] for w in weights])
+
+
+def _intervals(thetas: np.ndarray, level: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of the parameters, R*_D, R*_N and the 10 %-epoch count."""
+    q = _quantiles(level)
+    samples = {
+        "E": np.exp(thetas[:, 2]), "A": np.exp(thetas[:, 0]), "B": np.exp(thetas[:, 1]),
+        "alpha": thetas[:, 3], "beta": thetas[:, 4],
+        "r_star_d": np.exp(thetas[:, 5]), "r_star_n": np.exp(thetas[:, 6]),
+    }  # fmt: skip
+    samples["epochs_worth_tenth"] = epochs_worth_fraction(samples["r_star_d"])
+    return {k: (float(np.quantile(v, q[0])), float(np.quantile(v, q[1])))
+            for k, v in samples.items()}  # fmt: skip
+
+
+__all__ = ["DataConstrainedFit", "fit_data_constrained"]
