@@ -41,6 +41,7 @@ from .counting import (
     PARAMS_CONVENTION,
     ParamCounts,
     PendingCounts,
+    TokenCounts,
     as_token_counts,
     count_batch,
     count_parameters,
@@ -180,13 +181,16 @@ class ScalingCore:
         (except the first batch's FLOPs planning, once)."""
         settings = self.settings
         if settings.token_counter is None:
-            counts, seq_len = count_batch(batch, settings.ignore_index)
+            total, non_padding, loss, seq_len = count_batch(batch, settings.ignore_index)
         else:
-            counts = as_token_counts(settings.token_counter(batch), "token_counter")
+            counted = settings.token_counter(batch)
+            total, non_padding, loss = as_token_counts(counted, "token_counter")
             seq_len = None
-        if self._flops is None:
-            self._flops = self._plan_flops(batch, counts)
-        self._pending.add(counts, self._flops.per_token(batch, counts.total, seq_len))
+        flops = self._flops
+        if flops is None:
+            counts = TokenCounts(total, non_padding, loss)
+            flops = self._flops = self._plan_flops(batch, counts)
+        self._pending.add_counts(total, non_padding, loss, flops.per_token(batch, total, seq_len))
 
     def _plan_flops(self, batch: Any, counts: Any) -> FlopsPerToken:
         assert self.param_counts is not None and self._model is not None
@@ -206,12 +210,16 @@ class ScalingCore:
     def note_learning_rate(self, optimizer: Any) -> None:
         """Remember the largest ``lr`` of ``optimizer``'s parameter groups (call once per
         optimizer step, with the learning rate that step uses)."""
+        peak = self.lr_peak
         for group in optimizer.param_groups:
             lr = group.get("lr")
-            if isinstance(lr, Tensor):
-                lr = float(lr.detach().max())  # a tensor learning rate: one small host copy
-            if isinstance(lr, int | float) and (self.lr_peak is None or lr > self.lr_peak):
-                self.lr_peak = float(lr)
+            if lr.__class__ is not float:  # an int, a tensor, or something else
+                lr = _as_learning_rate(lr)
+                if lr is None:
+                    continue
+            if peak is None or lr > peak:
+                peak = lr
+        self.lr_peak = peak
 
     # Steps ----------------------------------------------------------------------------------
     def log_due(self, step: int) -> bool:
@@ -223,7 +231,7 @@ class ScalingCore:
         ``checkpoint_due(step)``, synchronises (every rank, no logging) so that a checkpoint
         written there holds exact totals."""
         self._step = step
-        if self.log_due(step):
+        if step >= self._next_log_step and step > self._last_log_step:  # log_due, inlined
             self.log_step(step)
         elif checkpoint_due is not None and step > self.synced_step and checkpoint_due(step):
             self.synchronize(step, plan=False)
@@ -426,6 +434,15 @@ class ScalingCore:
                 ScalingLawWarning,
                 stacklevel=3,
             )
+
+
+def _as_learning_rate(lr: Any) -> float | None:
+    """A parameter group's ``lr`` as a float; ``None`` when it is not a number."""
+    if isinstance(lr, Tensor):
+        return float(lr.detach().max())  # a tensor learning rate: one small host copy
+    if isinstance(lr, int | float):
+        return float(lr)
+    return None
 
 
 def _next_multiple(step: int, interval: int) -> int:

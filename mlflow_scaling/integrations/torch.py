@@ -71,12 +71,25 @@ class ScalingCounter(CoreViews):
         labels: MicroBatches | None = None,
     ) -> None:
         """Count one optimizer step: its micro-batches (module docstring), its learning rate."""
-        for batch in _micro_batches(input_ids, attention_mask, labels):
-            self.core.add_batch(batch)
+        core = self.core
+        if (
+            isinstance(input_ids, Tensor)
+            and (attention_mask is None or isinstance(attention_mask, Tensor))
+            and (labels is None or isinstance(labels, Tensor))
+        ):
+            batch = {"input_ids": input_ids}  # one micro-batch: the common case, made short
+            if attention_mask is not None:
+                batch["attention_mask"] = attention_mask
+            if labels is not None:
+                batch["labels"] = labels
+            core.add_batch(batch)
+        else:
+            for batch in _micro_batches(input_ids, attention_mask, labels):
+                core.add_batch(batch)
         if optimizer is not None:
-            self.core.note_learning_rate(optimizer)
+            core.note_learning_rate(optimizer)
         self.steps += 1
-        self.core.after_step(self.steps)
+        core.after_step(self.steps)
 
     def close(self) -> None:
         """The last synchronisation (every rank) and log; waits for the delivery."""

@@ -70,9 +70,9 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         """Forward pre-hook: count a training micro-batch from the model's inputs."""
         if not module.training or self._counting:  # evaluation, or the FLOPs measurement
             return
-        batch = dict(kwargs)
-        if args and "input_ids" not in batch:
-            batch["input_ids"] = args[0]
+        batch = kwargs  # read, never changed
+        if args and "input_ids" not in kwargs:
+            batch = {**kwargs, "input_ids": args[0]}
         self._counting = True
         try:
             self.core.add_batch(batch)
