@@ -39,16 +39,20 @@ from mlflow_scaling.tracking import schema
 
 from .counting import (
     PARAMS_CONVENTION,
+    Count,
     ParamCounts,
     PendingCounts,
     TokenCounts,
     as_token_counts,
-    count_batch,
     count_parameters,
+    count_tensors,
+    locate,
+    no_inputs,
 )
+from .deferred import DeferredCounts
 from .errors import ScalingLawWarning
 from .flops import FlopsPerToken
-from .flops_plan import plan_flops
+from .flops_plan import host_int, plan_flops
 from .mlflow_sink import MlflowSink, RunTarget
 from .ranks import Ranks, TorchRanks
 from .settings import CountingSettings
@@ -92,6 +96,7 @@ class ScalingCore:
         self._model: nn.Module | None = None
         self._flops: FlopsPerToken | None = None
         self._pending = PendingCounts()
+        self._deferred = DeferredCounts(settings.ignore_index, self._pending, self._flops_of)
         self._warned_no_run = False
         self._step = 0
         self._next_log_step: float = 0
@@ -121,6 +126,7 @@ class ScalingCore:
         self.ranks = ranks
         self._model = model
         self._pending = PendingCounts()
+        self._deferred = DeferredCounts(self.settings.ignore_index, self._pending, self._flops_of)
         self._flops = None
         self.param_counts = count_parameters(model)
         self._warn_about_a_resume_gap(step)
@@ -177,20 +183,53 @@ class ScalingCore:
 
     # Counting (every micro-batch, every rank) ---------------------------------------------
     def add_batch(self, batch: Any) -> None:
-        """Count the tokens of one micro-batch and add its FLOPs; no host copy of device counts
-        (except the first batch's FLOPs planning, once)."""
+        """Count the tokens of one micro-batch and add its FLOPs (see :meth:`add_tokens`)."""
         settings = self.settings
-        if settings.token_counter is None:
-            total, non_padding, loss, seq_len = count_batch(batch, settings.ignore_index)
-        else:
+        if settings.token_counter is not None:
             counted = settings.token_counter(batch)
             total, non_padding, loss = as_token_counts(counted, "token_counter")
-            seq_len = None
+            self._add_counts(batch, total, non_padding, loss, None)
+            return
+        inputs, mask, labels = locate(batch)
+        if inputs is None:
+            raise no_inputs(batch)
+        self.add_tokens(inputs, mask, labels, batch)
+
+    def add_tokens(
+        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
+    ) -> None:
+        """Count one micro-batch from its token ids, ``attention_mask`` and labels (``batch``:
+        the batch they came from, else made from them when needed).
+
+        No host copy of device counts (except the first batch's FLOPs planning, once), and
+        usually no kernel either: the mask and labels are kept and counted together at the next
+        synchronisation (:mod:`~mlflow_scaling.integrations.deferred`)."""
+        if self._deferred.keep(inputs, mask, labels):
+            return
+        if self.settings.token_counter is not None:  # the user's counter reads the batch
+            self.add_batch(_as_batch(inputs, mask, labels) if batch is None else batch)
+            return
+        total, non_padding, loss, seq_len = count_tensors(
+            inputs, mask, labels, self.settings.ignore_index
+        )
+        if batch is None:
+            batch = _as_batch(inputs, mask, labels)
+        self._add_counts(batch, total, non_padding, loss, seq_len)
+
+    def _add_counts(
+        self, batch: Any, total: Count, non_padding: Count, loss: Count, seq_len: int | None
+    ) -> None:
         flops = self._flops
         if flops is None:
             counts = TokenCounts(total, non_padding, loss)
             flops = self._flops = self._plan_flops(batch, counts)
+            if self.settings.token_counter is None and flops.kind != "measured":
+                self._deferred.enable(host_int(total))  # FLOPs from the sequence length alone
         self._pending.add_counts(total, non_padding, loss, flops.per_token(batch, total, seq_len))
+
+    def _flops_of(self, total: int, seq_len: int | None) -> float:
+        assert self._flops is not None
+        return self._flops.per_token(None, total, seq_len)
 
     def _plan_flops(self, batch: Any, counts: Any) -> FlopsPerToken:
         assert self.param_counts is not None and self._model is not None
@@ -268,6 +307,7 @@ class ScalingCore:
 
         With ``plan``, rank zero also proposes the next logging interval in the same vector so
         that every rank agrees on it; returns that interval."""
+        self._deferred.count()
         values = self._pending.drain()
         rank_zero = self.ranks.is_rank_zero
         values.append(float(self._propose_interval(step)) if plan and rank_zero else 0.0)
@@ -434,6 +474,16 @@ class ScalingCore:
                 ScalingLawWarning,
                 stacklevel=3,
             )
+
+
+def _as_batch(inputs: Tensor, mask: Tensor | None, labels: Tensor | None) -> dict[str, Tensor]:
+    """A batch mapping of the three tensors (what FLOPs planning and measuring read)."""
+    batch = {"input_ids": inputs}
+    if mask is not None:
+        batch["attention_mask"] = mask
+    if labels is not None:
+        batch["labels"] = labels
+    return batch
 
 
 def _as_learning_rate(lr: Any) -> float | None:

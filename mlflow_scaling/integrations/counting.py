@@ -188,14 +188,19 @@ def default_token_counts(batch: Any, ignore_index: int = -100) -> TokenCounts:
 
 def count_batch(batch: Any, ignore_index: int = -100) -> tuple[Count, Count, Count, int | None]:
     """``(total, non_padding, loss, sequence length)`` of ``batch``: :func:`default_token_counts`
-    and :func:`sequence_length` in one pass.
-
-    This runs on every training batch: two small device kernels at most (one per mask, one per
-    label tensor), no host copy, and as little Python as it can."""
-    inputs, mask, labels = _locate(batch)
+    and :func:`sequence_length` in one pass."""
+    inputs, mask, labels = locate(batch)
     if inputs is None:
-        raise _no_inputs(batch)
-    if not _is_token_ids(inputs):  # features, not token ids: one sample counts as one token
+        raise no_inputs(batch)
+    return count_tensors(inputs, mask, labels, ignore_index)
+
+
+def count_tensors(
+    inputs: Tensor, mask: Tensor | None, labels: Tensor | None, ignore_index: int
+) -> tuple[Count, Count, Count, int | None]:
+    """:func:`count_batch` of a batch already located: two small device kernels at most (one
+    per mask, one per label tensor), no host copy."""
+    if not is_token_ids(inputs):  # features, not token ids: one sample counts as one token
         n = int(inputs.shape[0]) if inputs.dim() > 0 else 1
         return n, n, n, None
     shape = inputs.shape
@@ -206,7 +211,7 @@ def count_batch(batch: Any, ignore_index: int = -100) -> tuple[Count, Count, Cou
     return total, non_padding, loss, (int(shape[-1]) if len(shape) >= 2 else None)
 
 
-def _no_inputs(batch: Any) -> TokenCountError:
+def no_inputs(batch: Any) -> TokenCountError:
     if isinstance(batch, Mapping):
         return TokenCountError(
             f"cannot count tokens of a batch mapping with keys {sorted(map(str, batch))}: "
@@ -219,16 +224,22 @@ def _no_inputs(batch: Any) -> TokenCountError:
     )
 
 
-def _locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """``(inputs, attention_mask, labels)`` of a batch; ``inputs`` is None when not found.
+def locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(inputs, attention_mask, labels)`` of a batch; ``inputs`` is None when not found (see
+    :func:`default_token_counts` for the layouts understood).
 
     Plain dicts, tuples and lists take the fast paths: this runs on every training batch."""
     kind = type(batch)
-    if kind is dict:
+    if kind is dict:  # the usual keys first, with no loop
+        inputs, mask, labels = (
+            batch.get("input_ids"),
+            batch.get("attention_mask"),
+            batch.get("labels"),
+        )
         return (
-            _first_key(batch, _INPUT_KEYS),
-            _first_key(batch, _MASK_KEYS),
-            _first_key(batch, _LABEL_KEYS),
+            inputs if isinstance(inputs, Tensor) else _first_key(batch, _INPUT_KEYS),
+            mask if isinstance(mask, Tensor) else None,
+            labels if isinstance(labels, Tensor) else _first_key(batch, _LABEL_KEYS),
         )
     if (
         kind is tuple
@@ -240,10 +251,10 @@ def _locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         first = batch[0]
         if isinstance(first, Tensor):
             second = batch[1] if len(batch) > 1 else None
-            labels = second if isinstance(second, Tensor) and _is_token_ids(second) else None
+            labels = second if isinstance(second, Tensor) and is_token_ids(second) else None
             return first, None, labels
         if isinstance(first, Mapping) and len(batch) == 2 and isinstance(batch[1], Tensor):
-            return _locate(first)  # (features, target) with a mapping of features
+            return locate(first)  # (features, target) with a mapping of features
         return None, None, None
     if isinstance(batch, Mapping):
         return (
@@ -267,7 +278,7 @@ def _first_key(batch: Mapping[Any, Any], keys: Sequence[str]) -> Tensor | None:
 _TOKEN_ID_DTYPES: dict[torch.dtype, bool] = {}
 
 
-def _is_token_ids(t: Tensor) -> bool:
+def is_token_ids(t: Tensor) -> bool:
     """Integer tensors (not bool) hold token ids; the answer is kept per dtype."""
     dtype = t.dtype
     known = _TOKEN_ID_DTYPES.get(dtype)
@@ -312,8 +323,8 @@ def _check_count(value: Any, source: str) -> Count:
 
 def sequence_length(batch: Any) -> int | None:
     """Length of the sequences in ``batch`` (the last dimension of its token ids), if any."""
-    inputs = _locate(batch)[0]
-    if inputs is not None and inputs.dim() >= 2 and _is_token_ids(inputs):
+    inputs = locate(batch)[0]
+    if inputs is not None and inputs.dim() >= 2 and is_token_ids(inputs):
         return int(inputs.shape[-1])
     return None
 

@@ -72,17 +72,11 @@ class ScalingCounter(CoreViews):
     ) -> None:
         """Count one optimizer step: its micro-batches (module docstring), its learning rate."""
         core = self.core
-        if (
-            isinstance(input_ids, Tensor)
-            and (attention_mask is None or isinstance(attention_mask, Tensor))
+        if isinstance(input_ids, Tensor) and (
+            (attention_mask is None or isinstance(attention_mask, Tensor))
             and (labels is None or isinstance(labels, Tensor))
-        ):
-            batch = {"input_ids": input_ids}  # one micro-batch: the common case, made short
-            if attention_mask is not None:
-                batch["attention_mask"] = attention_mask
-            if labels is not None:
-                batch["labels"] = labels
-            core.add_batch(batch)
+        ):  # one micro-batch, the common case, made short
+            core.add_tokens(input_ids, attention_mask, labels)
         else:
             for batch in _micro_batches(input_ids, attention_mask, labels):
                 core.add_batch(batch)
