@@ -96,7 +96,8 @@ class ScalingCore:
         self._model: nn.Module | None = None
         self._flops: FlopsPerToken | None = None
         self._pending = PendingCounts()
-        self._deferred = DeferredCounts(settings.ignore_index, self._pending, self._flops_of)
+        self.deferred = DeferredCounts(settings.ignore_index, self._pending, self._flops_of)
+        """Micro-batches kept until the next synchronisation (the per-step path stays short)."""
         self._warned_no_run = False
         self._step = 0
         self._next_log_step: float = 0
@@ -126,7 +127,7 @@ class ScalingCore:
         self.ranks = ranks
         self._model = model
         self._pending = PendingCounts()
-        self._deferred = DeferredCounts(self.settings.ignore_index, self._pending, self._flops_of)
+        self.deferred = DeferredCounts(self.settings.ignore_index, self._pending, self._flops_of)
         self._flops = None
         self.param_counts = count_parameters(model)
         self._warn_about_a_resume_gap(step)
@@ -193,7 +194,8 @@ class ScalingCore:
         inputs, mask, labels = locate(batch)
         if inputs is None:
             raise no_inputs(batch)
-        self.add_tokens(inputs, mask, labels, batch)
+        if not self.deferred.keep(inputs, mask, labels):  # add_tokens, one call shorter
+            self._count_now(inputs, mask, labels, batch)
 
     def add_tokens(
         self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
@@ -204,11 +206,14 @@ class ScalingCore:
         No host copy of device counts (except the first batch's FLOPs planning, once), and
         usually no kernel either: the mask and labels are kept and counted together at the next
         synchronisation (:mod:`~mlflow_scaling.integrations.deferred`)."""
-        if self._deferred.keep(inputs, mask, labels):
-            return
         if self.settings.token_counter is not None:  # the user's counter reads the batch
             self.add_batch(_as_batch(inputs, mask, labels) if batch is None else batch)
-            return
+        elif not self.deferred.keep(inputs, mask, labels):
+            self._count_now(inputs, mask, labels, batch)
+
+    def _count_now(
+        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any
+    ) -> None:
         total, non_padding, loss, seq_len = count_tensors(
             inputs, mask, labels, self.settings.ignore_index
         )
@@ -224,7 +229,7 @@ class ScalingCore:
             counts = TokenCounts(total, non_padding, loss)
             flops = self._flops = self._plan_flops(batch, counts)
             if self.settings.token_counter is None and flops.kind != "measured":
-                self._deferred.enable(host_int(total))  # FLOPs from the sequence length alone
+                self.deferred.enable(host_int(total))  # FLOPs from the sequence length alone
         self._pending.add_counts(total, non_padding, loss, flops.per_token(batch, total, seq_len))
 
     def _flops_of(self, total: int, seq_len: int | None) -> float:
@@ -307,7 +312,7 @@ class ScalingCore:
 
         With ``plan``, rank zero also proposes the next logging interval in the same vector so
         that every rank agrees on it; returns that interval."""
-        self._deferred.count()
+        self.deferred.count()
         values = self._pending.drain()
         rank_zero = self.ranks.is_rank_zero
         values.append(float(self._propose_interval(step)) if plan and rank_zero else 0.0)

@@ -63,7 +63,7 @@ class DeferredCounts:
         self.flops_of = flops_of
         self.enabled = False
         self.stopped = False
-        self._keeping = False  # enabled, memory checks done, not stopped: the short path
+        self.keeping = False  # enabled, memory checks done, not stopped: the short path
         self._max_kept = MAX_KEPT
         self._kept: list[tuple[Tensor, Any, int, Any, int]] = []
         self._checks_left = MEMORY_CHECKS
@@ -77,10 +77,14 @@ class DeferredCounts:
         self.enabled = not self.stopped
         self._max_kept = max(1, min(MAX_KEPT, MAX_POSITIONS // max(positions, 1)))
 
+    def __len__(self) -> int:
+        """Micro-batches kept now."""
+        return len(self._kept)
+
     def keep(self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None) -> bool:
         """Keep one micro-batch to count later (all kept ones are counted at the memory bound);
         ``False`` when it must be counted now."""
-        if not self._keeping and not self._may_keep(mask, labels):
+        if not self.keeping and not self._may_keep(mask, labels):
             return False
         kept = self._kept
         kept.append(
@@ -104,7 +108,7 @@ class DeferredCounts:
             self._checks_left -= 1
             if self._refilled(mask, labels):
                 return False
-        self._keeping = self.enabled and not self._checks_left
+        self.keeping = self.enabled and not self._checks_left
         return self.enabled
 
     def _refilled(self, mask: Tensor | None, labels: Tensor | None) -> bool:
@@ -152,7 +156,7 @@ class DeferredCounts:
                 loss = torch.count_nonzero(torch.stack(label_list) != self.ignore_index)
             self.pending.add_counts(total, non_padding, loss, self.flops_of(total, seq_len))
         if changed:
-            self.stopped, self.enabled, self._keeping = True, False, False
+            self.stopped, self.enabled, self.keeping = True, False, False
             warnings.warn(
                 f"{changed} attention_mask/labels tensors were written in place after their "
                 "micro-batch was handed to the counter (a pool of reused buffers?); the tokens "

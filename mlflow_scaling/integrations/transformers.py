@@ -73,9 +73,13 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         batch = kwargs  # read, never changed
         if args and "input_ids" not in kwargs:
             batch = {**kwargs, "input_ids": args[0]}
+        core = self.core
+        if core.deferred.keeping:  # kept for later: no forward can run inside, no guard needed
+            core.add_batch(batch)
+            return
         self._counting = True
         try:
-            self.core.add_batch(batch)
+            core.add_batch(batch)
         finally:
             self._counting = False
 
@@ -96,13 +100,14 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         optimizer: Any = None,
         **kwargs: Any,
     ) -> None:
-        if optimizer is not None:  # before the scheduler's step: the rate this step used
-            self.core.note_learning_rate(optimizer)
-
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.core.after_step(state.global_step)
+        """After ``optimizer.step()``, before the scheduler's step (so the learning rate is the
+        one this step used) and before ``Trainer`` adds one to ``state.global_step``: the step
+        that ends is ``state.global_step + 1``, the number ``on_step_end`` will see. One hook a
+        step, not two."""
+        core = self.core
+        if optimizer is not None:
+            core.note_learning_rate(optimizer)
+        core.after_step(state.global_step + 1)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
