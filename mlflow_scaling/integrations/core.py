@@ -3,8 +3,10 @@
 A loop's adapter (Lightning callback, ``Trainer`` callback, plain PyTorch counter) calls:
 
 * :meth:`ScalingCore.start` once, with the model, the step it starts at and its ranks;
-* :meth:`ScalingCore.add_batch` for every micro-batch on every rank: tokens are counted and
-  added, with the batch's FLOPs, to pending sums that stay on the device;
+* :meth:`ScalingCore.add_batch` (or :meth:`ScalingCore.add_tokens`) for every micro-batch on
+  every rank: its mask and labels are kept (:mod:`~mlflow_scaling.integrations.deferred`) and
+  counted, with the batch's FLOPs, into pending sums that stay on the device at the next
+  synchronisation (or at once, where keeping is not safe);
 * :meth:`ScalingCore.note_learning_rate` once per optimizer step (host numbers only);
 * :meth:`ScalingCore.after_step` after each optimizer step: on logging steps (every
   ``log_every_n_steps`` optimizer steps or about every ``log_every_seconds``) every rank takes

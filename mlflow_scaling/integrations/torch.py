@@ -13,7 +13,10 @@ Padding and ignored labels: pass ``attention_mask`` (its non-zero positions are 
 ``scaling.tokens``) and ``labels`` (positions other than ``ignore_index`` are the loss tokens,
 ``scaling.tokens_loss``). Gradient accumulation: pass this optimizer step's micro-batches as a
 list (``input_ids``, ``attention_mask`` and ``labels`` alike); a single tensor is one
-micro-batch. Counts stay on the device; they cross to the host once per logging step.
+micro-batch. Counts stay on the device; they cross to the host once per logging step. Until
+then the mask and labels tensors are kept (referenced, not copied) and counted together; a loop
+that refills the same buffers in place is noticed on its second step and counted at every step
+from then on (:mod:`~mlflow_scaling.integrations.deferred`).
 
 Several processes (``torch.distributed`` initialised, DDP or FSDP): every rank calls ``step``
 with its own micro-batches, at the same points; the sums are all-reduced on logging steps and
