@@ -202,7 +202,7 @@ def lightning_reference(args: argparse.Namespace, name: str) -> tuple[Any, tuple
 def trainer_ours(args: argparse.Namespace, name: str) -> tuple[Any, tuple[str, ...]]:
     from mlflow_scaling.integrations.transformers import ScalingLawTrainerCallback
 
-    hooks = ("_count", "on_optimizer_step")  # the second one does nothing per step
+    hooks = ("_count",)  # the forward pre-hook does all the per-step work
     return ScalingLawTrainerCallback(family=f"bench-trainer-{name}"), hooks
 
 

@@ -1,8 +1,9 @@
 """``ScalingLawCallback``: Lightning hooks over the counting core (``mlflow_scaling.integrations``).
 
-Per training batch (every rank) the core counts tokens and FLOPs on the device; on logging steps
-every rank takes part in one all-reduce and rank zero logs through an asynchronous MLflow sink
-(see :mod:`mlflow_scaling.integrations.core`).
+Per training batch (every rank) the core keeps the batch's mask and labels; on logging steps it
+counts them on the device, every rank takes part in one all-reduce and rank zero logs through an
+asynchronous MLflow sink (see :mod:`mlflow_scaling.integrations.core` and
+:mod:`mlflow_scaling.integrations.deferred`).
 
 Checkpoints: :meth:`ScalingLawCallback.state_dict` runs no collective (a checkpoint written by
 rank zero alone must not hang). It saves the totals of the last synchronisation, which every rank

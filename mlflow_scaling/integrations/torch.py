@@ -85,8 +85,8 @@ class ScalingCounter(CoreViews):
                 core.add_batch(batch)
         if optimizer is not None:
             core.note_learning_rate(optimizer)
-        self.steps += 1
-        core.after_step(self.steps)
+        self.steps = steps = self.steps + 1
+        core.after_step(steps)
 
     def close(self) -> None:
         """The last synchronisation (every rank) and log; waits for the delivery."""

@@ -20,8 +20,8 @@ Steps: all per-step work runs in that one hook, at one point of the step. The fi
 forward of an optimizer step (``state.global_step`` changed since the last one) ends the
 previous step: logging steps log there, at ``state.global_step``, on every rank at the same
 forward; the last step is logged at train end. The learning rate is read there too: the
-scheduler has stepped, so it is the rate the new step uses (``scaling.lr_peak``); an optimizer
-``Trainer`` did not hand to ``on_train_begin`` is picked up in ``on_optimizer_step``.
+scheduler has stepped, so it is the rate the new step uses (``scaling.lr_peak``), from the
+optimizer ``Trainer`` hands every event (the same object from ``on_train_begin`` on).
 
 Needs the ``transformers`` extra: ``pip install mlflow-scaling[transformers]``.
 """
@@ -111,18 +111,6 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
             self.opened_run_id = mlflow.start_run().info.run_id
             target = active_run_target()
         return target
-
-    def on_optimizer_step(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        optimizer: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if optimizer is not None and optimizer is not self._optimizer:  # one given late
-            self._optimizer = optimizer
-            self.core.note_learning_rate(optimizer)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
