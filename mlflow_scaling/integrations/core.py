@@ -197,7 +197,7 @@ class ScalingCore:
         if inputs is None:
             raise no_inputs(batch)
         if not self.deferred.keep(inputs, mask, labels):  # add_tokens, one call shorter
-            self._count_now(inputs, mask, labels, batch)
+            self.count_now(inputs, mask, labels, batch)
 
     def add_tokens(
         self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
@@ -208,14 +208,17 @@ class ScalingCore:
         No host copy of device counts (except the first batch's FLOPs planning, once), and
         usually no kernel either: the mask and labels are kept and counted together at the next
         synchronisation (:mod:`~mlflow_scaling.integrations.deferred`)."""
+        if not self.deferred.keep(inputs, mask, labels):
+            self.count_now(inputs, mask, labels, batch)
+
+    def count_now(
+        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
+    ) -> None:
+        """:meth:`add_tokens` for a micro-batch ``self.deferred.keep`` declined (it never keeps
+        with a user ``token_counter``): counted at once."""
         if self.settings.token_counter is not None:  # the user's counter reads the batch
             self.add_batch(_as_batch(inputs, mask, labels) if batch is None else batch)
-        elif not self.deferred.keep(inputs, mask, labels):
-            self._count_now(inputs, mask, labels, batch)
-
-    def _count_now(
-        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any
-    ) -> None:
+            return
         total, non_padding, loss, seq_len = count_tensors(
             inputs, mask, labels, self.settings.ignore_index
         )

@@ -78,8 +78,9 @@ class ScalingCounter(CoreViews):
         if isinstance(input_ids, Tensor) and (
             (attention_mask is None or isinstance(attention_mask, Tensor))
             and (labels is None or isinstance(labels, Tensor))
-        ):  # one micro-batch, the common case, made short
-            core.add_tokens(input_ids, attention_mask, labels)
+        ):  # one micro-batch, the common case: core.add_tokens, one call shorter
+            if not core.deferred.keep(input_ids, attention_mask, labels):
+                core.count_now(input_ids, attention_mask, labels)
         else:
             for batch in _micro_batches(input_ids, attention_mask, labels):
                 core.add_batch(batch)
