@@ -336,7 +336,7 @@ class PendingCounts:
     """Token and FLOP counts since the last synchronisation, kept where they were produced.
 
     Host-known counts are added as Python ints; device counts (0-dim ``int64`` tensors, as
-    :func:`count_batch` and :func:`as_token_counts` give them) are kept in lists, so adding
+    :func:`count_tensors` and :func:`as_token_counts` give them) are kept in lists, so adding
     never copies to the host nor launches a kernel. Counts are grouped by the FLOPs per token
     ``f`` they were added with, and FLOPs are formed once, at :meth:`drain`:
 
