@@ -1,8 +1,9 @@
 """``ScalingLawCallback``: Lightning hooks over the counting core (``mlflow_scaling.integrations``).
 
-Per training batch (every rank) the core counts tokens and FLOPs on the device; on logging steps
-every rank takes part in one all-reduce and rank zero logs through an asynchronous MLflow sink
-(see :mod:`mlflow_scaling.integrations.core`).
+Per training batch (every rank) the core keeps the batch's mask and labels; on logging steps it
+counts them on the device, every rank takes part in one all-reduce and rank zero logs through an
+asynchronous MLflow sink (see :mod:`mlflow_scaling.integrations.core` and
+:mod:`mlflow_scaling.integrations.deferred`).
 
 Checkpoints: :meth:`ScalingLawCallback.state_dict` runs no collective (a checkpoint written by
 rank zero alone must not hang). It saves the totals of the last synchronisation, which every rank
@@ -15,7 +16,7 @@ totals miss.
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 import lightning.pytorch as pl
@@ -59,6 +60,7 @@ class ScalingLawCallback(CoreViews, Callback):
         self.settings = CountingSettings(family=family, **options)
         self.family = family
         self.core = ScalingCore(self.settings, "ScalingLawCallback")
+        self._checkpoint_due: Callable[[int], bool] | None = None
 
     # What the core knows ----------------------------------------------------------------------
     @property
@@ -98,6 +100,7 @@ class ScalingLawCallback(CoreViews, Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._trainer = trainer
+        self._checkpoint_due = checkpoint_schedule(trainer)
         self.core.start(
             pl_module,
             trainer.global_step,
@@ -122,8 +125,9 @@ class ScalingLawCallback(CoreViews, Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self.core.add_batch(batch)
-        self.core.after_step(trainer.global_step, partial(_checkpoint_due, trainer))
+        core = self.core
+        core.add_batch(batch)
+        core.after_step(trainer.global_step, self._checkpoint_due)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.core.active:
@@ -198,14 +202,15 @@ def _peak_flops(trainer: pl.Trainer) -> float | None:
     return peak_flops_per_device(trainer.strategy.root_device, dtype)
 
 
-def _checkpoint_due(trainer: pl.Trainer, step: int) -> bool:
-    """Whether a ``ModelCheckpoint(every_n_train_steps=n)`` of ``trainer`` saves at ``step``.
+def checkpoint_schedule(trainer: pl.Trainer) -> Callable[[int], bool] | None:
+    """Whether a ``ModelCheckpoint(every_n_train_steps=n)`` of ``trainer`` saves at a step, as a
+    function of the step (``None`` when none saves by steps); read once, at train start.
 
     Every rank computes the same answer (same callbacks, same step). Lightning keeps ``n`` in
-    the private ``_every_n_train_steps``; if that ever changes this returns False and such
+    the private ``_every_n_train_steps``; if that ever changes no step is due and such
     checkpoints hold the totals of the last logging step (a resume says so)."""
-    for callback in trainer.checkpoint_callbacks:
-        every = getattr(callback, "_every_n_train_steps", 0)
-        if isinstance(every, int) and every > 0 and step % every == 0:
-            return True
-    return False
+    every = [getattr(cb, "_every_n_train_steps", 0) for cb in trainer.checkpoint_callbacks]
+    intervals = tuple(n for n in every if isinstance(n, int) and n > 0)
+    if not intervals:
+        return None
+    return lambda step: any(step % n == 0 for n in intervals)

@@ -3,8 +3,10 @@
 A loop's adapter (Lightning callback, ``Trainer`` callback, plain PyTorch counter) calls:
 
 * :meth:`ScalingCore.start` once, with the model, the step it starts at and its ranks;
-* :meth:`ScalingCore.add_batch` for every micro-batch on every rank: tokens are counted and
-  added, with the batch's FLOPs, to pending sums that stay on the device;
+* :meth:`ScalingCore.add_batch` (or :meth:`ScalingCore.add_tokens`) for every micro-batch on
+  every rank: its mask and labels are kept (:mod:`~mlflow_scaling.integrations.deferred`) and
+  counted, with the batch's FLOPs, into pending sums that stay on the device at the next
+  synchronisation (or at once, where keeping is not safe);
 * :meth:`ScalingCore.note_learning_rate` once per optimizer step (host numbers only);
 * :meth:`ScalingCore.after_step` after each optimizer step: on logging steps (every
   ``log_every_n_steps`` optimizer steps or about every ``log_every_seconds``) every rank takes
@@ -39,15 +41,20 @@ from mlflow_scaling.tracking import schema
 
 from .counting import (
     PARAMS_CONVENTION,
+    Count,
     ParamCounts,
     PendingCounts,
+    TokenCounts,
     as_token_counts,
-    count_batch,
     count_parameters,
+    count_tensors,
+    locate,
+    no_inputs,
 )
+from .deferred import DeferredCounts
 from .errors import ScalingLawWarning
 from .flops import FlopsPerToken
-from .flops_plan import plan_flops
+from .flops_plan import host_int, plan_flops
 from .mlflow_sink import MlflowSink, RunTarget
 from .ranks import Ranks, TorchRanks
 from .settings import CountingSettings
@@ -91,6 +98,8 @@ class ScalingCore:
         self._model: nn.Module | None = None
         self._flops: FlopsPerToken | None = None
         self._pending = PendingCounts()
+        self.deferred = DeferredCounts(settings.ignore_index, self._pending, self._flops_of)
+        """Micro-batches kept until the next synchronisation (the per-step path stays short)."""
         self._warned_no_run = False
         self._step = 0
         self._next_log_step: float = 0
@@ -120,6 +129,7 @@ class ScalingCore:
         self.ranks = ranks
         self._model = model
         self._pending = PendingCounts()
+        self.deferred = DeferredCounts(self.settings.ignore_index, self._pending, self._flops_of)
         self._flops = None
         self.param_counts = count_parameters(model)
         self._warn_about_a_resume_gap(step)
@@ -176,17 +186,60 @@ class ScalingCore:
 
     # Counting (every micro-batch, every rank) ---------------------------------------------
     def add_batch(self, batch: Any) -> None:
-        """Count the tokens of one micro-batch and add its FLOPs; no host copy of device counts
-        (except the first batch's FLOPs planning, once)."""
+        """Count the tokens of one micro-batch and add its FLOPs (see :meth:`add_tokens`)."""
         settings = self.settings
-        if settings.token_counter is None:
-            counts, seq_len = count_batch(batch, settings.ignore_index)
-        else:
-            counts = as_token_counts(settings.token_counter(batch), "token_counter")
-            seq_len = None
-        if self._flops is None:
-            self._flops = self._plan_flops(batch, counts)
-        self._pending.add(counts, self._flops.per_token(batch, counts.total, seq_len))
+        if settings.token_counter is not None:
+            counted = settings.token_counter(batch)
+            total, non_padding, loss = as_token_counts(counted, "token_counter")
+            self._add_counts(batch, total, non_padding, loss, None)
+            return
+        inputs, mask, labels = locate(batch)
+        if inputs is None:
+            raise no_inputs(batch)
+        if not self.deferred.keep(inputs, mask, labels):  # add_tokens, one call shorter
+            self.count_now(inputs, mask, labels, batch)
+
+    def add_tokens(
+        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
+    ) -> None:
+        """Count one micro-batch from its token ids, ``attention_mask`` and labels (``batch``:
+        the batch they came from, else made from them when needed).
+
+        No host copy of device counts (except the first batch's FLOPs planning, once), and
+        usually no kernel either: the mask and labels are kept and counted together at the next
+        synchronisation (:mod:`~mlflow_scaling.integrations.deferred`)."""
+        if not self.deferred.keep(inputs, mask, labels):
+            self.count_now(inputs, mask, labels, batch)
+
+    def count_now(
+        self, inputs: Tensor, mask: Tensor | None, labels: Tensor | None, batch: Any = None
+    ) -> None:
+        """:meth:`add_tokens` for a micro-batch ``self.deferred.keep`` declined (it never keeps
+        with a user ``token_counter``): counted at once."""
+        if self.settings.token_counter is not None:  # the user's counter reads the batch
+            self.add_batch(_as_batch(inputs, mask, labels) if batch is None else batch)
+            return
+        total, non_padding, loss, seq_len = count_tensors(
+            inputs, mask, labels, self.settings.ignore_index
+        )
+        if batch is None:
+            batch = _as_batch(inputs, mask, labels)
+        self._add_counts(batch, total, non_padding, loss, seq_len)
+
+    def _add_counts(
+        self, batch: Any, total: Count, non_padding: Count, loss: Count, seq_len: int | None
+    ) -> None:
+        flops = self._flops
+        if flops is None:
+            counts = TokenCounts(total, non_padding, loss)
+            flops = self._flops = self._plan_flops(batch, counts)
+            if self.settings.token_counter is None and flops.kind != "measured":
+                self.deferred.enable(host_int(total))  # FLOPs from the sequence length alone
+        self._pending.add_counts(total, non_padding, loss, flops.per_token(batch, total, seq_len))
+
+    def _flops_of(self, total: int, seq_len: int | None) -> float:
+        assert self._flops is not None
+        return self._flops.per_token(None, total, seq_len)
 
     def _plan_flops(self, batch: Any, counts: Any) -> FlopsPerToken:
         assert self.param_counts is not None and self._model is not None
@@ -206,12 +259,16 @@ class ScalingCore:
     def note_learning_rate(self, optimizer: Any) -> None:
         """Remember the largest ``lr`` of ``optimizer``'s parameter groups (call once per
         optimizer step, with the learning rate that step uses)."""
+        peak = self.lr_peak
         for group in optimizer.param_groups:
             lr = group.get("lr")
-            if isinstance(lr, Tensor):
-                lr = float(lr.detach().max())  # a tensor learning rate: one small host copy
-            if isinstance(lr, int | float) and (self.lr_peak is None or lr > self.lr_peak):
-                self.lr_peak = float(lr)
+            if lr.__class__ is not float:  # an int, a tensor, or something else
+                lr = _as_learning_rate(lr)
+                if lr is None:
+                    continue
+            if peak is None or lr > peak:
+                peak = lr
+        self.lr_peak = peak
 
     # Steps ----------------------------------------------------------------------------------
     def log_due(self, step: int) -> bool:
@@ -223,7 +280,7 @@ class ScalingCore:
         ``checkpoint_due(step)``, synchronises (every rank, no logging) so that a checkpoint
         written there holds exact totals."""
         self._step = step
-        if self.log_due(step):
+        if step >= self._next_log_step and step > self._last_log_step:  # log_due, inlined
             self.log_step(step)
         elif checkpoint_due is not None and step > self.synced_step and checkpoint_due(step):
             self.synchronize(step, plan=False)
@@ -260,6 +317,7 @@ class ScalingCore:
 
         With ``plan``, rank zero also proposes the next logging interval in the same vector so
         that every rank agrees on it; returns that interval."""
+        self.deferred.count()
         values = self._pending.drain()
         rank_zero = self.ranks.is_rank_zero
         values.append(float(self._propose_interval(step)) if plan and rank_zero else 0.0)
@@ -426,6 +484,25 @@ class ScalingCore:
                 ScalingLawWarning,
                 stacklevel=3,
             )
+
+
+def _as_batch(inputs: Tensor, mask: Tensor | None, labels: Tensor | None) -> dict[str, Tensor]:
+    """A batch mapping of the three tensors (what FLOPs planning and measuring read)."""
+    batch = {"input_ids": inputs}
+    if mask is not None:
+        batch["attention_mask"] = mask
+    if labels is not None:
+        batch["labels"] = labels
+    return batch
+
+
+def _as_learning_rate(lr: Any) -> float | None:
+    """A parameter group's ``lr`` as a float; ``None`` when it is not a number."""
+    if isinstance(lr, Tensor):
+        return float(lr.detach().max())  # a tensor learning rate: one small host copy
+    if isinstance(lr, int | float):
+        return float(lr)
+    return None
 
 
 def _next_multiple(step: int, interval: int) -> int:

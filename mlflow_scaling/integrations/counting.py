@@ -182,32 +182,65 @@ def default_token_counts(batch: Any, ignore_index: int = -100) -> TokenCounts:
     * for inputs that are not token ids (a floating point tensor first), each sample counts as
       one token (``total = non_padding = loss = batch size``).
     """
-    return count_batch(batch, ignore_index)[0]
+    total, non_padding, loss, _ = count_batch(batch, ignore_index)
+    return TokenCounts(total, non_padding, loss)
 
 
-def count_batch(batch: Any, ignore_index: int = -100) -> tuple[TokenCounts, int | None]:
-    """:func:`default_token_counts` and :func:`sequence_length` of ``batch`` in one pass."""
-    inputs, mask, labels = _locate(batch)
-    if inputs is not None:
-        seq_len = int(inputs.shape[-1]) if inputs.dim() >= 2 and _is_token_ids(inputs) else None
-        return _counts(inputs, mask, labels, ignore_index), seq_len
+def count_batch(batch: Any, ignore_index: int = -100) -> tuple[Count, Count, Count, int | None]:
+    """``(total, non_padding, loss, sequence length)`` of ``batch``: :func:`default_token_counts`
+    and :func:`sequence_length` in one pass."""
+    inputs, mask, labels = locate(batch)
+    if inputs is None:
+        raise no_inputs(batch)
+    return count_tensors(inputs, mask, labels, ignore_index)
+
+
+def count_tensors(
+    inputs: Tensor, mask: Tensor | None, labels: Tensor | None, ignore_index: int
+) -> tuple[Count, Count, Count, int | None]:
+    """:func:`count_batch` of a batch already located: two small device kernels at most (one
+    per mask, one per label tensor), no host copy."""
+    if not is_token_ids(inputs):  # features, not token ids: one sample counts as one token
+        n = int(inputs.shape[0]) if inputs.dim() > 0 else 1
+        return n, n, n, None
+    shape = inputs.shape
+    total = shape.numel()
+    # count_nonzero: one kernel, and the cheapest reduction to dispatch after a training step
+    non_padding: Count = total if mask is None else torch.count_nonzero(mask)
+    loss: Count = non_padding if labels is None else torch.count_nonzero(labels != ignore_index)
+    return total, non_padding, loss, (int(shape[-1]) if len(shape) >= 2 else None)
+
+
+def no_inputs(batch: Any) -> TokenCountError:
     if isinstance(batch, Mapping):
-        raise TokenCountError(
+        return TokenCountError(
             f"cannot count tokens of a batch mapping with keys {sorted(map(str, batch))}: "
             f"none of {list(_INPUT_KEYS)} is a tensor; pass token_counter=..."
         )
-    raise TokenCountError(
+    return TokenCountError(
         f"cannot count tokens of a batch of type {type(batch).__name__}; the default counter "
         "understands mappings with 'input_ids', tuples (input_ids, labels) and tensors. Pass "
         "token_counter=..."
     )
 
 
-def _locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    """``(inputs, attention_mask, labels)`` of a batch; ``inputs`` is None when not found.
+def locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(inputs, attention_mask, labels)`` of a batch; ``inputs`` is None when not found (see
+    :func:`default_token_counts` for the layouts understood).
 
-    Plain tuples, lists and dicts take the fast paths: this runs on every training batch."""
+    Plain dicts, tuples and lists take the fast paths: this runs on every training batch."""
     kind = type(batch)
+    if kind is dict:  # the usual keys first, with no loop
+        inputs, mask, labels = (
+            batch.get("input_ids"),
+            batch.get("attention_mask"),
+            batch.get("labels"),
+        )
+        return (
+            inputs if isinstance(inputs, Tensor) else _first_key(batch, _INPUT_KEYS),
+            mask if isinstance(mask, Tensor) else None,
+            labels if isinstance(labels, Tensor) else _first_key(batch, _LABEL_KEYS),
+        )
     if (
         kind is tuple
         or kind is list
@@ -218,12 +251,12 @@ def _locate(batch: Any) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         first = batch[0]
         if isinstance(first, Tensor):
             second = batch[1] if len(batch) > 1 else None
-            labels = second if isinstance(second, Tensor) and _is_token_ids(second) else None
+            labels = second if isinstance(second, Tensor) and is_token_ids(second) else None
             return first, None, labels
         if isinstance(first, Mapping) and len(batch) == 2 and isinstance(batch[1], Tensor):
-            return _locate(first)  # (features, target) with a mapping of features
+            return locate(first)  # (features, target) with a mapping of features
         return None, None, None
-    if kind is dict or isinstance(batch, Mapping):
+    if isinstance(batch, Mapping):
         return (
             _first_key(batch, _INPUT_KEYS),
             _first_key(batch, _MASK_KEYS),
@@ -242,28 +275,22 @@ def _first_key(batch: Mapping[Any, Any], keys: Sequence[str]) -> Tensor | None:
     return None
 
 
-def _is_token_ids(t: Tensor) -> bool:
-    return not (t.is_floating_point() or t.is_complex()) and t.dtype != torch.bool
+_TOKEN_ID_DTYPES: dict[torch.dtype, bool] = {}
 
 
-def _counts(
-    inputs: Tensor, mask: Tensor | None, labels: Tensor | None, ignore_index: int
-) -> TokenCounts:
-    if not _is_token_ids(inputs):  # features, not token ids: one sample counts as one token
-        n = int(inputs.shape[0]) if inputs.dim() > 0 else 1
-        return TokenCounts(n, n, n)
-    total = inputs.numel()
-    # count_nonzero: one kernel, and the cheapest reduction to dispatch after a training step
-    non_padding: Count = torch.count_nonzero(mask) if mask is not None else total
-    loss: Count = torch.count_nonzero(labels != ignore_index) if labels is not None else non_padding
-    return TokenCounts(total, non_padding, loss)
+def is_token_ids(t: Tensor) -> bool:
+    """Integer tensors (not bool) hold token ids; the answer is kept per dtype."""
+    dtype = t.dtype
+    known = _TOKEN_ID_DTYPES.get(dtype)
+    if known is None:
+        known = not (dtype.is_floating_point or dtype.is_complex) and dtype != torch.bool
+        _TOKEN_ID_DTYPES[dtype] = known
+    return known
 
 
 def as_token_counts(value: Any, source: str) -> TokenCounts:
     """Normalise what a user token counter returned; ``source`` names it in errors."""
-    if isinstance(value, TokenCounts):
-        return value
-    if isinstance(value, tuple) and len(value) == 3:
+    if isinstance(value, tuple) and len(value) == 3:  # a TokenCounts too
         return TokenCounts(*(_check_count(v, source) for v in value))
     if isinstance(value, Mapping):
         try:
@@ -284,8 +311,8 @@ def _check_count(value: Any, source: str) -> Count:
         raise TypeError(f"{source} returned a bool ({value!r}) where a token count was expected")
     if isinstance(value, int):
         return value
-    if isinstance(value, Tensor) and value.numel() == 1:
-        return value.reshape(())
+    if isinstance(value, Tensor) and value.numel() == 1:  # as PendingCounts keeps them
+        return value.reshape(()).to(torch.int64)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise TypeError(
@@ -296,8 +323,8 @@ def _check_count(value: Any, source: str) -> Count:
 
 def sequence_length(batch: Any) -> int | None:
     """Length of the sequences in ``batch`` (the last dimension of its token ids), if any."""
-    inputs = _locate(batch)[0]
-    if inputs is not None and inputs.dim() >= 2 and _is_token_ids(inputs):
+    inputs = locate(batch)[0]
+    if inputs is not None and inputs.dim() >= 2 and is_token_ids(inputs):
         return int(inputs.shape[-1])
     return None
 
@@ -308,59 +335,77 @@ _FOLD_AT = 256
 class PendingCounts:
     """Token and FLOP counts since the last synchronisation, kept where they were produced.
 
-    Host-known counts are added as Python numbers; device counts are kept as tensors and summed
-    on the device, so adding never copies to the host. :meth:`drain` returns the five sums
-    ``[total, non_padding, loss, flops, flops_hardware]`` with a single device-to-host copy, and
-    resets. ``flops`` are FLOPs per token times non-padding tokens (the law's C);
-    ``flops_hardware`` times every position, padding included (the compute actually spent).
+    Host-known counts are added as Python ints; device counts (0-dim ``int64`` tensors, as
+    :func:`count_tensors` and :func:`as_token_counts` give them) are kept in lists, so adding
+    never copies to the host nor launches a kernel. Counts are grouped by the FLOPs per token
+    ``f`` they were added with, and FLOPs are formed once, at :meth:`drain`:
+
+        flops          = sum over f of f * (non-padding tokens added with f)   (the law's C)
+        flops_hardware = sum over f of f * (all positions added with f)        (padding included)
+
+    :meth:`drain` returns ``[total, non_padding, loss, flops, flops_hardware]`` with a single
+    device-to-host copy, and resets.
     """
 
     def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
-        self._host = [0, 0, 0]
-        self._host_flops = [0.0, 0.0]
-        self._device: list[list[Tensor]] = [[], [], []]
-        # FLOPs of device counts: per FLOPs-per-token value, the counts it multiplies
-        self._device_flops: list[dict[float, list[Tensor]]] = [{}, {}]
+        self._host = [0, 0, 0]  # total, non_padding, loss
+        self._host_flops = [0.0, 0.0]  # flops, flops_hardware of host counts before the mark
+        self._fpt: float | None = None  # the FLOPs per token of host counts after the mark
+        self._mark = (0, 0)  # host (total, non_padding) when ``_fpt`` became current
+        self._by_fpt: dict[float, list[list[Tensor]]] = {}  # f -> device [total, np, loss]
+        self._device: list[list[Tensor]] = [[], [], []]  # the lists of the current ``_fpt``
 
     def add(self, counts: TokenCounts, flops_per_token: float) -> None:
-        for i, count in enumerate(counts):
-            if isinstance(count, Tensor):
-                _append(self._device[i], count)
-            else:
-                self._host[i] += count
-        for j, count in enumerate((counts.non_padding, counts.total)):
-            if isinstance(count, Tensor):
-                _append(self._device_flops[j].setdefault(flops_per_token, []), count)
-            else:
-                self._host_flops[j] += count * flops_per_token
+        self.add_counts(*counts, flops_per_token)
+
+    def add_counts(self, total: Count, non_padding: Count, loss: Count, fpt: float) -> None:
+        """:meth:`add` with the three counts apart (no tuple on every batch)."""
+        if fpt != self._fpt:
+            self._switch(fpt)
+        host, device = self._host, self._device
+        if isinstance(total, Tensor):
+            _append(device[0], total)
+        else:
+            host[0] += total
+        if isinstance(non_padding, Tensor):
+            _append(device[1], non_padding)
+        else:
+            host[1] += non_padding
+        if isinstance(loss, Tensor):
+            _append(device[2], loss)
+        else:
+            host[2] += loss
+
+    def _switch(self, flops_per_token: float | None) -> None:
+        """Close the host counts of the current FLOPs per token; make ``flops_per_token``
+        current (``None``: none, before draining)."""
+        host, (total_mark, non_padding_mark) = self._host, self._mark
+        if self._fpt is not None:
+            self._host_flops[0] += self._fpt * (host[1] - non_padding_mark)
+            self._host_flops[1] += self._fpt * (host[0] - total_mark)
+        self._fpt, self._mark = flops_per_token, (host[0], host[1])
+        if flops_per_token is not None:
+            self._device = self._by_fpt.setdefault(flops_per_token, [[], [], []])
 
     def drain(self) -> list[float]:
-        flop_groups = [
-            (j, fpt, g) for j, by_fpt in enumerate(self._device_flops) for fpt, g in by_fpt.items()
-        ]
-        groups = [g for g in self._device if g] + [g for _, _, g in flop_groups]
-        device_sums: list[int] = []
+        self._switch(None)
+        groups = [(fpt, i, g) for fpt, lists in self._by_fpt.items() for i, g in enumerate(lists)]
+        groups = [(fpt, i, g) for fpt, i, g in groups if g]
+        counts, flops = list(self._host), list(self._host_flops)
         if groups:
-            sums = torch.stack([torch.stack(g).sum() for g in groups])
-            device_sums = [int(v) for v in sums.tolist()]  # the one device-to-host copy
-        it = iter(device_sums)
-        out = [
-            float(h + (next(it) if g else 0)) for h, g in zip(self._host, self._device, strict=True)
-        ]
-        flops = list(self._host_flops)
-        for j, fpt, _ in flop_groups:
-            flops[j] += fpt * next(it)
-        out.extend(flops)
+            sums = torch.stack([torch.stack(g).sum() for _, _, g in groups])
+            for (fpt, i, _), n in zip(groups, sums.tolist(), strict=True):  # one host copy
+                counts[i] += int(n)
+                if i < 2:  # non-padding: the law's FLOPs; all positions: hardware FLOPs
+                    flops[1 - i] += fpt * n
         self._reset()
-        return out
+        return [float(c) for c in counts] + flops
 
 
 def _append(group: list[Tensor], count: Tensor) -> None:
-    if count.dtype != torch.int64:
-        count = count.to(torch.int64)
-    group.append(count if count.dim() == 0 else count.reshape(()))
+    group.append(count)
     if len(group) >= _FOLD_AT:  # bound memory: fold into one tensor, still on the device
         group[:] = [torch.stack(group).sum()]

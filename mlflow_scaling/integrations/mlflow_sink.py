@@ -99,7 +99,7 @@ class MlflowSink:
         self.max_pending = max_pending
         self._client = client
         self._cond = threading.Condition()
-        self._metrics: deque[Any] = deque()  # mlflow.entities.Metric
+        self._metrics: deque[Any] = deque()  # (key, value, timestamp, step), or a Metric
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._in_flight = 0
@@ -122,16 +122,17 @@ class MlflowSink:
 
     # Producer side (training thread): never blocks on the network. -------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-
-        ts = int(time.time() * 1000)
-        items = [
-            Metric(key=k, value=float(v), timestamp=ts, step=int(step)) for k, v in metrics.items()
-        ]
+        """Queue ``metrics`` at ``step``: plain tuples (the worker makes MLflow's entities), and
+        the worker is woken only when it sleeps with nothing to send (otherwise it wakes at its
+        next attempt): a logging step costs the training thread no GIL hand-over."""
+        ts, step = int(time.time() * 1000), int(step)
+        items = [(k, float(v), ts, step) for k, v in metrics.items()]
         with self._cond:
+            idle = not self._has_work()
             self._metrics.extend(items)
             self._bound()
-            self._cond.notify()
+            if idle:
+                self._cond.notify()
 
     def _bound(self) -> None:
         """Drop the oldest metric values beyond ``max_pending`` (call with the lock held)."""
@@ -218,9 +219,10 @@ class MlflowSink:
                 self._flush_requested = False
                 params, tags = self._params, self._tags
                 self._params, self._tags = {}, {}
-                metrics = [self._metrics.popleft() for _ in range(len(self._metrics))]
-                self._in_flight = len(metrics) + len(params) + len(tags)
+                queued = [self._metrics.popleft() for _ in range(len(self._metrics))]
+                self._in_flight = len(queued) + len(params) + len(tags)
             cpu_start = time.thread_time()
+            metrics = [_as_metric(m) for m in queued]
             self._sending_since = time.monotonic()
             left_metrics, left_params, left_tags = self._send(metrics, params, tags)
             self._sending_since = None
@@ -321,3 +323,14 @@ class MlflowSink:
 
             self._client = MlflowClient(self.target.tracking_uri)
         return self._client
+
+
+def _as_metric(item: Any) -> Any:
+    """An ``mlflow.entities.Metric`` from a queued ``(key, value, timestamp, step)`` (a metric
+    that went back to the queue after a failed request already is one)."""
+    from mlflow.entities import Metric
+
+    if isinstance(item, Metric):
+        return item
+    key, value, timestamp, step = item
+    return Metric(key=key, value=value, timestamp=timestamp, step=step)

@@ -13,7 +13,10 @@ Padding and ignored labels: pass ``attention_mask`` (its non-zero positions are 
 ``scaling.tokens``) and ``labels`` (positions other than ``ignore_index`` are the loss tokens,
 ``scaling.tokens_loss``). Gradient accumulation: pass this optimizer step's micro-batches as a
 list (``input_ids``, ``attention_mask`` and ``labels`` alike); a single tensor is one
-micro-batch. Counts stay on the device; they cross to the host once per logging step.
+micro-batch. Counts stay on the device; they cross to the host once per logging step. Until
+then the mask and labels tensors are kept (referenced, not copied) and counted together; a loop
+that refills the same buffers in place is noticed on its second step and counted at every step
+from then on (:mod:`~mlflow_scaling.integrations.deferred`).
 
 Several processes (``torch.distributed`` initialised, DDP or FSDP): every rank calls ``step``
 with its own micro-batches, at the same points; the sums are all-reduced on logging steps and
@@ -71,12 +74,20 @@ class ScalingCounter(CoreViews):
         labels: MicroBatches | None = None,
     ) -> None:
         """Count one optimizer step: its micro-batches (module docstring), its learning rate."""
-        for batch in _micro_batches(input_ids, attention_mask, labels):
-            self.core.add_batch(batch)
+        core = self.core
+        if isinstance(input_ids, Tensor) and (
+            (attention_mask is None or isinstance(attention_mask, Tensor))
+            and (labels is None or isinstance(labels, Tensor))
+        ):  # one micro-batch, the common case: core.add_tokens, one call shorter
+            if not core.deferred.keep(input_ids, attention_mask, labels):
+                core.count_now(input_ids, attention_mask, labels)
+        else:
+            for batch in _micro_batches(input_ids, attention_mask, labels):
+                core.add_batch(batch)
         if optimizer is not None:
-            self.core.note_learning_rate(optimizer)
-        self.steps += 1
-        self.core.after_step(self.steps)
+            core.note_learning_rate(optimizer)
+        self.steps = steps = self.steps + 1
+        core.after_step(steps)
 
     def close(self) -> None:
         """The last synchronisation (every rank) and log; waits for the delivery."""

@@ -16,6 +16,13 @@ the collated ``input_ids``, ``attention_mask`` and ``labels`` the model is train
 ``ignore_index``. Counts stay on the device; evaluation forwards (``model.training`` false) are
 not counted. The hook is removed at train end.
 
+Steps: all per-step work runs in that one hook, at one point of the step. The first training
+forward of an optimizer step (``state.global_step`` changed since the last one) ends the
+previous step: logging steps log there, at ``state.global_step``, on every rank at the same
+forward; the last step is logged at train end. The learning rate is read there too: the
+scheduler has stepped, so it is the rate the new step uses (``scaling.lr_peak``), from the
+optimizer ``Trainer`` hands every event (the same object from ``on_train_begin`` on).
+
 Needs the ``transformers`` extra: ``pip install mlflow-scaling[transformers]``.
 """
 
@@ -46,6 +53,9 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         """The run this callback opened itself (no run was active at train begin)."""
         self._hook: Any = None
         self._counting = False
+        self._state: TrainerState | None = None
+        self._optimizer: Any = None
+        self._step_seen: int | None = None  # state.global_step at the last counted forward
 
     def on_train_begin(
         self,
@@ -53,10 +63,12 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         state: TrainerState,
         control: TrainerControl,
         model: nn.Module | None = None,
+        optimizer: Any = None,
         **kwargs: Any,
     ) -> None:
         if model is None:
             raise ValueError("ScalingLawTrainerCallback needs the Trainer's model")
+        self._state, self._optimizer, self._step_seen = state, optimizer, None
         self.core.start(
             model,
             state.global_step,
@@ -67,15 +79,27 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         self._hook = model.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Forward pre-hook: count a training micro-batch from the model's inputs."""
+        """Forward pre-hook: the first training forward of an optimizer step ends the previous
+        step (module docstring, Steps); then count the micro-batch from the model's inputs."""
         if not module.training or self._counting:  # evaluation, or the FLOPs measurement
             return
-        batch = dict(kwargs)
-        if args and "input_ids" not in batch:
-            batch["input_ids"] = args[0]
+        core = self.core
+        step = self._state.global_step if self._state is not None else 0
+        if step != self._step_seen:
+            if self._step_seen is not None:
+                core.after_step(step)  # every rank, at the same forward
+            self._step_seen = step
+            if self._optimizer is not None:  # the rate this step uses (the scheduler has run)
+                core.note_learning_rate(self._optimizer)
+        batch = kwargs  # read, never changed
+        if args and "input_ids" not in kwargs:
+            batch = {**kwargs, "input_ids": args[0]}
+        if core.deferred.keeping:  # kept for later: no forward can run inside, no guard needed
+            core.add_batch(batch)
+            return
         self._counting = True
         try:
-            self.core.add_batch(batch)
+            core.add_batch(batch)
         finally:
             self._counting = False
 
@@ -87,22 +111,6 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
             self.opened_run_id = mlflow.start_run().info.run_id
             target = active_run_target()
         return target
-
-    def on_optimizer_step(
-        self,
-        args: TrainingArguments,
-        state: TrainerState,
-        control: TrainerControl,
-        optimizer: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if optimizer is not None:  # before the scheduler's step: the rate this step used
-            self.core.note_learning_rate(optimizer)
-
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
-        self.core.after_step(state.global_step)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
