@@ -32,7 +32,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from torch import Tensor, nn
@@ -45,6 +45,9 @@ from .counting import (
     ParamCounts,
     PendingCounts,
     TokenCounts,
+    Totals,
+    as_batch,
+    as_learning_rate,
     as_token_counts,
     count_parameters,
     count_tensors,
@@ -58,19 +61,6 @@ from .flops_plan import host_int, plan_flops
 from .mlflow_sink import MlflowSink, RunTarget
 from .ranks import Ranks, TorchRanks
 from .settings import CountingSettings
-
-
-@dataclass
-class Totals:
-    """Run totals over all ranks since the start of training (resumes included)."""
-
-    tokens_total: int = 0
-    tokens: int = 0
-    tokens_loss: int = 0
-    flops: float = 0.0
-    flops_hardware: float = 0.0
-    """FLOPs per token over every processed position, padding included (``flops``: non-padding
-    tokens only, the law's C)."""
 
 
 class ScalingCore:
@@ -217,13 +207,13 @@ class ScalingCore:
         """:meth:`add_tokens` for a micro-batch ``self.deferred.keep`` declined (it never keeps
         with a user ``token_counter``): counted at once."""
         if self.settings.token_counter is not None:  # the user's counter reads the batch
-            self.add_batch(_as_batch(inputs, mask, labels) if batch is None else batch)
+            self.add_batch(as_batch(inputs, mask, labels) if batch is None else batch)
             return
         total, non_padding, loss, seq_len = count_tensors(
             inputs, mask, labels, self.settings.ignore_index
         )
         if batch is None:
-            batch = _as_batch(inputs, mask, labels)
+            batch = as_batch(inputs, mask, labels)
         self._add_counts(batch, total, non_padding, loss, seq_len)
 
     def _add_counts(
@@ -263,7 +253,7 @@ class ScalingCore:
         for group in optimizer.param_groups:
             lr = group.get("lr")
             if lr.__class__ is not float:  # an int, a tensor, or something else
-                lr = _as_learning_rate(lr)
+                lr = as_learning_rate(lr)
                 if lr is None:
                     continue
             if peak is None or lr > peak:
@@ -484,25 +474,6 @@ class ScalingCore:
                 ScalingLawWarning,
                 stacklevel=3,
             )
-
-
-def _as_batch(inputs: Tensor, mask: Tensor | None, labels: Tensor | None) -> dict[str, Tensor]:
-    """A batch mapping of the three tensors (what FLOPs planning and measuring read)."""
-    batch = {"input_ids": inputs}
-    if mask is not None:
-        batch["attention_mask"] = mask
-    if labels is not None:
-        batch["labels"] = labels
-    return batch
-
-
-def _as_learning_rate(lr: Any) -> float | None:
-    """A parameter group's ``lr`` as a float; ``None`` when it is not a number."""
-    if isinstance(lr, Tensor):
-        return float(lr.detach().max())  # a tensor learning rate: one small host copy
-    if isinstance(lr, int | float):
-        return float(lr)
-    return None
 
 
 def _next_multiple(step: int, interval: int) -> int:

@@ -409,3 +409,35 @@ def _append(group: list[Tensor], count: Tensor) -> None:
     group.append(count)
     if len(group) >= _FOLD_AT:  # bound memory: fold into one tensor, still on the device
         group[:] = [torch.stack(group).sum()]
+
+
+def as_batch(inputs: Tensor, mask: Tensor | None, labels: Tensor | None) -> dict[str, Tensor]:
+    """A batch mapping of the three tensors (what FLOPs planning and measuring read)."""
+    batch = {"input_ids": inputs}
+    if mask is not None:
+        batch["attention_mask"] = mask
+    if labels is not None:
+        batch["labels"] = labels
+    return batch
+
+
+def as_learning_rate(lr: Any) -> float | None:
+    """A parameter group's ``lr`` as a float; ``None`` when it is not a number."""
+    if isinstance(lr, Tensor):
+        return float(lr.detach().max())  # a tensor learning rate: one small host copy
+    if isinstance(lr, int | float):
+        return float(lr)
+    return None
+
+
+@dataclass
+class Totals:
+    """Run totals over all ranks since the start of training (resumes included)."""
+
+    tokens_total: int = 0
+    tokens: int = 0
+    tokens_loss: int = 0
+    flops: float = 0.0
+    flops_hardware: float = 0.0
+    """FLOPs per token over every processed position, padding included (``flops``: non-padding
+    tokens only, the law's C)."""

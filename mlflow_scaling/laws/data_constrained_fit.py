@@ -37,6 +37,7 @@ from .data_constrained import (
     log_predict_constrained,
 )
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, _Problem, fit_chinchilla, huber
+from .validation import chinchilla_points
 
 PAPER_R_STAR_D = 15.4
 PAPER_R_STAR_N = 5.3
@@ -117,9 +118,7 @@ class DataConstrainedFit:
 
 
 def _validate(n, d, u, loss, runs):
-    from .fitting import _validate_points
-
-    n, d, loss, _ = _validate_points(n, d, loss)
+    n, d, loss, _ = chinchilla_points(n, d, loss)
     return n, d, check_unique_tokens(d, u, runs), loss
 
 

@@ -2,14 +2,15 @@
 
 **Phases** (:func:`task_phase`), per task:
 
-* ``cold_start``: none of the ``cold_start_sizes`` largest sizes is *above chance*: a
-  one-sided binomial test of ``round(acc·n_examples)`` correct answers out of ``n_examples``
-  against ``p = chance`` rejects guessing (p-value < ``significance``, default 0.05) **and**
-  the accuracy is at least ``min_gain`` (:data:`MIN_GAIN_ABOVE_CHANCE`, 5 points) above
-  chance. The margin was set on Pythia's ladder (``benchmarks/pythia_downstream.py``): on
-  14,042 MMLU questions a 2.8B model's 0.283 is significant yet no scaling follows (the tasks at
-  chance wander up to 3–5 points above it through answer-format effects), while every task
-  that scales there is 7 or more points above chance by 2.8B. Accuracy at chance everywhere is
+* ``cold_start``: none of the ``cold_start_sizes`` largest sizes is *clear of chance*: above
+  it by a one-sided binomial test of ``round(acc·n_examples)`` correct answers out of
+  ``n_examples`` against ``p = chance`` (p-value < ``significance``, default 0.05) **and** at
+  least ``min_gain`` (:data:`MIN_GAIN_ABOVE_CHANCE`, 5 points) above chance. The segments
+  (which sizes are at chance) use the binomial test alone. The margin was set on Pythia's
+  ladder (``benchmarks/pythia_downstream.py``): on 14,042 MMLU questions a 2.8B model's 0.283
+  is significant yet no scaling follows (the tasks at chance wander up to 3–5 points above it
+  through answer-format effects), while every task that scales there is 7 or more points
+  above chance by 2.8B. Accuracy at chance everywhere is
   where "emergence" claims come from (Schaeffer et al. 2023): the task loss may well be falling;
 * ``plateau``: above chance, but past the sigmoid's midpoint the fitted chain gains less than
   ``flat_gain_per_decade`` (1 point of accuracy per decade of compute) at the largest sizes
@@ -65,9 +66,11 @@ def above_chance_p_value(accuracy: float, chance: float, n_examples: int) -> flo
     return float(binomtest(correct, n_examples, chance, alternative="greater").pvalue)
 
 
-def _size_rows(n, d, c, acc, chance, examples, significance, margin) -> list[dict]:
-    """Each size's run of largest compute (then best accuracy), tested against chance: a
-    binomial test where ``examples`` are known, and at least ``margin`` above chance."""
+def _size_rows(n, d, c, acc, chance, examples, significance, chance_tolerance,
+               margin) -> list[dict]:  # fmt: skip
+    """Each size's run of largest compute (then best accuracy), tested against chance: above
+    it by a binomial test where ``examples`` are known (else by ``chance_tolerance``), and
+    clear of it when also at least ``margin`` above."""
     sizes = size_labels(n)
     rows = []
     for s in np.unique(sizes):
@@ -76,14 +79,11 @@ def _size_rows(n, d, c, acc, chance, examples, significance, margin) -> list[dic
         row = {"N": float(n[i]), "D": float(d[i]), "C": float(c[i]), "accuracy": float(acc[i])}
         if examples is not None and np.isfinite(examples[i]) and examples[i] >= 1:
             p = above_chance_p_value(acc[i], chance, int(examples[i]))
-            row.update(
-                n_examples=int(examples[i]),
-                p_value=p,
-                above_chance=bool(p < significance and acc[i] - chance >= margin),
-            )
+            row.update(n_examples=int(examples[i]), p_value=p, above_chance=p < significance)
         else:
             row.update(n_examples=None, p_value=None,
-                       above_chance=bool(acc[i] - chance >= margin))  # fmt: skip
+                       above_chance=bool(acc[i] > chance + chance_tolerance))  # fmt: skip
+        row["clear_of_chance"] = bool(row["above_chance"] and acc[i] - chance >= margin)
         rows.append(row)
     return rows
 
@@ -148,14 +148,16 @@ def task_phase(
     significance: float = 0.05,
     cold_start_sizes: int = 2,
     flat_gain_per_decade: float = 0.01,
+    chance_tolerance: float = 0.01,
     min_gain: float = MIN_GAIN_ABOVE_CHANCE,
 ) -> TaskPhase:
     """Cold start, scaling or plateau for one task (module docstring), with segments in C.
 
     Each model size is represented by its run of largest compute. ``n_examples`` (per run, or
-    None) sizes the binomial test; without it a size is above chance on the margin
-    ``min_gain`` alone. ``gain_at(N, D)`` is the fitted chain's accuracy gain per
-    decade of compute through the plans (N, D) (None: no accuracy plateau test);
+    None) sizes the binomial test; without it a size is at chance when its accuracy is within
+    ``chance_tolerance`` of chance. The cold-start call also asks for ``min_gain``.
+    ``gain_at(N, D)`` is the fitted chain's accuracy gain per decade of compute through the
+    plans (N, D) (None: no accuracy plateau test);
     ``task_loss`` enables the flat-task-loss test.
     """
     n, d, c, acc = (np.asarray(v, dtype=float).ravel() for v in (n, d, c, accuracy))
@@ -163,22 +165,24 @@ def task_phase(
     if n_sizes < 3:
         return TaskPhase("insufficient_data", f"{n_sizes} model sizes; 3 are needed", (), ())
     examples = None if n_examples is None else np.asarray(n_examples, dtype=float).ravel()
-    rows = _size_rows(n, d, c, acc, chance, examples, significance, min_gain)
+    rows = _size_rows(n, d, c, acc, chance, examples, significance, chance_tolerance, min_gain)
     above = np.array([r["above_chance"] for r in rows])
     test = (
-        f"binomial test at {significance:g} and {min_gain:g} above chance"
+        f"binomial test at {significance:g}, and {min_gain:g} above chance"
         if all(r["n_examples"] for r in rows)
-        else f"{min_gain:g} above chance (no n_examples for every size)"
+        else f"within {chance_tolerance:g} of chance (no n_examples for every size), and "
+        f"{min_gain:g} above it"
     )
+    clear = np.array([r["clear_of_chance"] for r in rows])
     labels_out = np.where(above, "scaling", "cold_start").astype(object)
     first_above = int(np.argmax(above)) if above.any() else above.size
     labels_out[first_above:] = "scaling"
-    if not above[-cold_start_sizes:].any():
+    if not clear[-cold_start_sizes:].any():
         labels_out[:] = "cold_start"
         phase = "cold_start"
         reason = (
-            f"accuracy of the {min(cold_start_sizes, above.size)} largest sizes is "
-            f"indistinguishable from chance {chance:g} ({test})"
+            f"accuracy of the {min(cold_start_sizes, above.size)} largest sizes is not "
+            f"clear of chance {chance:g} ({test})"
         )
         return TaskPhase(phase, reason, _segments(rows, labels_out), tuple(rows))
     phase, reason = "scaling", f"accuracy above chance {chance:g} at the largest sizes ({test})"
