@@ -88,6 +88,14 @@ def _size_rows(n, d, c, acc, chance, examples, significance, chance_tolerance,
     return rows
 
 
+def _test_words(rows, significance: float, chance_tolerance: float, min_gain: float) -> str:
+    """How the sizes were judged against chance, in the reason's words."""
+    if all(r["n_examples"] for r in rows):
+        return f"binomial test at {significance:g}, and {min_gain:g} above chance"
+    return (f"within {chance_tolerance:g} of chance (no n_examples for every size), and "
+            f"{min_gain:g} above it")  # fmt: skip
+
+
 def _flat_sizes(rows, c, task_loss, gain_at, flat_gain_per_decade) -> tuple[np.ndarray, bool]:
     """Which sizes gain less than ``flat_gain_per_decade`` (or sit where the task loss is
     flat at its frontier), and whether the task loss is flat."""
@@ -167,12 +175,7 @@ def task_phase(
     examples = None if n_examples is None else np.asarray(n_examples, dtype=float).ravel()
     rows = _size_rows(n, d, c, acc, chance, examples, significance, chance_tolerance, min_gain)
     above = np.array([r["above_chance"] for r in rows])
-    test = (
-        f"binomial test at {significance:g}, and {min_gain:g} above chance"
-        if all(r["n_examples"] for r in rows)
-        else f"within {chance_tolerance:g} of chance (no n_examples for every size), and "
-        f"{min_gain:g} above it"
-    )
+    test = _test_words(rows, significance, chance_tolerance, min_gain)
     clear = np.array([r["clear_of_chance"] for r in rows])
     labels_out = np.where(above, "scaling", "cold_start").astype(object)
     first_above = int(np.argmax(above)) if above.any() else above.size
