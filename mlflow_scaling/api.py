@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .checkpoint_table import checkpoint_rows
 from .inputs import (
     ACCURACY,
     below_chance_problem,
@@ -34,7 +35,7 @@ from .inputs import (
 )
 from .laws.check import DEFAULT_MAX_HALFWIDTH, CheckResult, scaling_check
 from .laws.compare import MIN_BOOT, Comparison, FamilyRuns, compare_families
-from .laws.downstream import TaskFit, fit_task
+from .laws.downstream import DEFAULT_SKIP_FRACTION, Checkpoints, TaskFit, fit_task
 from .laws.fitting import DEFAULT_HUBER_DELTA
 from .laws.hparams import DEFAULT_N_BOOT as HPARAM_N_BOOT
 from .laws.hparams import FLOPS_PER_PARAM_TOKEN as HPARAM_FLOPS_PER_TOKEN
@@ -80,10 +81,12 @@ def points_of(
     d_col: str = "D",
     c_col: str | None = None,
     loss_col: str | None = "loss",
+    source: str | Path = "DataFrame",
 ) -> Points:
     if isinstance(runs, Points):
         return runs
-    return points_from_frame(runs, n_col=n_col, d_col=d_col, c_col=c_col, loss_col=loss_col)
+    return points_from_frame(runs, n_col=n_col, d_col=d_col, c_col=c_col, loss_col=loss_col,
+                             source=source)  # fmt: skip
 
 
 def fit(
@@ -206,25 +209,53 @@ def downstream(
     n_boot: int = 200,
     seed: int = 0,
     n_examples: int | None = None,
-    source: str = "DataFrame",
+    source: str | Path = "DataFrame",
+    run_col: str | None = None,
+    step_col: str | None = None,
+    skip_fraction: float = DEFAULT_SKIP_FRACTION,
     **columns: str | None,
 ) -> TaskFit:
     """A task's accuracy in two steps: the task loss against (N, D), then a sigmoid from
-    ``chance`` to a fitted ceiling (:func:`~.laws.downstream.fit_task`)."""
-    points = points_of(runs, loss_col=task_loss_col, **columns)
+    ``chance`` to a fitted ceiling (:func:`~.laws.downstream.fit_task`).
+
+    With ``run_col`` and ``step_col`` the rows are checkpoints (:mod:`.checkpoint_table`): each
+    run's last row is its final point for step 1, and the rows past ``skip_fraction`` of its
+    steps are step 2's points (floor and height free)."""
+    points = points_of(runs, loss_col=task_loss_col, source=source, **columns)
     accuracy = accuracy_column(runs, metric_col, chance, n_examples, source=source)
     examples = None if n_examples is None else np.full(points.n.size, n_examples)
+    final, checkpoints, groups = _split_checkpoints(
+        runs, points, accuracy, examples, (run_col, step_col, skip_fraction), source
+    )
+    n, d, flops, loss, acc, examples = final
     try:
         task = fit_task(
-            metric_col, points.n, points.d, points.flops, accuracy, points.loss, chance,
+            metric_col, n, d, flops, acc, loss, chance,
             n_examples=examples, targets=targets, flops_of=points.axis().flops, n_boot=n_boot,
-            loss_source=task_loss_col, seed=seed,
+            groups=groups, checkpoints=checkpoints, loss_source=task_loss_col, seed=seed,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{source}: {exc}") from None
     if task.error:
         raise InputError(f"{source}: {task.error}")
     return task
+
+
+def _split_checkpoints(frame, points: Points, acc, examples, checkpoint_cols, source):
+    """(final points, step-2 checkpoints, run of each final point) of a checkpoint table, or
+    every row as a final point when no run and step columns are named."""
+    run_col, step_col, skip_fraction = checkpoint_cols
+    n, d, c, loss = points.n, points.d, points.flops, points.loss
+    if (run_col is None) != (step_col is None):
+        raise InputError(f"{source}: --run-col and --step-col go together (one names the "
+                         "run, the other the step of each checkpoint)")  # fmt: skip
+    if run_col is None:
+        return (n, d, c, loss, acc, examples), None, None
+    rows = checkpoint_rows(frame, run_col, step_col, n, skip_fraction, source)
+    f, k = rows.final, rows.step2
+    ck = Checkpoints(rows.run[k], loss[k], acc[k], None if examples is None else examples[k])
+    final = (n[f], d[f], c[f], loss[f], acc[f], None if examples is None else examples[f])
+    return final, ck, rows.run[f]
 
 
 DEFAULT_BATCH_COL = "batch_tokens"

@@ -1,4 +1,4 @@
-"""A CSV of runs with intermediate checkpoints, for ``mlflow-scaling downstream``.
+"""A table of runs with intermediate checkpoints, for ``mlflow-scaling downstream``.
 
 With ``--run-col`` and ``--step-col`` a file holds one row per (run, checkpoint): N, D (the
 tokens seen at that step), the task loss and the accuracy as for final points. Each run's row
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .laws.downstream import later_checkpoints
-from .tabular import InputError, cell, numeric_column, read_csv
+from .tabular import InputError, cell, numeric_column
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,16 @@ def _run_labels(frame: pd.DataFrame, run_col: str, path: str | Path) -> np.ndarr
 
 
 def checkpoint_rows(
-    path: str | Path,
+    frame: pd.DataFrame,
     run_col: str,
     step_col: str,
     n: np.ndarray,
     skip_fraction: float,
+    path: str | Path = "DataFrame",
 ) -> CheckpointRows:
-    """Split a checkpoint table (module docstring); ``n`` is the file's N column, which must
-    be one value per run. A run with two rows at one step is refused, naming both rows."""
-    frame = read_csv(path)
+    """Split a checkpoint table (module docstring) read from ``path``; ``n`` is its N column,
+    which must be one value per run. A run with two rows at one step is refused, naming both
+    rows."""
     run = _run_labels(frame, run_col, path)
     step = numeric_column(frame, step_col, path)
     if (step < 0).any():

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from ..api import accuracy_column
+from .. import api
 from ..argtypes import non_negative_int, positive_int
-from ..checkpoint_table import checkpoint_rows
-from ..laws.downstream import DEFAULT_SKIP_FRACTION, Checkpoints, fit_task
+from ..laws.downstream import DEFAULT_SKIP_FRACTION
 from ..strict_json import dumps as strict_dumps
-from ..tabular import InputError, read_csv, read_points, read_targets
+from ..tabular import read_csv, read_targets
 
 EXIT_OK = 0
 PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
@@ -55,54 +52,22 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _accuracies(args: argparse.Namespace) -> np.ndarray:
-    """The accuracy column: each in [0, 1] and none far below chance (:mod:`..inputs`)."""
-    return accuracy_column(read_csv(args.file), args.metric_col, args.chance, args.n_examples,
-                           source=args.file)  # fmt: skip
-
-
-def _split_checkpoints(args, n, d, flops, loss, acc, examples):
-    """Final points (step 1) and the step-2 checkpoints of a checkpoint table, or the file
-    as final points when ``--run-col``/``--step-col`` are not given."""
-    if (args.run_col is None) != (args.step_col is None):
-        raise InputError(f"{args.file}: --run-col and --step-col go together (one names the "
-                         "run, the other the step of each checkpoint)")  # fmt: skip
-    if args.run_col is None:
-        return (n, d, flops, loss, acc, examples), None, None
-    rows = checkpoint_rows(args.file, args.run_col, args.step_col, n, args.skip_fraction)
-    f, k = rows.final, rows.step2
-    ck = Checkpoints(rows.run[k], loss[k], acc[k], None if examples is None else examples[k])
-    final = (n[f], d[f], flops[f], loss[f], acc[f], None if examples is None else examples[f])
-    return final, ck, rows.run[f]
-
-
 def downstream_report(args: argparse.Namespace) -> dict:
-    """The JSON document of ``mlflow-scaling downstream``."""
+    """The JSON document of ``mlflow-scaling downstream``: :func:`..api.downstream` on the
+    file, its predictions reduced to the documented keys."""
     cols = {"n_col": args.n_col, "d_col": args.d_col, "c_col": args.c_col}
-    points = read_points(args.file, **cols, loss_col=args.task_loss_col)
-    acc = _accuracies(args)
     targets: list[tuple[float, ...]] = []
     if args.predict:
         t = read_targets(args.predict, **cols)
         tc = t.c if t.c is not None else [None] * t.n.size
         targets = [(a, b) if x is None else (a, b, x) for a, b, x in
                    zip(t.n, t.d, tc, strict=True)]  # fmt: skip
-    examples = None if args.n_examples is None else np.full(points.n.size, args.n_examples)
-    final, checkpoints, runs = _split_checkpoints(
-        args, points.n, points.d, points.flops, points.loss, acc, examples
-    )
-    n, d, flops, loss, acc, examples = final
-    try:
-        fit = fit_task(
-            args.metric_col, n, d, flops, acc, loss, args.chance,
-            n_examples=examples, targets=targets, flops_of=points.axis().flops,
-            n_boot=args.bootstrap, groups=runs, checkpoints=checkpoints,
-            loss_source=args.task_loss_col, seed=args.seed,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise InputError(f"{args.file}: {exc}") from None
-    if fit.error:
-        raise InputError(f"{args.file}: {fit.error}")
+    fit = api.downstream(
+        read_csv(args.file), task_loss_col=args.task_loss_col, metric_col=args.metric_col,
+        chance=args.chance, targets=targets, n_boot=args.bootstrap, seed=args.seed,
+        n_examples=args.n_examples, source=args.file, run_col=args.run_col,
+        step_col=args.step_col, skip_fraction=args.skip_fraction, **cols,
+    )  # fmt: skip
     doc = fit.to_dict()
     doc["predictions"] = [
         {**{k: row[k] for k in PREDICTION_KEYS}, "one_step": row["one_step"],
