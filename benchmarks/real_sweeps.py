@@ -36,9 +36,9 @@ from real_sweeps_data import SWEEPS_DIR, Sweep, all_sweeps, porian_sweep  # noqa
 
 from mlflow_scaling.argtypes import huber_delta as huber_delta_arg  # noqa: E402
 from mlflow_scaling.laws import bootstrap_chinchilla, fit_chinchilla  # noqa: E402
-from mlflow_scaling.laws.check import family_law_fit  # noqa: E402
 from mlflow_scaling.laws.compare import FamilyRuns, compare_families  # noqa: E402
 from mlflow_scaling.laws.extrapolation import calibrate_extrapolation  # noqa: E402
+from mlflow_scaling.laws.law_fit import family_law_fit  # noqa: E402
 from mlflow_scaling.laws.scatter import size_labels  # noqa: E402
 
 LEVEL = 0.95

@@ -225,8 +225,9 @@ def downstream(
     accuracy = accuracy_column(runs, metric_col, chance, n_examples, source=source)
     examples = None if n_examples is None else np.full(points.n.size, n_examples)
     final, checkpoints, groups = _split_checkpoints(
-        runs, points, accuracy, examples, (run_col, step_col, skip_fraction), source
-    )
+        runs, points, accuracy, examples, source,
+        run_col=run_col, step_col=step_col, skip_fraction=skip_fraction,
+    )  # fmt: skip
     n, d, flops, loss, acc, examples = final
     try:
         task = fit_task(
@@ -241,10 +242,10 @@ def downstream(
     return task
 
 
-def _split_checkpoints(frame, points: Points, acc, examples, checkpoint_cols, source):
+def _split_checkpoints(frame, points: Points, acc, examples, source, *, run_col: str | None,
+                       step_col: str | None, skip_fraction: float):  # fmt: skip
     """(final points, step-2 checkpoints, run of each final point) of a checkpoint table, or
     every row as a final point when no run and step columns are named."""
-    run_col, step_col, skip_fraction = checkpoint_cols
     n, d, c, loss = points.n, points.d, points.flops, points.loss
     if (run_col is None) != (step_col is None):
         raise InputError(f"{source}: --run-col and --step-col go together (one names the "

@@ -32,24 +32,23 @@ PREDICTION_KEYS = ("N", "D", "task_loss", "metric", "lo", "hi")
 SHARE_KEYS = ("share_step1", "share_step2")
 
 
-def _chance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1) (e.g. 0.25 for 4 choices)")
-    return value
+def _in_unit_interval(hint: str = ""):
+    """An argparse type: a number in [0, 1), the refusal ending with ``hint``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1){hint}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must lie in [0, 1)")
-    return value
+_chance = _in_unit_interval(" (e.g. 0.25 for 4 choices)")
+_fraction = _in_unit_interval()
 
 
 def downstream_report(args: argparse.Namespace) -> dict:

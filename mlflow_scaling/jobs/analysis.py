@@ -25,9 +25,7 @@ from ..laws.allocation import local_allocation_exponent
 from ..laws.check import (
     DEFAULT_MAX_HALFWIDTH,
     add_interval,
-    family_law_fit,
-    law_fit_criterion,
-    precision_criterion,
+    interval_criteria,
     scaling_check,
 )
 from ..laws.compute_axis import ComputeAxis
@@ -290,10 +288,8 @@ def _law_summary(n, d, c, loss, settings: RefitSettings, check, axis: ComputeAxi
     if prediction and boot is not None:
         add_interval(prediction, boot)
     if prediction:
-        check = check.with_criteria([precision_criterion(prediction, settings.max_halfwidth)])
-    if prediction and boot is not None:
-        law_fit = family_law_fit(n, d, loss, c, boot, settings.level)
-        check = check.with_criteria([law_fit_criterion(law_fit)])
+        criteria = interval_criteria(prediction, boot, (n, d, loss, c), settings.max_halfwidth)
+        check = check.with_criteria(criteria)
     summary["extrapolates"] = check.fit is not None
     if check.fit is not None and "allocation" in summary:
         # Approach 3's exponent on the family's axis, over the compute the runs span

@@ -55,7 +55,7 @@ from .compute_axis import ComputeAxis
 from .extrapolation import calibrate_extrapolation
 from .fitting import DEFAULT_HUBER_DELTA, ChinchillaFit, fit_chinchilla
 from .isoflop import fit_isoflop
-from .law_fit import MISFIT, MISFIT_POINTS, OK, family_frontier, law_fit_status
+from .law_fit import MISFIT, MISFIT_POINTS, OK, family_law_fit
 from .phases import INVERSE_SCALING, PhaseReport, detect_phases
 from .scatter import size_labels
 
@@ -187,8 +187,7 @@ def scaling_check(
             calibrate_extrapolation(n, d, loss, fit=fit, axis=axis, huber_delta=huber_delta)
         )  # fmt: skip
         add_interval(prediction, boot)
-        criteria.append(precision_criterion(prediction, max_halfwidth))
-        criteria.append(law_fit_criterion(family_law_fit(n, d, loss, flops, boot, level)))
+        criteria.extend(interval_criteria(prediction, boot, (n, d, loss, flops), max_halfwidth))
     return CheckResult(_verdict(criteria), phase, tuple(criteria), prediction, fit, settings)
 
 
@@ -278,10 +277,15 @@ def extrapolation_criterion(
     return Criterion("extrapolation", ratio, max_extrapolation, ratio <= max_extrapolation, detail)
 
 
-def family_law_fit(n, d, loss, flops, boot: BootstrapFit, level: float) -> dict:
-    """:func:`law_fit_status` of the fit behind ``boot`` on the family's measured frontier."""
-    frontier = family_frontier(n, d, loss, flops, boot.fit)
-    return law_fit_status(boot.fit, boot, frontier, level)
+def interval_criteria(prediction: dict, boot: BootstrapFit | None, runs: tuple,
+                      max_halfwidth: float) -> list[Criterion]:  # fmt: skip
+    """The criteria that need the bootstrap: ``precision`` of ``prediction`` (n/a without an
+    interval) and, when ``boot`` is given, ``law_fit`` of its fit on the family's measured
+    frontier; ``runs`` = (N, D, loss, FLOPs)."""
+    criteria = [precision_criterion(prediction, max_halfwidth)]
+    if boot is not None:
+        criteria.append(law_fit_criterion(family_law_fit(*runs, boot, prediction["level"])))
+    return criteria
 
 
 def precision_criterion(prediction: dict, max_halfwidth: float) -> Criterion:

@@ -205,8 +205,7 @@ def calibrate_extrapolation(
     base = {"noise": noise, "n_max": float(n.max()), "c_max": float(c.max()), "axis": axis}
     held = [h for h in (_held_out(n, d, c, loss, labels, split, huber_delta)
                         for split in _holdouts(n, c, labels, min_train_sizes)) if h]  # fmt: skip
-    residuals = [h["r"] for h in held]
-    if not residuals:
+    if not held:
         reason = (
             f"{n_sizes} model sizes and {n.size} runs: no refit without the largest sizes or "
             f"budgets keeps {min_train_sizes} sizes and {MIN_TRAIN_RUNS} runs"
@@ -218,7 +217,7 @@ def calibrate_extrapolation(
             reason=reason,
             **base,
         )
-    r = np.concatenate(residuals)
+    r = np.concatenate([h["r"] for h in held])
     dist = np.concatenate([h["dist"] for h in held])
     dof = int(np.unique(np.concatenate([h["sizes"] for h in held])).size)
     tau2, s2 = _offset_and_growth(r**2 - noise**2, dist)

@@ -46,6 +46,12 @@ def family_frontier(n: ArrayLike, d: ArrayLike, loss: ArrayLike, flops: ArrayLik
     return measured_frontier(n, d, loss, flops, noise=noise)
 
 
+def family_law_fit(n: ArrayLike, d: ArrayLike, loss: ArrayLike, flops: ArrayLike,
+                   boot: BootstrapFit, level: float) -> dict:  # fmt: skip
+    """:func:`law_fit_status` of the fit behind ``boot`` on the family's measured frontier."""
+    return law_fit_status(boot.fit, boot, family_frontier(n, d, loss, flops, boot.fit), level)
+
+
 def law_fit_status(fit: ChinchillaFit, boot: BootstrapFit, frontier: MeasuredFrontier,
                    level: float) -> dict:  # fmt: skip
     """``{status, points_missed, largest_miss, at_flops, allowed, frontier_kind}`` (module
