@@ -9,7 +9,8 @@ Three treatments, each fitted by the same robust method (Huber δ = 1e-3 on log-
 
 * fresh: Chinchilla on (N, D), every token counted as new (what the project does today);
 * unique: Chinchilla on (N, U), repeated tokens worth nothing;
-* data-constrained: L = E + A/N'^α + B/D'^β (:mod:`mlflow_scaling.laws.data_constrained`).
+* data-constrained: L = E + A/N'^α + B/D'^β (:mod:`mlflow_scaling.laws.data_constrained`),
+  with its default prior on R*_D, R*_N and without it ("no prior").
 
 Splits: fit on runs with at most k epochs and predict the rest (k = 4, 16), and fit on the
 smaller models and predict the larger ones (N ≤ 100M parameters, the issue's split). The error
@@ -82,11 +83,12 @@ def simulated_runs(noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
 
 
 def print_splits(runs: pd.DataFrame) -> None:
-    print(f"{'split':<22} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7}")
+    print(f"{'split':<22} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7} "
+          f"{'no prior':>8}")  # fmt: skip
     for name, train, test in splits(runs):
         e = errors(train, test)
         print(f"{name:<22} {len(train):>5} {len(test):>5} {e['fresh']:>7.2%} "
-              f"{e['unique']:>7.2%} {e['constrained']:>7.2%}")  # fmt: skip
+              f"{e['unique']:>7.2%} {e['constrained']:>7.2%} {e['no prior']:>8.2%}")  # fmt: skip
 
 
 def errors(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
@@ -97,6 +99,9 @@ def errors(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
         "fresh": lambda: fit_chinchilla(n, d, y).law.predict(tn, td),
         "unique": lambda: fit_chinchilla(n, u, y).law.predict(tn, tu),
         "constrained": lambda: fit_data_constrained(n, d, u, y).predict(tn, td, tu),
+        "no prior": lambda: fit_data_constrained(n, d, u, y, prior_sigma=None).predict(
+            tn, td, tu
+        ),
     }
     out = {}
     for name, predict in treatments.items():

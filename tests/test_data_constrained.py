@@ -18,6 +18,8 @@ from mlflow_scaling.laws.data_constrained_fit import fit_data_constrained
 TRUTH = DataConstrainedLaw(
     E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28, r_star_d=15.0, r_star_n=5.0
 )
+FAR_FROM_PRIOR = dataclasses.replace(TRUTH, r_star_d=4.0, r_star_n=40.0)
+"""Constants 1.3 and 2.0 log units (2.7σ and 4σ) from the fit's prior at 15.4 and 5.3."""
 
 
 def simulated_family(noise=0.003, seed=0, truth=TRUTH):
@@ -35,6 +37,15 @@ def simulated_family(noise=0.003, seed=0, truth=TRUTH):
 def family_fit():
     n, d, u, loss = simulated_family()
     return fit_data_constrained(n, d, u, loss, n_boot=40, seed=1)
+
+
+def test_recovers_constants_far_from_the_prior_within_their_intervals():
+    n, d, u, loss = simulated_family(truth=FAR_FROM_PRIOR)
+    fit = fit_data_constrained(n, d, u, loss, n_boot=20, seed=2)
+    for name, true in (("r_star_d", 4.0), ("r_star_n", 40.0)):
+        lo, hi = fit.intervals[name]
+        assert lo <= true <= hi, f"{name}: {true} outside ({lo}, {hi})"
+        assert getattr(fit.law, name) == pytest.approx(true, rel=0.15)
 
 
 def test_recovers_the_repetition_constants_within_their_intervals(family_fit):
@@ -76,10 +87,25 @@ def test_single_epoch_family_is_the_chinchilla_fit_and_says_so():
 def test_repeats_as_good_as_fresh_put_r_star_d_at_its_bound():
     fresh = dataclasses.replace(TRUTH, r_star_d=math.inf, r_star_n=math.inf)
     n, d, u, loss = simulated_family(truth=fresh)
-    fit = fit_data_constrained(n, d, u, loss)
+    fit = fit_data_constrained(n, d, u, loss, prior_sigma=None)
     assert fit.identified and "r_star_d" in fit.at_bound
     assert fit.law.r_star_d == pytest.approx(1e8, rel=1e-6)
     assert np.allclose(fit.predict(n, d, u), fresh.predict(n, d, u), rtol=0.01)
+    assert fit.to_dict()["prior"] is None
+
+
+def test_the_prior_gives_way_to_runs_that_show_no_discount():
+    # 128 epochs as good as fresh: the prior at R*_D = 15.4 (σ = 0.5) is overruled by a factor
+    # of about 50, so the 10 %-epoch count is past a thousand and the fit stays within 1.5 %
+    fresh = dataclasses.replace(TRUTH, r_star_d=math.inf, r_star_n=math.inf)
+    n, d, u, loss = simulated_family(truth=fresh)
+    fit = fit_data_constrained(n, d, u, loss)
+    assert fit.law.r_star_d > 500 and fit.epochs_worth_tenth > 1000 and fit.at_bound == ()
+    assert np.allclose(fit.predict(n, d, u), fresh.predict(n, d, u), rtol=0.015)
+    assert fit.to_dict()["prior"] == {"r_star_d": 15.4, "r_star_n": 5.3, "sigma_log": 0.5,
+                                      "source": "Muennighoff et al. 2023"}  # fmt: skip
+    with pytest.raises(ValueError, match="prior_sigma"):
+        fit_data_constrained(n, d, u, loss, prior_sigma=0.0)
 
 
 def test_one_more_epoch_is_worth_a_tenth_after_one_plus_r_star_ln10_epochs():

@@ -14,6 +14,21 @@ is polished by L-BFGS-B in the Chinchilla fit's standardised coordinates, the be
 When no run repeats its data (every D = U) the repetition terms cannot be identified: the
 result is the Chinchilla fit of the same points, unchanged, and says so.
 
+**The prior on R*.** A family's repeated runs often cannot tell R* apart from infinity (every
+run well inside its first tens of epochs), and then an unpenalised fit lets R*_D run to its bound
+and the law collapses to the fresh-data one. The fit therefore adds a log-normal prior centred
+on the paper's constants (R*_D = 15.4, R*_N = 5.3, σ = :data:`DEFAULT_PRIOR_SIGMA` in log R*):
+
+    Σ w·huber(r, δ) + δ·b·Σ_k (log R*_k − log R*_paper,k)² / (2σ²),
+
+where b is the median |log residual| of the same law fitted without the prior (first pass). The Huber sum is
+about δ·Σ|r|, so this is the negative log posterior of a Laplace likelihood of scale b times
+δ·b: the penalty is weighed against the runs in the same units, whatever their noise. Runs that
+pin R* down (many epochs, several corpora) override it: on families simulated with R*_D = 4 or
+60 the fit recovers 4.0 and 59; on the Misfitting sweep, whose runs stay nearly fresh, it keeps
+the repetition terms near the paper's instead of at infinity (docs/decision-numbers.md).
+``prior_sigma=None`` fits without it.
+
 Intervals: a bootstrap over runs (:func:`bootstrap.resample_weights`), each replicate refitted
 by L-BFGS-B from the full fit's optimum; percentile intervals of R*_D, R*_N and the epoch
 count 1 + R*_D·ln 10 (monotone in R*_D, so its interval is R*_D's mapped).
@@ -46,6 +61,9 @@ LOG_R_STAR_BOUNDS = (math.log(1e-2), math.log(1e8))
 """R* beyond 1e8 repetitions is no discount at all for any run a family holds."""
 EXPONENT_BOUNDS = (1e-3, 2.5)
 """α, β beyond Epoch's start grid (0–2) by a margin; an exponent at the bound is reported."""
+DEFAULT_PRIOR_SIGMA = 0.5
+"""Spread of the log-normal prior on R*_D and R*_N (log units: a factor e^0.5 ≈ 1.65 is 1σ),
+chosen on the Misfitting splits (docs/decision-numbers.md)."""
 REPEAT_TOL = 1e-6
 """A run repeats its data when D/U − 1 exceeds this (float noise in U = D / epochs)."""
 
@@ -72,6 +90,7 @@ class DataConstrainedFit:
     intervals: dict
     level: float
     n_boot: int
+    prior_sigma: float | None = None
 
     @property
     def at_bound(self) -> tuple[str, ...]:
@@ -114,6 +133,10 @@ class DataConstrainedFit:
             "n_points": self.n_points,
             "n_repeated": self.n_repeated,
             "huber_delta": self.huber_delta,
+            "prior": None if self.prior_sigma is None or not self.identified else {
+                "r_star_d": PAPER_R_STAR_D, "r_star_n": PAPER_R_STAR_N,
+                "sigma_log": self.prior_sigma, "source": "Muennighoff et al. 2023",
+            },
         }
 
 
@@ -125,10 +148,12 @@ def _validate(n, d, u, loss, runs):
 class _Objective:
     """Σ w·huber(log L − log L̂) over runs, in the Chinchilla fit's standardised coordinates."""
 
-    def __init__(self, n, d, u, loss, delta):
+    def __init__(self, n, d, u, loss, delta, prior_weight: float = 0.0):
         self.prob = _Problem.from_points(n, d, loss)
         self.logs = (np.log(n), np.log(d), np.log(u))
         self.t, self.delta = np.log(loss), delta
+        self.prior_weight = prior_weight
+        self.prior_centre = np.log([PAPER_R_STAR_D, PAPER_R_STAR_N])
 
     def bounds(self):
         s_n, s_d = self.prob.sigma
@@ -142,6 +167,8 @@ class _Objective:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             r = self.t - log_predict_constrained(theta, *self.logs)[0]
         value = float((w * huber(r, self.delta)).sum())
+        if self.prior_weight:
+            value += self.prior_weight * float(np.sum((theta[5:7] - self.prior_centre) ** 2))
         return value if np.isfinite(value) else 1e300
 
     def polish(self, theta0: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -174,11 +201,13 @@ def fit_data_constrained(
     n_boot: int = 0,
     level: float = 0.95,
     seed: int = 0,
+    prior_sigma: float | None = DEFAULT_PRIOR_SIGMA,
 ) -> DataConstrainedFit:
     """Fit L = E + A/N'^α + B/D'^β to runs (N, D, U, loss) (module docstring).
 
     ``runs`` label the runs for error messages and group points for the bootstrap (default:
     every point is its own run). ``n_boot`` > 0 adds bootstrap intervals at ``level``.
+    ``prior_sigma`` is the spread of the log-normal prior on R*_D, R*_N (None: no prior).
     """
     n, d, u, loss = _validate(n, d, unique_tokens, loss, runs)
     chin = fit_chinchilla(n, d, loss, huber_delta=huber_delta)
@@ -188,10 +217,13 @@ def fit_data_constrained(
         law = DataConstrainedLaw(**chin.law.to_dict(), r_star_d=inf, r_star_n=inf)
         return DataConstrainedFit(law, chin, False, False, chin.objective, int(n.size), 0,
                                   float(huber_delta), {}, level, 0)  # fmt: skip
-    obj = _Objective(n, d, u, loss, huber_delta)
     w = np.ones(n.size)
-    fits = [obj.polish(s, w) for s in _starts(n, d, u, loss, huber_delta)]
-    theta, value = min(fits, key=lambda f: f[1])
+    obj = _Objective(n, d, u, loss, huber_delta)
+    starts = _starts(n, d, u, loss, huber_delta)
+    theta, value = min((obj.polish(s, w) for s in starts), key=lambda f: f[1])
+    if prior_sigma is not None:
+        obj = _Objective(n, d, u, loss, huber_delta, _prior_weight(obj, theta, prior_sigma))
+        theta, value = min((obj.polish(s, w) for s in (theta, *starts)), key=lambda f: f[1])
     law = DataConstrainedLaw.from_log_params(theta)
     excess = bool(np.any(n > law.params_for_unique(u) * (1 + REPEAT_TOL)))
     intervals = {}
@@ -200,7 +232,16 @@ def fit_data_constrained(
         thetas = _bootstrap(obj, theta, groups, n_boot, seed)
         intervals = _intervals(thetas, level)
     return DataConstrainedFit(law, chin, True, excess, value, int(n.size), n_repeated,
-                              float(huber_delta), intervals, level, int(n_boot))  # fmt: skip
+                              float(huber_delta), intervals, level, int(n_boot),
+                              prior_sigma)  # fmt: skip
+
+
+def _prior_weight(obj: _Objective, theta: np.ndarray, sigma: float) -> float:
+    """δ·b / (2σ²), b the median |log residual| of the unpenalised fit θ (module docstring)."""
+    if not sigma > 0:
+        raise ValueError(f"prior_sigma must be positive or None, got {sigma}")
+    residuals = obj.t - log_predict_constrained(theta, *obj.logs)[0]
+    return obj.delta * float(np.median(np.abs(residuals))) / (2.0 * sigma**2)
 
 
 def _bootstrap(obj: _Objective, theta: np.ndarray, groups, n_boot: int, seed: int) -> np.ndarray:
