@@ -46,8 +46,6 @@ class Member(_Closed):
     C_source: str = Field(description="'scaling.flops' when logged, else how C was derived")
     loss: float
     loss_metric: str
-    lr: float | None = Field(None, description="peak learning rate, where the run logged one")
-    batch_tokens: float | None = Field(None, description="global batch in tokens, where logged")
 
 
 class Excluded(_Closed):

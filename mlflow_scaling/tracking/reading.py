@@ -86,8 +86,6 @@ class MemberPoint:
             "C_source": self.c_source,
             "loss": self.loss,
             "loss_metric": self.loss_metric,
-            **({} if self.lr is None else {"lr": self.lr}),
-            **({} if self.batch is None else {"batch_tokens": self.batch}),
         }
 
 
