@@ -124,7 +124,7 @@ def hparams_figure(doc: dict[str, Any]):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
     h = doc.get("hparams")
     if not isinstance(h, dict) or not h.get("cells"):
@@ -133,7 +133,7 @@ def hparams_figure(doc: dict[str, Any]):
     two = "batch" in (h.get("axes") or [])
     rows = -(-len(cells) // COLS) + 1
     fig = Figure(figsize=(PANEL * COLS, PANEL * rows), dpi=DPI)
-    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.5 / (PANEL * rows),
+    fig.subplots_adjust(left=0.075, right=0.97, bottom=0.5 / (PANEL * rows),
                         top=1 - 0.7 / (PANEL * rows), hspace=0.6, wspace=0.35)  # fmt: skip
     grid = fig.add_gridspec(rows, COLS)
     runs = h.get("runs") or []
@@ -147,8 +147,13 @@ def hparams_figure(doc: dict[str, Any]):
             _curve_cell(ax, cell, mine)
         ax.set_title(_plain(_title(cell)), fontsize=8)
         ax.tick_params(labelsize=7)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_minor_formatter(NullFormatter())
+        grids = [(ax.xaxis, cell.get("lr_grid"))]
+        grids += [(ax.yaxis, cell.get("batch_grid"))] if two and cell.get("batch_grid") else []
+        for axis, values in grids:  # ticks on the grid's values: a cell spans under a decade
+            if values:
+                axis.set_major_locator(FixedLocator(values))
+                axis.set_major_formatter(FormatStrFormatter("%.2g"))
+                axis.set_minor_locator(NullLocator())
     _law_panel(fig.add_subplot(grid[rows - 1, 0:2]), h, "lr")
     if two:
         _law_panel(fig.add_subplot(grid[rows - 1, 2:4]), h, "batch")
