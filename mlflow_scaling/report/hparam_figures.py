@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
+from ..laws.hparam_laws import law_dict_value
 from .figures import DPI, _plain
 
 COLS = 4
@@ -29,16 +30,6 @@ AXES = {
     "lr": ("lr_opt", "lr_lo", "lr_hi", "lr_status", "peak learning rate η"),
     "batch": ("batch_opt", "batch_lo", "batch_hi", "batch_status", "batch B (tokens)"),
 }
-
-
-def law_value(law: dict, n, d) -> np.ndarray:
-    """A law of the section (``coef``, ``exponents`` over N, D or C = 6ND) at (N, D)."""
-    n, d = np.asarray(n, float), np.asarray(d, float)
-    variables = {"N": n, "D": d, "C": FLOPS_PER_PARAM_TOKEN * n * d}
-    out = np.full(np.broadcast(n, d).shape, float(law["coef"]))
-    for name, exponent in law["exponents"].items():
-        out = out * variables[name] ** float(exponent)
-    return out
 
 
 def _title(cell: dict) -> str:
@@ -104,7 +95,7 @@ def _law_panel(ax, h: dict, key: str) -> None:
         start = min(cells, key=lambda c: c["N"] * c["D"])
         n = np.geomspace(start["N"], target["N"], 60)
         d = np.geomspace(start["D"], target["D"], 60)
-        ax.plot(FLOPS_PER_PARAM_TOKEN * n * d, law_value(law, n, d), color="C3", lw=1.5,
+        ax.plot(FLOPS_PER_PARAM_TOKEN * n * d, law_dict_value(law, n, d), color="C3", lw=1.5,
                 label=_plain(f"{law['form']} law"))  # fmt: skip
     pred = (h.get("predictions") or [{}])[0]
     value = pred.get("lr" if key == "lr" else "batch_tokens")
