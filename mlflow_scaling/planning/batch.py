@@ -73,7 +73,7 @@ def choose_batch(
         if not family:
             return float(DEFAULT_GLOBAL_BATCH_TOKENS), "the default (standalone: no family)"
         return float(DEFAULT_GLOBAL_BATCH_TOKENS), (
-            f"assumed: the default {DEFAULT_GLOBAL_BATCH_TOKENS:g} tokens (the family has {why})"
+            f"assumed: the default {DEFAULT_GLOBAL_BATCH_TOKENS} tokens (the family has {why})"
         )
     if batch < seq_len:
         raise InputError(
