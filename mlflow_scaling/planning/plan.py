@@ -346,9 +346,7 @@ def format_plan(plan: dict) -> str:
         f"buffers: logits + fp32 loss gradient, {alw['fixed_bytes'] / 2**30:g} GiB fixed, "
         f"{alw['fragmentation']:.0%} fragmentation; GB below are 1e9 bytes per GPU"
     )
-    lines.append("")
-    lines += _strategy_table(plan["strategies"])
-    lines.append("")
+    lines += ["", *_strategy_table(plan["strategies"]), ""]
     lines.append(
         "memory at the micro-batch used (the largest that fits, at most the global batch's "
         "share); act/lay: one layer at that micro-batch; checkpointing recomputes each forward "
