@@ -188,8 +188,8 @@ def analyze_family(
 
     Keys: ``status`` (``fitted`` or ``insufficient_data``), ``reason``, ``phase``,
     ``check_verdict``, ``approach3``, ``approach2``, ``approach1``, ``phases``, ``check``,
-    ``budgets`` (the ladder rows: loss, N_opt, D_opt with intervals) and ``metrics`` (the fit
-    run's ``scaling.fit.*`` values).
+    ``budgets`` (the ladder rows: loss, N_opt, D_opt with intervals), ``metrics`` (the fit
+    run's ``scaling.fit.*`` values) and, only where the runs sweep η or B, ``hparams``.
     """
     split = split_sweep(points)
     everyone, points = points, split.law_points

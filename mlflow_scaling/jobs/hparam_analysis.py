@@ -84,7 +84,7 @@ def hparam_target(
     return {
         "N": float(target_params),
         "D": float(target_params) * largest.d / largest.n,
-        "source": "the check's target size at the largest run's tokens per parameter "
+        "source": "the target size at the largest run's tokens per parameter "
         f"({largest.d / largest.n:.3g}; no Chinchilla law to choose the tokens)",
     }
 
