@@ -7,7 +7,10 @@ the science part of ``scaling/fit.json``:
   compute-optimal allocation for a ladder of budgets (:func:`summarize_chinchilla`);
 * ``approach2``: isoFLOP profiles, where the runs form budgets of 3+ sizes;
 * ``approach1``: the envelope of training curves, where runs logged curves;
-* ``phases`` and ``check``: :func:`scaling_check` (its phase is that of the compute frontier).
+* ``phases`` and ``check``: :func:`scaling_check` (its phase is that of the compute frontier);
+* ``hparams``: where the peak learning rate or the batch varies within a cell of equal (N, D),
+  the hyperparameter laws (:mod:`.hparam_analysis`); the Chinchilla law then sees each swept
+  cell's best run only. Without a sweep the key is absent.
 
 A family with too few usable runs, one model size or one token count is
 ``insufficient_data``, with the reason.
@@ -38,11 +41,13 @@ from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
 from ..tracking.reading import Curve, MemberPoint
 from ..tracking.task_checkpoints import History
+from .hparam_analysis import hparam_section, hparam_target, split_sweep
 from .tasks import analyze_tasks, unfitted_tasks
 
+# 6: learning-rate/batch sweeps: the law on each swept cell's best run, the hparams section
 # 5: a size offset in the intervals, the law_fit criterion
 # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
-ANALYSIS_VERSION = 5
+ANALYSIS_VERSION = 6
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -183,12 +188,17 @@ def analyze_family(
 
     Keys: ``status`` (``fitted`` or ``insufficient_data``), ``reason``, ``phase``,
     ``check_verdict``, ``approach3``, ``approach2``, ``approach1``, ``phases``, ``check``,
-    ``budgets`` (the ladder rows: loss, N_opt, D_opt with intervals) and ``metrics`` (the fit
-    run's ``scaling.fit.*`` values).
+    ``budgets`` (the ladder rows: loss, N_opt, D_opt with intervals), ``metrics`` (the fit
+    run's ``scaling.fit.*`` values) and, only where the runs sweep η or B, ``hparams``.
     """
+    split = split_sweep(points)
+    everyone, points = points, split.law_points
     reason = insufficient_reason(points, n_excluded, settings.min_points)
     if reason:
-        return _insufficient(points, reason)
+        if split.varied:
+            reason += f" (the best run of each swept cell; {len(split.swept)} runs in the sweep)"
+        out = _insufficient(points, reason)
+        return _with_hparams(out, everyone, split, None, settings, target_params)
     n = np.array([p.n for p in points])
     d = np.array([p.d for p in points])
     axis = family_axis(points)
@@ -202,7 +212,7 @@ def analyze_family(
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     metrics = _fit_metrics(summary)
-    return {
+    out = {
         "status": STATUS_FITTED,
         "reason": None,
         "phase": check.phase.phase,
@@ -220,6 +230,18 @@ def analyze_family(
         },  # fmt: skip
         "task_tags": tasks.tags,
     }
+    return _with_hparams(out, everyone, split, check.prediction, settings, target)
+
+
+def _with_hparams(out: dict, points, split, prediction, settings: RefitSettings,
+                  target: float | None = None) -> dict:  # fmt: skip
+    """``out`` with the ``hparams`` section when the family holds a sweep (else unchanged)."""
+    if split.varied:
+        size = target or settings.target_params or DEFAULT_TARGET_FACTOR * max(p.n for p in points)
+        at = hparam_target(points, prediction, size)
+        out["hparams"] = hparam_section(points, split, at, n_boot=settings.n_boot,
+                                        level=settings.level, seed=settings.seed)  # fmt: skip
+    return out
 
 
 def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis,

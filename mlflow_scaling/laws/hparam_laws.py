@@ -242,3 +242,14 @@ def choose_law(target: str, cells: LawCells) -> ChosenLaw:
             fits.append(result)
     best = min(fits, key=lambda p: (p.loo_error, p.theta.size), default=None)
     return ChosenLaw(target, best, tuple(fits), tuple(reasons))
+
+
+def law_dict_value(law: dict, n, d) -> np.ndarray:
+    """A law in its :meth:`PowerLaw.to_dict` form (``coef``, ``exponents`` over N, D or
+    C = 6ND) at (N, D): what readers of ``fit.json`` evaluate it with."""
+    n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
+    variables = {"N": n, "D": d, "C": 6.0 * n * d}
+    out = np.full(np.broadcast(n, d).shape, float(law["coef"]))
+    for name, exponent in law["exponents"].items():
+        out = out * variables[name] ** float(exponent)
+    return out

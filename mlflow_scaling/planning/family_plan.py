@@ -12,6 +12,7 @@ from ..argtypes import positive_float, positive_int
 from ..inputs import check_batch_within_run, check_shape_matches, finite_or_overflow
 from ..tabular import InputError
 from ..tracking import schema
+from .batch import choose_batch, family_hparams
 from .compute import flops_per_token
 from .family import (
     RunFacts,
@@ -71,13 +72,16 @@ def _mfu_default(args, facts: RunFacts | None) -> tuple[float, str]:
 
 
 def _inputs(
-    args, n_memory, tokens, shape, shape_source, fpt, mfu, sources, target_params=None
-) -> PlanInputs:
+    args, n_memory, tokens, shape, shape_source, fpt, mfu, sources, target_params=None,
+    hparams=None,
+) -> PlanInputs:  # fmt: skip
     if args.precision == "fp32" and args.gpu_peak_flops is None:
         raise InputError(
             "--precision fp32 needs --gpu-peak-flops: the GPU table holds dense bf16 peaks"
         )
-    check_batch_within_run(args.global_batch_tokens, tokens, args.seq_len)
+    batch, batch_source = choose_batch(args.global_batch_tokens, hparams, args.seq_len,
+                                       family=target_params is not None)  # fmt: skip
+    check_batch_within_run(batch, tokens, args.seq_len)
     finite_or_overflow(fpt.value * tokens, "training FLOPs",
                        f"{fpt.value:.4g} FLOPs per token × {tokens:.4g} tokens")  # fmt: skip
     try:
@@ -85,9 +89,10 @@ def _inputs(
             n_params=n_memory, tokens=tokens, shape=shape, shape_source=shape_source,
             flops_per_token=fpt, gpu=_gpu(args), mfu=mfu[0], mfu_source=mfu[1],
             gpus=args.gpus, precision=args.precision, optimizer=args.optimizer,
-            global_batch_tokens=args.global_batch_tokens, gpu_hour_price=args.gpu_hour_price,
+            global_batch_tokens=batch, gpu_hour_price=args.gpu_hour_price,
             accounting=args.accounting, dropout=args.dropout, gpus_per_node=args.gpus_per_node,
             target_sources=sources, target_params=target_params,
+            global_batch_source=batch_source, hparams=hparams,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -150,8 +155,9 @@ def plan_from_doc(
         "ignored": bool(ignore_check and summary["verdict"] != "pass"),
         "source": f"fit run {summary['fit_run_id']}, refit #{summary['refit_number']}",
     }
+    hparams = family_hparams(doc, target.params, target.tokens)
     inputs = _inputs(args, n_memory, target.tokens, shape, shape_source, fpt,
-                     _mfu_default(args, facts), sources, target.params)  # fmt: skip
+                     _mfu_default(args, facts), sources, target.params, hparams)  # fmt: skip
     plan = build_plan(inputs, check=check)
     plan["family"] = {"name": doc.get("family"), "experiment": doc.get("experiment_name")}
     return plan
@@ -169,8 +175,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mfu", type=_fraction, default=None,
                    help=f"model FLOPs utilisation (default: the family's measured one, else "
                    f"{DEFAULT_MFU})")  # fmt: skip
-    p.add_argument("--global-batch-tokens", type=positive_float,
-                   default=float(DEFAULT_GLOBAL_BATCH_TOKENS))  # fmt: skip
+    p.add_argument("--global-batch-tokens", type=positive_float, default=None,
+                   help="global batch in tokens (default: the family's predicted batch where "
+                   "its runs swept it, else " f"{DEFAULT_GLOBAL_BATCH_TOKENS})")  # fmt: skip
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="bf16-mixed")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw")
     p.add_argument("--gpu-hour-price", type=positive_float, default=None)

@@ -76,6 +76,9 @@ class PlanInputs:
     target_sources: dict = field(default_factory=dict)
     target_params: float | None = None
     """N as the family counts it (default ``n_params``, the parameters held in memory)."""
+    global_batch_source: str = ""
+    hparams: dict | None = None
+    """The family's learning rate and batch for the target (:mod:`.batch`), when it swept them."""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -198,6 +201,9 @@ def build_plan(inp: PlanInputs, check: dict | None = None) -> dict:
         "dropout": inp.dropout,
         "global_batch_tokens": inp.global_batch_tokens,
         "global_batch_sequences": inp.global_sequences,
+        "global_batch_source": inp.global_batch_source,
+        "optimizer_steps": inp.tokens / inp.global_batch_tokens,
+        **({"hparams": inp.hparams} if inp.hparams else {}),
         "bytes_per_param": per_param.to_dict(),
         "allowances": {"fixed_bytes": FIXED_OVERHEAD_BYTES, "fragmentation": FRAGMENTATION},
         "check": check or dict(STANDALONE_CHECK),
@@ -327,6 +333,7 @@ def format_plan(plan: dict) -> str:
             f"on {plan['gpus']} GPUs ({plan['gpus_source']}): {plan['days']:,.1f} days   "
             f"(global batch {plan['global_batch_sequences']} sequences of {shape['seq_len']})"
         )
+    lines += _hparam_lines(plan)
     lines.append(
         f"model states per parameter ({plan['precision']}, {plan['optimizer']}, "
         f"{plan['accounting']} accounting): weights {bpp['weights']:g} + grads {bpp['grads']:g}"
@@ -339,9 +346,7 @@ def format_plan(plan: dict) -> str:
         f"buffers: logits + fp32 loss gradient, {alw['fixed_bytes'] / 2**30:g} GiB fixed, "
         f"{alw['fragmentation']:.0%} fragmentation; GB below are 1e9 bytes per GPU"
     )
-    lines.append("")
-    lines += _strategy_table(plan["strategies"])
-    lines.append("")
+    lines += ["", *_strategy_table(plan["strategies"]), ""]
     lines.append(
         "memory at the micro-batch used (the largest that fits, at most the global batch's "
         "share); act/lay: one layer at that micro-batch; checkpointing recomputes each forward "
@@ -356,3 +361,32 @@ def format_plan(plan: dict) -> str:
             "model states in each node's CPU memory"
         )
     return "\n".join(lines)
+
+
+def _span(lo, hi) -> str:
+    return "-" if lo is None or hi is None else f"{lo:.3g}..{hi:.3g}"
+
+
+def _hparam_lines(plan: dict) -> list[str]:
+    """The batch and peak learning rate from the family's sweep (none without one)."""
+    h = plan.get("hparams")
+    if not h:
+        return []
+    band = h.get("lr_band") or [None, None]
+    lines = [
+        f"global batch: {plan['global_batch_tokens']:.4g} tokens, "
+        f"{plan['optimizer_steps']:,.0f} optimizer steps   ({plan['global_batch_source']})"
+    ]
+    if h.get("batch_tokens") is not None and h.get("batch_lo") is not None:
+        batch_band = h.get("batch_band") or [None, None]
+        lines.append(f"  the family's batch: 95 % interval {_span(h['batch_lo'], h['batch_hi'])}"
+                     f", 0.25 % band {_span(*batch_band)}")  # fmt: skip
+    if h.get("lr") is None:
+        lines.append("peak learning rate: - (the family's sweep has no learning-rate law)")
+    else:
+        lines.append(
+            f"peak learning rate: {h['lr']:.3g} (95 % interval {_span(h['lr_lo'], h['lr_hi'])}"
+            f", 0.25 % band {_span(*band)})   (the family's {h.get('lr_law')} law: "
+            f"{h['source']})"
+        )
+    return lines

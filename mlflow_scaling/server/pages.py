@@ -24,6 +24,7 @@ from ..tracking import schema
 from .charts import data_uri, history_png
 from .compare_page import render_compare_links
 from .data import MAX_PAGE_SIZE, PAGE_SIZE, FamilyDetail, FamilyPage, IndexQuery, dig
+from .hparam_table import hparams_section
 from .links import Links  # noqa: F401  (re-exported: the pages take it)
 from .task_table import tasks_section
 
@@ -43,6 +44,7 @@ ARTIFACT_LINKS = {
     schema.ARTIFACT_PREDICTIONS_CSV: "predictions.csv",
     schema.ARTIFACT_FIT_PNG: "fit.png",
     schema.ARTIFACT_PLAN_JSON: "plan.json",
+    schema.ARTIFACT_HPARAMS_PNG: "hparams.png",
 }
 
 
@@ -227,5 +229,6 @@ def render_family(d: FamilyDetail, links: Links) -> str:
             history=_history_view(d),
             plan=Markup(plan_section(d.doc)),  # rendered by _plan.html, escaped there
             tasks=Markup(tasks_section(d, links)),  # rendered by _tasks.html, escaped there
+            hparams=Markup(hparams_section(d, links)),  # by _hparams.html, escaped there
         )  # fmt: skip
     return render("family.html", fitted=fitted, **context)

@@ -9,8 +9,8 @@ JSON Schema in ``docs/fit.schema.json`` is generated from these types (:func:`js
 ``tests/test_fit_document.py`` checks the committed file is the generated one).
 
 Top-level keys are all typed; the science's sections (``approach1..3``, ``phases``,
-``check``, ``budgets``, ``tasks``, ``plan``) keep the keys their producers document (their
-``to_dict``), with the keys every reader relies on typed here.
+``check``, ``budgets``, ``tasks``, ``plan``, ``hparams``) keep the keys their producers
+document (their ``to_dict``), with the keys every reader relies on typed here.
 ``version`` changes when a key is renamed or removed (adding a key keeps it).
 """
 
@@ -96,6 +96,26 @@ class Check(_Open):
     criteria: list[dict[str, Any]]
 
 
+class HparamsDoc(_Open):
+    """The learning-rate and batch laws of a family whose runs sweep them (docs/hparams.md);
+    absent without a sweep. ``error`` instead of the fit when the sweep cannot be fitted."""
+
+    by: str = "ND"
+    law_runs: str = Field(description="which runs the Chinchilla law is fitted on")
+    target: dict[str, Any] = Field(description="N, D and source of the predictions")
+    swept_runs: int
+    notes: list[str]
+    error: str | None = None
+    axes: list[str] | None = None
+    cells: list[dict[str, Any]] | None = None
+    laws: dict[str, dict[str, Any] | None] | None = None
+    law_choice: dict[str, str] | None = None
+    predictions: list[dict[str, Any]] | None = None
+    runs: list[dict[str, Any]] | None = Field(
+        None, description="the sweep's runs: cell (index into cells), in_law (used by the law)"
+    )
+
+
 class FitDocument(_Closed):
     """The whole of ``scaling/fit.json``."""
 
@@ -135,6 +155,7 @@ class FitDocument(_Closed):
     tasks: dict[str, Any]
     unavailable: list[str] | None = None
     plan: dict[str, Any] | None = None
+    hparams: HparamsDoc | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to ``fit.json`` (keys absent from the input stay absent)."""

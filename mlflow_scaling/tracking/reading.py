@@ -6,8 +6,9 @@
   ``scaling.params``, D = ``scaling.tokens``, C = ``scaling.flops`` (6·N·D when absent), loss
   = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``).
 * A run that cannot be a point (failed, killed, not finished, a value missing, non-finite or
-  not positive, N or D under 1: the input contract of :mod:`mlflow_scaling.inputs`) is listed
-  as excluded with its reason, never dropped silently. A fit run
+  not positive, N or D under 1: the input contract of :mod:`mlflow_scaling.inputs`; a learning
+  rate or batch that is malformed, :mod:`.run_values`) is listed as excluded with its reason,
+  never dropped silently. A fit run
   (``scaling.role = fit``) is never a member.
 * Full metric histories (training curves, for Approach 1) are fetched only for runs whose
   curves are not already known for the same end time and final loss (:class:`CurveCache`).
@@ -15,8 +16,6 @@
 
 from __future__ import annotations
 
-import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from ..inputs import PARAMS, TOKENS, Quantity
 from ..laws.allocation import FLOPS_PER_PARAM_TOKEN
 from ..tabular import InputError
 from . import schema
+from .run_values import check_value, run_hparams
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -72,6 +72,9 @@ class MemberPoint:
     """The run's downstream-task declarations (``scaling.tasks``, ``scaling.task.*``, ...)."""
     metrics: dict[str, float] = field(default_factory=dict, compare=False)
     """Every latest metric of the run (task accuracies and losses are read from here)."""
+    lr: float | None = None
+    batch: float | None = None
+    """Peak learning rate and global batch in tokens (:mod:`.run_values`), when logged."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -286,27 +289,6 @@ def _latest_steps(run: Run) -> dict[str, int]:
     return {m.key: int(m.step or 0) for m in metric_steps.latest(run) or []}
 
 
-FLOAT_LIMIT = sys.float_info.max
-"""MLflow's SQL stores keep ``inf`` as the largest double (1.797e308) and ``-inf`` as its
-negative: a value at that limit was infinite when logged."""
-
-
-def _check_value(name: str, value: float | None, missing: str) -> str | None:
-    if value is None:
-        return missing
-    if not math.isfinite(value):
-        return f"{name} is {value} (must be finite)"
-    if abs(value) >= FLOAT_LIMIT:
-        sign = "-" if value < 0 else ""
-        return (
-            f"{name} is {value:.4g}, the float limit: {sign}inf as the store keeps it "
-            "(must be finite)"
-        )
-    if value <= 0:
-        return f"{name} = {value:g} (must be positive)"
-    return None
-
-
 def _out_of_range(name: str, value: float, quantity: Quantity) -> str | None:
     problem = quantity.problem(value)
     return None if problem is None else f"{name}: {problem}"
@@ -335,17 +317,18 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
     c = metrics.get(schema.METRIC_FLOPS)
     loss = metrics.get(loss_metric)
     reasons = [
-        _check_value(schema.METRIC_PARAMS, n, f"no metric {schema.METRIC_PARAMS}"),
-        _check_value(schema.METRIC_TOKENS, d, f"no metric {schema.METRIC_TOKENS}"),
-        _check_value(loss_metric, loss, f"no loss metric {loss_metric!r} ({source})"),
+        check_value(schema.METRIC_PARAMS, n, f"no metric {schema.METRIC_PARAMS}"),
+        check_value(schema.METRIC_TOKENS, d, f"no metric {schema.METRIC_TOKENS}"),
+        check_value(loss_metric, loss, f"no loss metric {loss_metric!r} ({source})"),
     ]
     if c is not None:
-        reasons.append(_check_value(schema.METRIC_FLOPS, c, ""))
+        reasons.append(check_value(schema.METRIC_FLOPS, c, ""))
     if not any(reasons[:2]):  # N and D are numbers: are they physical (the input contract)?
         assert n is not None and d is not None
         reasons += [_out_of_range(schema.METRIC_PARAMS, n, PARAMS),
                     _out_of_range(schema.METRIC_TOKENS, d, TOKENS)]  # fmt: skip
-    problems = [r for r in reasons if r]
+    hparams = run_hparams(metrics, data.params, data.tags)
+    problems = [r for r in reasons if r] + list(hparams.problems)
     if problems:
         return ExcludedRun(info.run_id, name, status, "; ".join(problems))
     assert n is not None and d is not None and loss is not None
@@ -365,6 +348,8 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         end_time=info.end_time,
         task_tags=schema.task_tags_of(data.tags),
         metrics=dict(metrics),
+        lr=hparams.lr,
+        batch=hparams.batch,
     )
 
 
