@@ -7,7 +7,9 @@ the science part of ``scaling/fit.json``:
   compute-optimal allocation for a ladder of budgets (:func:`summarize_chinchilla`);
 * ``approach2``: isoFLOP profiles, where the runs form budgets of 3+ sizes;
 * ``approach1``: the envelope of training curves, where runs logged curves;
-* ``phases`` and ``check``: :func:`scaling_check` (its phase is that of the compute frontier).
+* ``phases`` and ``check``: :func:`scaling_check` (its phase is that of the compute frontier);
+* ``data_constrained``: where runs logged their unique tokens and some repeat their data, the
+  data-constrained law and the target's epochs (:mod:`.data_constrained`).
 
 A family with too few usable runs, one model size or one token count is
 ``insufficient_data``, with the reason.
@@ -38,11 +40,13 @@ from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
 from ..tracking.reading import Curve, MemberPoint
 from ..tracking.task_checkpoints import History
+from .data_constrained import data_constrained_section
 from .tasks import analyze_tasks, unfitted_tasks
 
+# 6: the data_constrained section (families whose runs repeat their data, issue 26)
 # 5: a size offset in the intervals, the law_fit criterion
 # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
-ANALYSIS_VERSION = 5
+ANALYSIS_VERSION = 6
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -202,7 +206,7 @@ def analyze_family(
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     metrics = _fit_metrics(summary)
-    return {
+    out = {
         "status": STATUS_FITTED,
         "reason": None,
         "phase": check.phase.phase,
@@ -220,6 +224,10 @@ def analyze_family(
         },  # fmt: skip
         "task_tags": tasks.tags,
     }
+    repeats = data_constrained_section(points, settings, check.prediction)
+    if repeats is not None:  # only where runs repeat their data: fit.json as before elsewhere
+        out["data_constrained"] = repeats
+    return out
 
 
 def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis,

@@ -1,9 +1,9 @@
 """Digests that tell the refit job whether a family changed since its last fit.
 
 ``scaling.input_digest`` covers the member runs a fit used: every usable run's id, N, D, C,
-loss, loss metric and end time, their downstream-task declarations and task metrics, and
-every excluded run's id and reason (a run that finishes
-or fails changes it). ``scaling.settings_digest`` covers how the fit was made (bootstrap count,
+loss, loss metric and end time (and U where logged), their downstream-task declarations and
+task metrics, and every excluded run's id and reason (a run that finishes or fails changes
+it). ``scaling.settings_digest`` covers how the fit was made (bootstrap count,
 budgets, check target, the analysis version). A family is skipped when both equal the tags on
 its fit run. Floats enter exactly (``float.hex``), so equal inputs give equal digests on every
 machine.
@@ -51,6 +51,10 @@ def input_digest(family: Family) -> str:
         "members": members,
         "excluded": excluded,
     }
+    unique = [[p.run_id, p.unique_tokens] for p in sorted(family.members, key=lambda p: p.run_id)
+              if p.unique_tokens is not None]  # fmt: skip
+    if unique:  # runs that logged scaling.unique_tokens (none: digest as before)
+        doc["unique_tokens"] = unique
     tasks = task_digest_items(family.members)
     if tasks:  # declared downstream tasks: their tags and metric values (none: digest as before)
         doc["tasks"] = tasks

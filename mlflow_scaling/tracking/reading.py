@@ -4,7 +4,8 @@
   returns every family of the experiments at once, members and fit runs together.
 * A member's point uses the latest values that ``search_runs`` already returns: N =
   ``scaling.params``, D = ``scaling.tokens``, C = ``scaling.flops`` (6·N·D when absent), loss
-  = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``).
+  = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``), and U =
+  ``scaling.unique_tokens`` when logged (the data-constrained law's).
 * A run that cannot be a point (failed, killed, not finished, a value missing, non-finite or
   not positive, N or D under 1: the input contract of :mod:`mlflow_scaling.inputs`) is listed
   as excluded with its reason, never dropped silently. A fit run
@@ -72,18 +73,16 @@ class MemberPoint:
     """The run's downstream-task declarations (``scaling.tasks``, ``scaling.task.*``, ...)."""
     metrics: dict[str, float] = field(default_factory=dict, compare=False)
     """Every latest metric of the run (task accuracies and losses are read from here)."""
+    unique_tokens: float | None = None
+    """U, the final ``scaling.unique_tokens``; None when the run did not log it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "N": self.n,
-            "D": self.d,
-            "C": self.c,
-            "C_source": self.c_source,
-            "loss": self.loss,
-            "loss_metric": self.loss_metric,
-        }
+        out = {"run_id": self.run_id, "run_name": self.run_name, "N": self.n, "D": self.d,
+               "C": self.c, "C_source": self.c_source, "loss": self.loss,
+               "loss_metric": self.loss_metric}  # fmt: skip
+        if self.unique_tokens is not None:  # absent unless logged: fit.json as before
+            out["unique_tokens"] = self.unique_tokens
+        return out
 
 
 @dataclass(frozen=True)
@@ -96,12 +95,8 @@ class ExcludedRun:
     reason: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "status": self.status,
-            "reason": self.reason,
-        }
+        return {"run_id": self.run_id, "run_name": self.run_name, "status": self.status,
+                "reason": self.reason}  # fmt: skip
 
 
 @dataclass
@@ -339,8 +334,10 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         _check_value(schema.METRIC_TOKENS, d, f"no metric {schema.METRIC_TOKENS}"),
         _check_value(loss_metric, loss, f"no loss metric {loss_metric!r} ({source})"),
     ]
-    if c is not None:
-        reasons.append(_check_value(schema.METRIC_FLOPS, c, ""))
+    u = metrics.get(schema.METRIC_UNIQUE_TOKENS)
+    for key, value in ((schema.METRIC_FLOPS, c), (schema.METRIC_UNIQUE_TOKENS, u)):
+        if value is not None:  # optional, but when logged it must be a positive number
+            reasons.append(_check_value(key, value, ""))
     if not any(reasons[:2]):  # N and D are numbers: are they physical (the input contract)?
         assert n is not None and d is not None
         reasons += [_out_of_range(schema.METRIC_PARAMS, n, PARAMS),
@@ -365,6 +362,7 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         end_time=info.end_time,
         task_tags=schema.task_tags_of(data.tags),
         metrics=dict(metrics),
+        unique_tokens=None if u is None else float(u),
     )
 
 
