@@ -24,6 +24,7 @@ from ..tracking import schema
 from .charts import data_uri, history_png
 from .compare_page import render_compare_links
 from .data import MAX_PAGE_SIZE, PAGE_SIZE, FamilyDetail, FamilyPage, IndexQuery, dig
+from .data_constrained_section import data_constrained_section
 from .links import Links  # noqa: F401  (re-exported: the pages take it)
 from .task_table import tasks_section
 
@@ -227,5 +228,6 @@ def render_family(d: FamilyDetail, links: Links) -> str:
             history=_history_view(d),
             plan=Markup(plan_section(d.doc)),  # rendered by _plan.html, escaped there
             tasks=Markup(tasks_section(d, links)),  # rendered by _tasks.html, escaped there
+            data_constrained=Markup(data_constrained_section(d, links)),  # escaped there too
         )  # fmt: skip
     return render("family.html", fitted=fitted, **context)
