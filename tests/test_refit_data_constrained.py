@@ -18,13 +18,17 @@ from _repeats_support import repeated_runs
 from mlflow import MlflowClient
 
 from mlflow_scaling.jobs.analysis import RefitSettings
+from mlflow_scaling.jobs.data_constrained import data_constrained_section
 from mlflow_scaling.jobs.refit import refit_pass
+from mlflow_scaling.rendering import render
+from mlflow_scaling.report.data_constrained_figure import data_constrained_figure
 from mlflow_scaling.server.data import family_detail
+from mlflow_scaling.server.data_constrained_section import data_constrained_view
 from mlflow_scaling.server.pages import Links, render_family
 from mlflow_scaling.server.sources import ClientSource
 from mlflow_scaling.tracking import schema
 from mlflow_scaling.tracking.published import published_fit
-from mlflow_scaling.tracking.reading import ExperimentRef
+from mlflow_scaling.tracking.reading import ExperimentRef, MemberPoint
 
 
 def _repeated_specs(family: str, drop: frozenset[int] = frozenset(), zero: int | None = None):
@@ -110,3 +114,33 @@ def test_runs_without_or_with_bad_unique_tokens_are_named(mlflow_server):
         {"run_id": ids[9], "run_name": names[9], "status": "FINISHED", "reason": reason}
     ]
     assert doc["n_members"] == 35  # the run without U is a member, as fresh data
+
+
+def test_too_few_runs_with_unique_tokens_say_so_in_the_section() -> None:
+    points = [
+        MemberPoint(r.run, r.run, r.N, r.D, 6 * r.N * r.D, "6ND", r.loss, "val_loss", 1, 0,
+                    unique_tokens=r.U if i < 3 else None)
+        for i, r in enumerate(repeated_runs().itertuples())
+    ]  # fmt: skip
+    section = data_constrained_section(points, RefitSettings(n_boot=0), None)
+    assert section["error"] == (
+        "the data-constrained law failed: ValueError: the Chinchilla law has 5 parameters; got "
+        "only 3 points"
+    )
+    assert len(section["runs_without_unique_tokens"]) == 33
+    doc = {"family": "f", "members": [p.to_dict() for p in points], "data_constrained": section}
+    assert data_constrained_figure(doc) is None  # no law, no figure
+    assert data_constrained_view(doc)["error"] == section["error"]
+
+
+def test_the_page_section_tolerates_an_odd_document() -> None:
+    without = [None, {"run_id": "<b>r</b>"}]
+    section = {"identified": True, "params": "x", "intervals": [1], "target": 5,
+               "runs_without_unique_tokens": without}  # fmt: skip
+    odd = {"data_constrained": section}
+    view = data_constrained_view(odd)
+    assert [r["value"] for r in view["rows"]] == ["—", "—", "—"]
+    assert view["target"] is None and view["without"] == [{"run_id": "<b>r</b>"}]
+    html = render("_data_constrained.html", v=view, figure=None)
+    assert "&lt;b&gt;r&lt;/b&gt;" in html and "<b>r</b>" not in html
+    assert data_constrained_view({"data_constrained": None}) is None

@@ -56,8 +56,8 @@ def data_constrained_section(
         fit = fit_data_constrained(n, d, u, loss, runs=[p.run_id for p in used],
                                    huber_delta=delta, n_boot=settings.n_boot,
                                    level=settings.level, seed=settings.seed)  # fmt: skip
-    except ValueError as exc:
-        return {"error": f"the data-constrained law failed: {exc}",
+    except Exception as exc:  # one part of the analysis: reported in its place, never fatal
+        return {"error": f"the data-constrained law failed: {type(exc).__name__}: {exc}",
                 "runs_without_unique_tokens": without}  # fmt: skip
     family_u = max(float(p.unique_tokens) for p in used)  # type: ignore[arg-type]
     return {
