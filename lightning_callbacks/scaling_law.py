@@ -28,6 +28,7 @@ from mlflow_scaling.integrations.counting import ParamCounts
 from mlflow_scaling.integrations.mlflow_sink import MlflowSink, RunTarget, active_run_target
 from mlflow_scaling.integrations.peak_flops import peak_flops_per_device
 from mlflow_scaling.integrations.settings import CountingSettings
+from mlflow_scaling.integrations.unique_tokens import loader_dataset
 
 from .schedule import schedule_params
 
@@ -52,7 +53,9 @@ class ScalingLawCallback(CoreViews, Callback):
     :class:`~mlflow_scaling.integrations.settings.CountingSettings` (docs/reference.md). The run
     is the one of the Trainer's ``MLFlowLogger``, else the active MLflow run; with neither, the
     callback still counts (its totals are in :attr:`totals`) and says once that nothing is
-    logged.
+    logged. ``unique_tokens=`` (else an exact training dataset, see
+    :mod:`mlflow_scaling.integrations.unique_tokens`) adds ``scaling.unique_tokens`` and
+    ``scaling.epochs``.
     """
 
     def __init__(self, family: str, **options: Any) -> None:
@@ -108,6 +111,7 @@ class ScalingLawCallback(CoreViews, Callback):
             lambda: find_run(trainer),
             peak_flops=_peak_flops(trainer),
             no_run_message=_NO_RUN,
+            dataset=loader_dataset(trainer.train_dataloader),
         )
         if self.core.sink is not None:  # rank zero with a run: what the schedule states
             self.core.sink.log_params(schedule_params(trainer))

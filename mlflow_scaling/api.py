@@ -10,6 +10,8 @@ JSON), and raises :class:`~.tabular.InputError` with the same one-line message::
     cluster = api.plan(params=7e9, tokens=1.4e11)    # PlanResult
     task = api.downstream(ladder, task_loss_col="bpb", metric_col="acc", chance=0.25)
     lr_batch = api.hparams(sweep, lr_col="peak_lr", targets=[(7e9, 1.4e11)])  # HparamsResult
+    repeats = api.fit_data_constrained(runs, unique_col="U", unique_tokens=1e10,
+                                       budgets=[1e21])  # DataConstrainedResult
 
 Columns default to ``N``, ``D`` and ``loss``; give ``c_col`` for a compute column (with D, the
 compute axis f(N) = C/D is learned from it; without D, D = C/(6N)), as on the command line.
@@ -35,6 +37,9 @@ from .inputs import (
 )
 from .laws.check import DEFAULT_MAX_HALFWIDTH, CheckResult, scaling_check
 from .laws.compare import MIN_BOOT, Comparison, FamilyRuns, compare_families
+from .laws.data_constrained import DataBudgetAllocation, allocate_with_unique_tokens
+from .laws.data_constrained_fit import DataConstrainedFit
+from .laws.data_constrained_fit import fit_data_constrained as fit_repeats
 from .laws.downstream import DEFAULT_SKIP_FRACTION, Checkpoints, TaskFit, fit_task
 from .laws.fitting import DEFAULT_HUBER_DELTA
 from .laws.hparams import DEFAULT_N_BOOT as HPARAM_N_BOOT
@@ -43,6 +48,7 @@ from .laws.hparams import HparamFit, HparamPrediction, fit_hparams
 from .planning.family_plan import plan_args, standalone_plan
 from .summary import summarize_chinchilla
 from .tabular import InputError, Points, cell, numeric_column, points_from_frame
+from .unique_table import unique_tokens_column
 
 DataSource = pd.DataFrame | Points
 """A table of runs (columns named by ``n_col``, ``d_col``, ``c_col``, ``loss_col``), or points
@@ -319,3 +325,75 @@ def hparams(
         )
     predictions = tuple(fit.predict(tn, td) for tn, td in targets)
     return HparamsResult(source, fit, predictions)
+
+
+@dataclass(frozen=True)
+class DataConstrainedResult:
+    """``mlflow-scaling fit --unique-col``'s result: the data-constrained law (R*_D, R*_N
+    with intervals) and, with ``unique_tokens``, the best split of each budget."""
+
+    source: str
+    fit: DataConstrainedFit
+    unique_tokens: float | None = None
+    allocations: tuple[DataBudgetAllocation, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**self.fit.to_dict(), "fresh_law": self.fit.chinchilla.law.to_dict()}
+        if self.unique_tokens is not None:
+            out["data_budget"] = [a.to_dict() for a in self.allocations]
+        return out
+
+
+DEFAULT_DC_N_BOOT = 200
+"""Bootstrap replicates of the data-constrained fit (each is a 7-parameter L-BFGS-B)."""
+
+
+def fit_data_constrained(
+    runs: pd.DataFrame,
+    *,
+    unique_col: str,
+    run_col: str | None = None,
+    unique_tokens: float | None = None,
+    budgets: Sequence[float] = (),
+    n_boot: int = DEFAULT_DC_N_BOOT,
+    level: float = 0.95,
+    seed: int = 0,
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    source: str = "DataFrame",
+    **columns: str | None,
+) -> DataConstrainedResult:
+    """Fit the data-constrained law (:mod:`.laws.data_constrained`) to runs with their unique
+    tokens in ``unique_col`` (rows of one run share ``run_col``'s label; the bootstrap resamples
+    runs). With ``unique_tokens`` U, each of ``budgets`` gets the best N, D and epochs and the
+    loss given up against unlimited data
+    (:func:`~.laws.data_constrained.allocate_with_unique_tokens`).
+    """
+    points = points_of(runs, source=source, **columns)
+    d_col = columns.get("d_col") or "D"
+    u, labels = unique_tokens_column(runs, unique_col, points.d, source, d_col=d_col,
+                                     run_col=run_col)  # fmt: skip
+    given = np.array(budgets, dtype=float)
+    if (unique_tokens is None) != (given.size == 0):
+        raise InputError("--unique-tokens and --budget go together: the best split of a budget "
+                         "under a data budget of U unique tokens")  # fmt: skip
+    if isinstance(huber_delta, str):
+        raise InputError(f"--huber-delta {huber_delta}: the data-constrained fit takes a number")
+    with np.errstate(over="ignore"):
+        check_within_reach(given, float(np.max(points.flops)), lambda i: f"--budget {given[i]:g}")
+    check_bootstrap_work(n_boot, points.n.size)
+    try:
+        fit = fit_repeats(points.n, points.d, u, points.loss, runs=labels, n_boot=n_boot,
+                          level=level, seed=seed, huber_delta=huber_delta)  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    if unique_tokens is None:
+        return DataConstrainedResult(source, fit)
+    if not fit.identified:
+        raise InputError(f"{source}: every run is single-epoch, so the repetition terms were "
+                         "not identified and the worth of repeated data is unknown: "
+                         "--unique-tokens needs runs of more than one epoch")  # fmt: skip
+    try:
+        allocations = tuple(allocate_with_unique_tokens(fit.law, c, unique_tokens) for c in given)
+    except ValueError as exc:
+        raise InputError(f"--unique-tokens {unique_tokens:g}: {exc}") from None
+    return DataConstrainedResult(source, fit, float(unique_tokens), allocations)

@@ -32,7 +32,7 @@ class CheckpointRows:
                 "step2_rows": int(self.step2.size)}  # fmt: skip
 
 
-def _run_labels(frame: pd.DataFrame, run_col: str, path: str | Path) -> np.ndarray:
+def run_labels(frame: pd.DataFrame, run_col: str, path: str | Path) -> np.ndarray:
     if run_col not in frame.columns:
         raise InputError(f"{path}: no column {run_col!r} for the run (columns: "
                          f"{', '.join(map(str, frame.columns))})")  # fmt: skip
@@ -54,7 +54,7 @@ def checkpoint_rows(
     """Split a checkpoint table (module docstring) read from ``path``; ``n`` is its N column,
     which must be one value per run. A run with two rows at one step is refused, naming both
     rows."""
-    run = _run_labels(frame, run_col, path)
+    run = run_labels(frame, run_col, path)
     step = numeric_column(frame, step_col, path)
     if (step < 0).any():
         i = int(np.flatnonzero(step < 0)[0])

@@ -56,6 +56,7 @@ class RunSpec:
     params: dict[str, str] = field(default_factory=dict)
     curve_steps: int = 0  # > 0: log loss, tokens and flops at this many steps (a curve)
     age_s: float = 0.0  # > 0: the run started and ended this many seconds ago (its times)
+    metrics: dict[str, float] = field(default_factory=dict)  # more final metrics (step 0)
 
 
 def synthetic_family(
@@ -104,6 +105,7 @@ def _log_one(client: MlflowClient, experiment_id: str, spec: RunSpec) -> str:
             (schema.METRIC_TOKENS, spec.d),
             (schema.METRIC_FLOPS, spec.flops),
             (metric, spec.loss),
+            *spec.metrics.items(),
         ):
             if value is not None:
                 metrics.append(Metric(key, float(value), ts, 0))

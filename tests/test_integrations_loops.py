@@ -43,7 +43,10 @@ EXACT = (
     schema.METRIC_FLOPS_HARDWARE,
     schema.METRIC_BATCH_TOKENS,
     schema.METRIC_LR_PEAK,
+    schema.METRIC_UNIQUE_TOKENS,
+    schema.METRIC_EPOCHS,
 )
+UNIQUE = 37.0  # unique tokens, fewer than the run's: epochs = tokens / 37
 
 
 def test_three_loops_log_identical_counts_and_refit_as_one_family(
@@ -57,12 +60,11 @@ def test_three_loops_log_identical_counts_and_refit_as_one_family(
     family = unique("gpt")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's and transformers' advice on tiny runs
+        every = {"log_every_n_steps": 1, "log_every_seconds": None, "unique_tokens": UNIQUE}
         runs = {
-            "lightning": train_lightning(family, log_every_n_steps=1, log_every_seconds=None),
-            "trainer": train_trainer(
-                family, str(tmp_path), log_every_n_steps=1, log_every_seconds=None
-            ).core.target.run_id,
-            "torch": train_torch(family, log_every_n_steps=1, log_every_seconds=None),
+            "lightning": train_lightning(family, **every),
+            "trainer": train_trainer(family, str(tmp_path), **every).core.target.run_id,
+            "torch": train_torch(family, **every),
         }
     client = MlflowClient(mlflow_server)
     finals = {loop: client.get_run(run_id).data.metrics for loop, run_id in runs.items()}
@@ -78,9 +80,14 @@ def test_three_loops_log_identical_counts_and_refit_as_one_family(
         schema.METRIC_FLOPS_HARDWARE: N_SAMPLES * SEQ_LEN * FLOPS_PER_TOKEN,
         schema.METRIC_BATCH_TOKENS: tokens / STEPS,  # 2 micro-batches of 2 sequences a step
         schema.METRIC_LR_PEAK: LR,
+        schema.METRIC_UNIQUE_TOKENS: UNIQUE,  # the same unique_tokens= argument everywhere
+        schema.METRIC_EPOCHS: tokens / UNIQUE,
     }
     for loop, metrics in finals.items():
         assert {k: metrics[k] for k in EXACT} == expected, loop
+        assert client.get_run(runs[loop]).data.params[schema.PARAM_UNIQUE_TOKENS_SOURCE] == (
+            "argument"
+        ), loop
     # Same steps: optimizer steps, one point each, whatever the loop's accumulation mechanics.
     for loop, run_id in runs.items():
         steps = [s for s, _ in history(client, run_id, schema.METRIC_TOKENS)]

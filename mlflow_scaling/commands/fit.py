@@ -1,7 +1,8 @@
 """``mlflow-scaling fit``: fit a Chinchilla law to a CSV of runs (no MLflow needed).
 
 The library call is :func:`mlflow_scaling.summary.summarize_chinchilla`; this module reads the
-CSV, checks the targets are within reach, and prints the table or the JSON.
+CSV, checks the targets are within reach, and prints the table or the JSON. With
+``--unique-col`` the law is the data-constrained one (:mod:`.fit_repeats`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import numpy as np
 
 from ..api import fit as fit_runs
-from ..argtypes import bootstrap_replicates, positive_float
+from ..argtypes import bootstrap_replicates, positive_float, token_count
 from ..argtypes import huber_delta as huber_delta_arg
 from ..datasets import load_chinchilla
 from ..inputs import check_bootstrap_work, check_within_reach
@@ -19,6 +20,7 @@ from ..laws.fitting import DEFAULT_HUBER_DELTA
 from ..strict_json import dumps as strict_dumps
 from ..tabular import InputError, Points, read_points, read_targets
 from .common import EXIT_OK, add_point_columns, fixed, fmt, warn
+from .fit_repeats import run_data_constrained
 
 
 def format_fit_table(summary: dict) -> str:
@@ -111,6 +113,12 @@ def _fit_targets(args: argparse.Namespace, points: Points) -> tuple | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.unique_col is not None:
+        return run_data_constrained(args)
+    if args.run_col is not None or args.unique_tokens is not None:
+        option = "--run-col" if args.run_col is not None else "--unique-tokens"
+        raise InputError(f"{option} goes with --unique-col (the runs' unique tokens)")
+    args.bootstrap = 1000 if args.bootstrap is None else args.bootstrap
     points, source = _fit_points(args)
     check_bootstrap_work(args.bootstrap, points.n.size)
     targets = _fit_targets(args, points)
@@ -144,10 +152,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument(
         "--bootstrap",
         type=bootstrap_replicates,
-        default=1000,
-        help="replicates (0: none; else at least 50)",
+        default=None,
+        help="replicates (0: none; else at least 50); default 1000, 200 with --unique-col",
     )
     fit.add_argument("--predict", default=None, help="CSV of targets with N and D (or C)")
     fit.add_argument("--budget", type=positive_float, nargs="+", help="compute budgets in FLOPs")
     fit.add_argument("--format", choices=["table", "json"], default="table")
+    fit.add_argument(
+        "--unique-col", default=None,
+        help="unique-tokens column: fit the data-constrained law (repeated epochs are worth "
+        "less, docs/data-constrained.md); without it every token counts as fresh",
+    )  # fmt: skip
+    fit.add_argument("--run-col", default=None,
+                     help="with --unique-col: the run of each row (one U per run; the "
+                     "bootstrap resamples runs)")  # fmt: skip
+    fit.add_argument("--unique-tokens", type=token_count, default=None, metavar="U",
+                     help="with --unique-col and --budget: the best N, D and epochs of each "
+                     "budget when only U unique tokens exist")  # fmt: skip
     fit.set_defaults(func=run)

@@ -61,6 +61,7 @@ from .flops_plan import host_int, plan_flops
 from .mlflow_sink import MlflowSink, RunTarget
 from .ranks import Ranks, TorchRanks
 from .settings import CountingSettings
+from .unique_tokens import UniqueTokens, resolve_unique_tokens
 
 
 class ScalingCore:
@@ -75,6 +76,7 @@ class ScalingCore:
         self.lr_peak: float | None = None
         self.param_counts: ParamCounts | None = None
         self.flops_method: str | None = None
+        self.unique: UniqueTokens | None = None  # U and its source (unique_tokens.py)
         self.last_metrics: dict[str, float] = {}
         """The metrics of the last logging step, as computed on rank zero."""
         self.sink: MlflowSink | None = None
@@ -112,10 +114,13 @@ class ScalingCore:
         *,
         peak_flops: float | None = None,
         no_run_message: str = "",
+        dataset: Any = None,
     ) -> None:
         """Begin counting ``model`` at optimizer step ``step``; rank zero opens the sink on the
-        run ``find_target`` returns and logs the parameter counts, family and loss metric."""
+        run ``find_target`` returns and logs the parameter counts, family and loss metric (and
+        U: ``unique_tokens=``, else what ``dataset`` states exactly)."""
         self.active = True
+        self.unique = resolve_unique_tokens(self.settings.unique_tokens, dataset)
         self.ranks = ranks
         self._model = model
         self._pending = PendingCounts()
@@ -160,14 +165,19 @@ class ScalingCore:
         counts = self.param_counts
         assert counts is not None
         law = self.settings.params_for_law
+        metrics = {
+            schema.METRIC_PARAMS_TOTAL: counts.total,
+            schema.METRIC_PARAMS_NON_EMBEDDING: counts.non_embedding,
+            schema.METRIC_PARAMS: counts.total if law == "total" else counts.non_embedding,
+        }
+        params = {schema.PARAM_PARAMS_CONVENTION: f"scaling.params = {law}; {PARAMS_CONVENTION}"}
+        if self.unique is not None:
+            metrics.update(self.unique.metrics(self.totals.tokens))
+            params.update(self.unique.params())
         self._emit(
-            {
-                schema.METRIC_PARAMS_TOTAL: counts.total,
-                schema.METRIC_PARAMS_NON_EMBEDDING: counts.non_embedding,
-                schema.METRIC_PARAMS: counts.total if law == "total" else counts.non_embedding,
-            },
+            metrics,
             step=step,
-            params={schema.PARAM_PARAMS_CONVENTION: f"scaling.params = {law}; {PARAMS_CONVENTION}"},
+            params=params,
             tags={
                 schema.TAG_FAMILY: self.settings.family,
                 schema.TAG_LOSS_METRIC: self.settings.loss_metric,
@@ -378,6 +388,8 @@ class ScalingCore:
             metrics[schema.METRIC_BATCH_TOKENS] = totals.tokens / step
         if self.lr_peak is not None:
             metrics[schema.METRIC_LR_PEAK] = self.lr_peak
+        if self.unique is not None:
+            metrics.update(self.unique.metrics(totals.tokens))
         return metrics
 
     def _throughput_metrics(self, step: int, now: float) -> dict[str, float]:
@@ -401,15 +413,7 @@ class ScalingCore:
         return {"version": 2, "step": self.synced_step, **asdict(self.totals)}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        flops = float(state_dict.get("flops", 0.0))
-        self.totals = Totals(
-            tokens_total=int(state_dict.get("tokens_total", 0)),
-            tokens=int(state_dict.get("tokens", 0)),
-            tokens_loss=int(state_dict.get("tokens_loss", 0)),
-            flops=flops,
-            # version 1 did not count padding: from the resume on, it is counted
-            flops_hardware=float(state_dict.get("flops_hardware", flops)),
-        )
+        self.totals = Totals.from_state(state_dict)
         step = state_dict.get("step")  # version 1: synchronised at the checkpoint's own step
         self.resumed_from_step = int(step) if step is not None else None
 

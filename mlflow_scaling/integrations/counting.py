@@ -441,3 +441,16 @@ class Totals:
     flops_hardware: float = 0.0
     """FLOPs per token over every processed position, padding included (``flops``: non-padding
     tokens only, the law's C)."""
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Totals:
+        """The totals of a checkpoint's state (``ScalingCore.state_dict``, versions 1 and 2)."""
+        flops = float(state.get("flops", 0.0))
+        return cls(
+            tokens_total=int(state.get("tokens_total", 0)),
+            tokens=int(state.get("tokens", 0)),
+            tokens_loss=int(state.get("tokens_loss", 0)),
+            flops=flops,
+            # version 1 did not count padding: from the resume on, it is counted
+            flops_hardware=float(state.get("flops_hardware", flops)),
+        )

@@ -9,6 +9,7 @@ from mlflow_scaling.tracking import schema
 
 from .counting import TokenCounter
 from .flops import ForwardFn, TransformerShape
+from .unique_tokens import check_unique_tokens_argument
 
 ParamsForLaw = Literal["non_embedding", "total"]
 
@@ -33,6 +34,7 @@ class CountingSettings:
     peak_flops_per_device: float | None = None
     retry_interval_s: float = 10.0
     flush_timeout_s: float = 30.0
+    unique_tokens: float | None = None
 
     def __post_init__(self) -> None:
         _check_name("family", self.family)
@@ -49,6 +51,7 @@ class CountingSettings:
         _check_positive("retry_interval_s", self.retry_interval_s)
         _check_non_negative("flops_tolerance", self.flops_tolerance)
         _check_non_negative("flush_timeout_s", self.flush_timeout_s)
+        check_unique_tokens_argument(self.unique_tokens)
         for name in ("token_counter", "flops_forward_fn"):
             value = getattr(self, name)
             if value is not None and not callable(value):

@@ -48,6 +48,8 @@ class ScalingCounter(CoreViews):
     are those of :class:`~mlflow_scaling.integrations.settings.CountingSettings`.
 
     ``start_step`` is the optimizer step counting starts at (a resumed loop's step).
+    ``unique_tokens=`` (the corpus's distinct tokens) adds ``scaling.unique_tokens`` and
+    ``scaling.epochs``; a plain loop has no dataset to read it from.
     """
 
     def __init__(self, model: nn.Module, family: str, *, start_step: int = 0, **options: Any):

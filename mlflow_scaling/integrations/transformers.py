@@ -39,11 +39,13 @@ from .mlflow_sink import RunTarget, active_run_target
 from .peak_flops import peak_flops_per_device
 from .ranks import TorchRanks
 from .settings import CountingSettings
+from .unique_tokens import loader_dataset
 
 
 class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
     """Counts a ``Trainer`` run (module docstring). Only ``family`` is required; the options are
-    those of :class:`~mlflow_scaling.integrations.settings.CountingSettings`."""
+    those of :class:`~mlflow_scaling.integrations.settings.CountingSettings` (``unique_tokens=``
+    included; without it an exact training dataset gives U, see :mod:`.unique_tokens`)."""
 
     def __init__(self, family: str, **options: Any) -> None:
         self.core = ScalingCore(
@@ -64,6 +66,7 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
         control: TrainerControl,
         model: nn.Module | None = None,
         optimizer: Any = None,
+        train_dataloader: Any = None,
         **kwargs: Any,
     ) -> None:
         if model is None:
@@ -75,6 +78,7 @@ class ScalingLawTrainerCallback(CoreViews, TrainerCallback):
             TorchRanks(args.device),
             self._find_or_open_run,
             peak_flops=peak_flops_per_device(args.device, _dtype(args)),
+            dataset=loader_dataset(train_dataloader),
         )
         self._hook = model.register_forward_pre_hook(self._count, with_kwargs=True)
 

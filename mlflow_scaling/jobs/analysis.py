@@ -11,6 +11,8 @@ the science part of ``scaling/fit.json``:
 * ``hparams``: where the peak learning rate or the batch varies within a cell of equal (N, D),
   the hyperparameter laws (:mod:`.hparam_analysis`); the Chinchilla law then sees each swept
   cell's best run only. Without a sweep the key is absent.
+* ``data_constrained``: where runs logged their unique tokens and some repeat their data, the
+  data-constrained law and the target's epochs (:mod:`.data_constrained`).
 
 A family with too few usable runs, one model size or one token count is
 ``insufficient_data``, with the reason.
@@ -41,10 +43,12 @@ from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
 from ..tracking.reading import Curve, MemberPoint
 from ..tracking.task_checkpoints import History
+from .data_constrained import data_constrained_section
 from .hparam_analysis import hparam_section, hparam_target, split_sweep
 from .tasks import analyze_tasks, unfitted_tasks
 
-# 6: learning-rate/batch sweeps: the law on each swept cell's best run, the hparams section
+# 6: learning-rate/batch sweeps: the law on each swept cell's best run, the hparams section;
+#    the data_constrained section (families whose runs repeat their data, issue 26)
 # 5: a size offset in the intervals, the law_fit criterion
 # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
 ANALYSIS_VERSION = 6
@@ -230,6 +234,9 @@ def analyze_family(
         },  # fmt: skip
         "task_tags": tasks.tags,
     }
+    repeats = data_constrained_section(points, settings, check.prediction)
+    if repeats is not None:  # only where runs repeat their data: fit.json as before elsewhere
+        out["data_constrained"] = repeats
     return _with_hparams(out, everyone, split, check.prediction, settings, target)
 
 

@@ -1,7 +1,8 @@
 """What one refit writes: ``fit.json`` (a :class:`~..tracking.fit_document.FitDocument`), the
-figure, ``report.html``, ``predictions.csv``, ``tasks.png``, ``hparams.png`` and ``plan.json``
-into the write's own folder, and the span metrics of the index; and the analysis of one family
-with its figure (:func:`analyze_job`, which runs in a worker process when asked)."""
+figure, ``report.html``, ``predictions.csv``, ``tasks.png``, ``hparams.png``,
+``data_constrained.png`` and ``plan.json`` into the write's own folder, and the span metrics of
+the index; and the analysis of one family with its figure (:func:`analyze_job`, which runs in a
+worker process when asked)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..rendering import render
+from ..report.data_constrained_figure import write_data_constrained_png
 from ..report.figures import fit_figure_png
 from ..report.hparam_figures import write_hparams_png
 from ..report.html import report_html
@@ -74,7 +76,8 @@ def write_artifacts(folder: Path, doc: dict, png: bytes, curves_doc: dict | None
         log.warning("family %r: %s", doc.get("family"), message)
         doc = {**doc, "unavailable": [*doc.get("unavailable", []), message]}
         report = render("report_unavailable.html", family=doc.get("family"), message=message)
-    for name, write in (("tasks.png", write_tasks_png), ("hparams.png", write_hparams_png)):
+    for name, write in (("tasks.png", write_tasks_png), ("hparams.png", write_hparams_png),
+                        ("data_constrained.png", write_data_constrained_png)):  # fmt: skip
         try:
             write(folder, doc)
         except Exception as exc:  # each figure is one part too

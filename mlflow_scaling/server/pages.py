@@ -25,6 +25,7 @@ from .charts import data_uri, history_png
 from .compare_page import render_compare_links
 from .data import MAX_PAGE_SIZE, PAGE_SIZE, FamilyDetail, FamilyPage, IndexQuery, dig
 from .hparam_table import hparams_section
+from .data_constrained_section import data_constrained_section
 from .links import Links  # noqa: F401  (re-exported: the pages take it)
 from .task_table import tasks_section
 
@@ -230,5 +231,6 @@ def render_family(d: FamilyDetail, links: Links) -> str:
             plan=Markup(plan_section(d.doc)),  # rendered by _plan.html, escaped there
             tasks=Markup(tasks_section(d, links)),  # rendered by _tasks.html, escaped there
             hparams=Markup(hparams_section(d, links)),  # by _hparams.html, escaped there
+            data_constrained=Markup(data_constrained_section(d, links)),  # escaped there too
         )  # fmt: skip
     return render("family.html", fitted=fitted, **context)

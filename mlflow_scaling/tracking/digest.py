@@ -1,7 +1,7 @@
 """Digests that tell the refit job whether a family changed since its last fit.
 
 ``scaling.input_digest`` covers the member runs a fit used: every usable run's id, N, D, C,
-loss, loss metric and end time (and its learning rate and batch, where logged), their
+loss, loss metric and end time (and its learning rate, batch and U, where logged), their
 downstream-task declarations and task metrics, and every excluded run's id and reason (a run
 that finishes or fails changes it). ``scaling.settings_digest`` covers how the fit was made
 (bootstrap count, budgets, check target, the analysis version). A family is skipped when
@@ -55,6 +55,10 @@ def input_digest(family: Family) -> str:
                if p.lr is not None or p.batch is not None]  # fmt: skip
     if hparams:  # learning rates and batches (none logged: digest as before)
         doc["hparams"] = hparams
+    unique = [[p.run_id, p.unique_tokens] for p in sorted(family.members, key=lambda p: p.run_id)
+              if p.unique_tokens is not None]  # fmt: skip
+    if unique:  # runs that logged scaling.unique_tokens (none: digest as before)
+        doc["unique_tokens"] = unique
     tasks = task_digest_items(family.members)
     if tasks:  # declared downstream tasks: their tags and metric values (none: digest as before)
         doc["tasks"] = tasks

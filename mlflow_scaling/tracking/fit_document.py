@@ -9,8 +9,8 @@ JSON Schema in ``docs/fit.schema.json`` is generated from these types (:func:`js
 ``tests/test_fit_document.py`` checks the committed file is the generated one).
 
 Top-level keys are all typed; the science's sections (``approach1..3``, ``phases``,
-``check``, ``budgets``, ``tasks``, ``plan``, ``hparams``) keep the keys their producers
-document (their ``to_dict``), with the keys every reader relies on typed here.
+``check``, ``budgets``, ``tasks``, ``plan``, ``hparams``, ``data_constrained``) keep the keys
+their producers document (their ``to_dict``), with the keys every reader relies on typed here.
 ``version`` changes when a key is renamed or removed (adding a key keeps it).
 """
 
@@ -46,6 +46,9 @@ class Member(_Closed):
     C_source: str = Field(description="'scaling.flops' when logged, else how C was derived")
     loss: float
     loss_metric: str
+    unique_tokens: float | None = Field(
+        default=None, description="U, the run's scaling.unique_tokens (absent when not logged)"
+    )
 
 
 class Excluded(_Closed):
@@ -114,6 +117,20 @@ class HparamsDoc(_Open):
     runs: list[dict[str, Any]] | None = Field(
         None, description="the sweep's runs: cell (index into cells), in_law (used by the law)"
     )
+class DataConstrainedDoc(_Open):
+    """Repeated data (docs/data-constrained.md): the data-constrained law of the runs that
+    logged their unique tokens (the fit's ``to_dict``), the target's epochs at the family's U,
+    and the runs without U; ``error`` instead when the law could not be fitted."""
+
+    identified: bool | None = None
+    params: dict[str, float] | None = None
+    intervals: dict[str, list[float]] | None = None
+    epochs_worth_tenth: float | None = None
+    fresh_law: dict[str, float] | None = None
+    unique_tokens: float | None = None
+    target: dict[str, Any] | None = None
+    runs_without_unique_tokens: list[dict[str, str]]
+    error: str | None = None
 
 
 class FitDocument(_Closed):
@@ -156,6 +173,7 @@ class FitDocument(_Closed):
     unavailable: list[str] | None = None
     plan: dict[str, Any] | None = None
     hparams: HparamsDoc | None = None
+    data_constrained: DataConstrainedDoc | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to ``fit.json`` (keys absent from the input stay absent)."""

@@ -4,7 +4,8 @@
   returns every family of the experiments at once, members and fit runs together.
 * A member's point uses the latest values that ``search_runs`` already returns: N =
   ``scaling.params``, D = ``scaling.tokens``, C = ``scaling.flops`` (6·N·D when absent), loss
-  = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``).
+  = the metric named by the run's ``scaling.loss_metric`` tag (default ``val_loss``), and U =
+  ``scaling.unique_tokens`` when logged (the data-constrained law's).
 * A run that cannot be a point (failed, killed, not finished, a value missing, non-finite or
   not positive, N or D under 1: the input contract of :mod:`mlflow_scaling.inputs`; a learning
   rate or batch that is malformed, :mod:`.run_values`) is listed as excluded with its reason,
@@ -75,18 +76,16 @@ class MemberPoint:
     lr: float | None = None
     batch: float | None = None
     """Peak learning rate and global batch in tokens (:mod:`.run_values`), when logged."""
+    unique_tokens: float | None = None
+    """U, the final ``scaling.unique_tokens``; None when the run did not log it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "N": self.n,
-            "D": self.d,
-            "C": self.c,
-            "C_source": self.c_source,
-            "loss": self.loss,
-            "loss_metric": self.loss_metric,
-        }
+        out = {"run_id": self.run_id, "run_name": self.run_name, "N": self.n, "D": self.d,
+               "C": self.c, "C_source": self.c_source, "loss": self.loss,
+               "loss_metric": self.loss_metric}  # fmt: skip
+        if self.unique_tokens is not None:  # absent unless logged: fit.json as before
+            out["unique_tokens"] = self.unique_tokens
+        return out
 
 
 @dataclass(frozen=True)
@@ -99,12 +98,8 @@ class ExcludedRun:
     reason: str
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "run_id": self.run_id,
-            "run_name": self.run_name,
-            "status": self.status,
-            "reason": self.reason,
-        }
+        return {"run_id": self.run_id, "run_name": self.run_name, "status": self.status,
+                "reason": self.reason}  # fmt: skip
 
 
 @dataclass
@@ -321,8 +316,10 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         check_value(schema.METRIC_TOKENS, d, f"no metric {schema.METRIC_TOKENS}"),
         check_value(loss_metric, loss, f"no loss metric {loss_metric!r} ({source})"),
     ]
-    if c is not None:
-        reasons.append(check_value(schema.METRIC_FLOPS, c, ""))
+    u = metrics.get(schema.METRIC_UNIQUE_TOKENS)
+    for key, value in ((schema.METRIC_FLOPS, c), (schema.METRIC_UNIQUE_TOKENS, u)):
+        if value is not None:  # optional, but when logged it must be a positive number
+            reasons.append(check_value(key, value, ""))
     if not any(reasons[:2]):  # N and D are numbers: are they physical (the input contract)?
         assert n is not None and d is not None
         reasons += [_out_of_range(schema.METRIC_PARAMS, n, PARAMS),
@@ -350,6 +347,7 @@ def member_point(run: Run) -> MemberPoint | ExcludedRun:
         metrics=dict(metrics),
         lr=hparams.lr,
         batch=hparams.batch,
+        unique_tokens=None if u is None else float(u),
     )
 
 

@@ -26,6 +26,15 @@ averaged over the run so far (``scaling.tokens`` / optimizer steps)."""
 METRIC_LR_PEAK = "scaling.lr_peak"
 """The largest learning rate of the run so far: max over optimizer steps and parameter groups
 of the optimizer's ``lr``."""
+METRIC_UNIQUE_TOKENS = "scaling.unique_tokens"
+"""U: the distinct training tokens the run draws from (its corpus, counted like
+``scaling.tokens``); repeated epochs see them again. The data-constrained law
+(docs/data-constrained.md) uses min(U, D): a run shorter than one epoch saw D fresh tokens."""
+METRIC_EPOCHS = "scaling.epochs"
+"""``scaling.tokens`` / ``scaling.unique_tokens``: passes over the unique tokens so far."""
+PARAM_UNIQUE_TOKENS_SOURCE = "scaling.unique_tokens_source"
+"""Where ``scaling.unique_tokens`` came from: ``argument`` (``unique_tokens=``) or
+``dataset:<len>x<seq_len>`` (a dataset of fixed-length token sequences)."""
 PARAM_LR_SCHEDULE = "scaling.lr_schedule"
 """The learning-rate scheduler(s) Lightning drives, ``<class> per <step|epoch>`` (``none``
 without one); a ``SequentialLR`` joins its parts with ``+`` (``lightning_callbacks.schedule``)."""
@@ -219,6 +228,9 @@ ARTIFACT_TASKS_PNG = "scaling/tasks.png"
 """Accuracy against compute per task with the fitted chain; task loss → accuracy."""
 ARTIFACT_HPARAMS_PNG = "scaling/hparams.png"
 """A family's learning-rate/batch sweep: per-cell loss maps and η_opt, B_opt against compute."""
+ARTIFACT_DATA_CONSTRAINED_PNG = "scaling/data_constrained.png"
+"""Loss against epochs at fixed unique tokens per size, with the data-constrained and the
+fresh-data laws (families whose runs repeat their data)."""
 ARTIFACT_PLAN_JSON = "scaling/plan.json"
 """The cluster plan for the family's target (``mlflow-scaling plan``), when one is asked for."""
 ARTIFACT_CURVES_JSON = "scaling/curves.json"

@@ -1,0 +1,82 @@
+"""The family page's repeated-data section, rendered from ``fit.json``'s ``data_constrained``.
+
+R*_D and R*_N with their intervals, the epoch count after which one more epoch is worth less
+than 10 % of fresh data, the check's target at the family's unique tokens, the runs that did not
+log them, and ``scaling/data_constrained.png``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..rendering import render
+from ..tracking import schema
+
+MISSING = "—"
+ROWS = (
+    ("R*_D (repetitions of data worth 1/e of fresh)", "r_star_d"),
+    ("R*_N (excess parameters, in multiples of N_U)", "r_star_n"),
+    ("epochs after which one more is worth < 10 % of fresh data", "epochs_worth_tenth"),
+)
+
+
+def _num(value: Any, fmt: str = ".4g") -> str:
+    return format(value, fmt) if isinstance(value, int | float) else MISSING
+
+
+def _row(label: str, key: str, params: dict, intervals: dict, value: Any = None) -> dict:
+    value = params.get(key) if value is None else value
+    ci = intervals.get(key)
+    ok = isinstance(ci, list) and len(ci) == 2
+    return {"label": label, "key": key, "value": _num(value),
+            "lo": _num(ci[0]) if ok else MISSING, "hi": _num(ci[1]) if ok else MISSING}  # fmt: skip
+
+
+def data_constrained_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Preformatted values for ``_data_constrained.html``, or None without the section."""
+    section = (doc or {}).get("data_constrained")
+    if not isinstance(section, dict):
+        return None
+    params = section.get("params") if isinstance(section.get("params"), dict) else {}
+    intervals = section.get("intervals") if isinstance(section.get("intervals"), dict) else {}
+    rows = []
+    if section.get("identified"):
+        worth = section.get("epochs_worth_tenth")
+        rows = [_row(label, key, params, intervals, worth if key == "epochs_worth_tenth" else None)
+                for label, key in ROWS]  # fmt: skip
+    target = section.get("target")
+    without = section.get("runs_without_unique_tokens") or []
+    return {
+        "rows": rows,
+        "note": str(section.get("note") or ""),
+        "error": str(section.get("error") or ""),
+        "at_bound": [str(a) for a in section.get("at_bound") or []],
+        "r_star_n_identified": section.get("r_star_n_identified") is not False,
+        "unique_tokens": _num(section.get("unique_tokens")),
+        "target": _target_view(target) if isinstance(target, dict) else None,
+        "without": [r for r in without if isinstance(r, dict)],
+    }
+
+
+def _target_view(target: dict[str, Any]) -> dict[str, str]:
+    worth = target.get("more_than_worth_training")
+    verdict = "no: beyond the 10 % epoch count" if worth else "yes"
+    return {
+        "N": _num(target.get("N"), ".3g"),
+        "D": _num(target.get("D"), ".3g"),
+        "epochs": _num(target.get("epochs")),
+        "loss": _num(target.get("loss"), ".4f"),
+        "fresh_loss": _num(target.get("fresh_loss"), ".4f"),
+        "worth": MISSING if worth is None else verdict,
+    }
+
+
+def data_constrained_section(detail: Any, links: Any) -> str:
+    """The section's HTML for a family page ('' when the fit has no such section)."""
+    view = data_constrained_view(detail.doc)
+    if view is None:
+        return ""
+    figure = None
+    if detail.summary.fit_run_id and schema.ARTIFACT_DATA_CONSTRAINED_PNG in detail.artifacts:
+        figure = links.artifact(detail.summary.fit_run_id, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
+    return render("_data_constrained.html", v=view, figure=figure)
