@@ -99,9 +99,7 @@ def errors(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
         "fresh": lambda: fit_chinchilla(n, d, y).law.predict(tn, td),
         "unique": lambda: fit_chinchilla(n, u, y).law.predict(tn, tu),
         "constrained": lambda: fit_data_constrained(n, d, u, y).predict(tn, td, tu),
-        "no prior": lambda: fit_data_constrained(n, d, u, y, prior_sigma=None).predict(
-            tn, td, tu
-        ),
+        "no prior": lambda: fit_data_constrained(n, d, u, y, prior_sigma=None).predict(tn, td, tu),
     }
     out = {}
     for name, predict in treatments.items():

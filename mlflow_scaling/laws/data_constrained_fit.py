@@ -21,9 +21,10 @@ on the paper's constants (R*_D = 15.4, R*_N = 5.3, σ = :data:`DEFAULT_PRIOR_SIG
 
     Σ w·huber(r, δ) + δ·b·Σ_k (log R*_k − log R*_paper,k)² / (2σ²),
 
-where b is the median |log residual| of the same law fitted without the prior (first pass). The Huber sum is
-about δ·Σ|r|, so this is the negative log posterior of a Laplace likelihood of scale b times
-δ·b: the penalty is weighed against the runs in the same units, whatever their noise. Runs that
+where b is the median |log residual| of the same law fitted without the prior (a first
+pass). The Huber sum is about δ·Σ|r|, so this is the negative log posterior of a Laplace
+likelihood of scale b, times δ·b: the penalty is weighed against the runs in the same units,
+whatever their noise. Runs that
 pin R* down (many epochs, several corpora) override it: on families simulated with R*_D = 4 or
 60 the fit recovers 4.0 and 59; on the Misfitting sweep, whose runs stay nearly fresh, it keeps
 the repetition terms near the paper's instead of at infinity (docs/decision-numbers.md).
@@ -133,9 +134,13 @@ class DataConstrainedFit:
             "n_points": self.n_points,
             "n_repeated": self.n_repeated,
             "huber_delta": self.huber_delta,
-            "prior": None if self.prior_sigma is None or not self.identified else {
-                "r_star_d": PAPER_R_STAR_D, "r_star_n": PAPER_R_STAR_N,
-                "sigma_log": self.prior_sigma, "source": "Muennighoff et al. 2023",
+            "prior": None
+            if self.prior_sigma is None or not self.identified
+            else {
+                "r_star_d": PAPER_R_STAR_D,
+                "r_star_n": PAPER_R_STAR_N,
+                "sigma_log": self.prior_sigma,
+                "source": "Muennighoff et al. 2023",
             },
         }
 

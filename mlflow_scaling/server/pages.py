@@ -24,8 +24,8 @@ from ..tracking import schema
 from .charts import data_uri, history_png
 from .compare_page import render_compare_links
 from .data import MAX_PAGE_SIZE, PAGE_SIZE, FamilyDetail, FamilyPage, IndexQuery, dig
-from .hparam_table import hparams_section
 from .data_constrained_section import data_constrained_section
+from .hparam_table import hparams_section
 from .links import Links  # noqa: F401  (re-exported: the pages take it)
 from .task_table import tasks_section
 

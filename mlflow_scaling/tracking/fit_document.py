@@ -117,6 +117,8 @@ class HparamsDoc(_Open):
     runs: list[dict[str, Any]] | None = Field(
         None, description="the sweep's runs: cell (index into cells), in_law (used by the law)"
     )
+
+
 class DataConstrainedDoc(_Open):
     """Repeated data (docs/data-constrained.md): the data-constrained law of the runs that
     logged their unique tokens (the fit's ``to_dict``), the target's epochs at the family's U,
