@@ -9,12 +9,11 @@ range (the budgets both families reached) both panels are extrapolation (shaded)
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 
-from .figures import DPI, _plain, _plain_loss_ticks
+from .figures import DPI, _plain, _plain_loss_ticks, png_bytes
 
 FIGSIZE = (12.0, 4.8)
 COLOURS = {"baseline": "tab:blue", "candidate": "tab:orange"}
@@ -114,6 +113,4 @@ def compare_figure(doc: dict[str, Any]):
 
 def compare_figure_png(doc: dict[str, Any]) -> bytes:
     """``compare_figure(doc)`` as PNG bytes."""
-    buf = io.BytesIO()
-    compare_figure(doc).savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(compare_figure(doc))

@@ -10,7 +10,6 @@ is worth less than 10 % of fresh data. Matplotlib on the Agg backend.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from ..laws.chinchilla import ChinchillaLaw
 from ..laws.data_constrained import DataConstrainedLaw
 from ..laws.scatter import cluster_log_values, size_labels
-from .figures import DPI, _plain
+from .figures import DPI, _plain, write_png
 
 MAX_PANELS = 4
 PANEL_WIDTH = 5.0
@@ -93,10 +92,4 @@ def data_constrained_figure(doc: dict[str, Any]):
 
 def write_data_constrained_png(folder: Path, doc: dict[str, Any]) -> bool:
     """Write ``data_constrained.png`` into ``folder`` when the document has the section."""
-    fig = data_constrained_figure(doc)
-    if fig is None:
-        return False
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    (Path(folder) / "data_constrained.png").write_bytes(buf.getvalue())
-    return True
+    return write_png(folder, "data_constrained.png", data_constrained_figure(doc))

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
 from ..laws.chinchilla import ChinchillaLaw
 from ..laws.compute_axis import ComputeAxis
@@ -328,9 +331,6 @@ def fit_figure(doc: dict[str, Any], problems: list[str] | None = None):
     A panel that fails is replaced by a line saying why, also appended to ``problems``.
     """
     problems = [] if problems is None else problems
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
     # A fixed layout: constrained layout would cost about half of the drawing time.
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     fig.subplots_adjust(left=0.055, right=0.985, bottom=0.1, top=0.88, wspace=0.36)
@@ -362,9 +362,21 @@ def fit_figure(doc: dict[str, Any], problems: list[str] | None = None):
     return fig
 
 
-def fit_figure_png(doc: dict[str, Any], problems: list[str] | None = None) -> bytes:
-    """``fit_figure(doc, problems)`` as PNG bytes."""
-    fig = fit_figure(doc, problems)
+def png_bytes(fig: Figure) -> bytes:
+    """A figure as PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def write_png(folder: Path, name: str, fig: Figure | None) -> bool:
+    """Write ``fig`` as ``folder/name``; False (nothing written) when there is no figure."""
+    if fig is None:
+        return False
+    (Path(folder) / name).write_bytes(png_bytes(fig))
+    return True
+
+
+def fit_figure_png(doc: dict[str, Any], problems: list[str] | None = None) -> bytes:
+    """``fit_figure(doc, problems)`` as PNG bytes."""
+    return png_bytes(fit_figure(doc, problems))

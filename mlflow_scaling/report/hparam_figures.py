@@ -12,7 +12,6 @@ with its interval. Matplotlib on the Agg backend.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import matplotlib
 import numpy as np
 
 from ..laws.hparam_laws import law_dict_value
-from .figures import DPI, _plain
+from .figures import DPI, _plain, write_png
 
 COLS = 4
 MAX_CELLS = 16
@@ -160,10 +159,4 @@ def hparams_figure(doc: dict[str, Any]):
 
 def write_hparams_png(folder: Path, doc: dict[str, Any]) -> bool:
     """Write ``hparams.png`` into ``folder`` when the document has an ``hparams`` section."""
-    fig = hparams_figure(doc)
-    if fig is None:
-        return False
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    (Path(folder) / "hparams.png").write_bytes(buf.getvalue())
-    return True
+    return write_png(folder, "hparams.png", hparams_figure(doc))

@@ -8,14 +8,13 @@ predicted task loss. Matplotlib on the Agg backend.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 import numpy as np
 
-from .figures import DPI, _plain
+from .figures import DPI, _plain, write_png
 
 ROW_HEIGHT = 4.0
 WIDTH = 12.0
@@ -97,10 +96,4 @@ def tasks_figure(doc: dict[str, Any]):
 
 def write_tasks_png(folder: Path, doc: dict[str, Any]) -> bool:
     """Write ``tasks.png`` into ``folder`` when the document has tasks with points."""
-    fig = tasks_figure(doc)
-    if fig is None:
-        return False
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    (Path(folder) / "tasks.png").write_bytes(buf.getvalue())
-    return True
+    return write_png(folder, "tasks.png", tasks_figure(doc))
