@@ -86,7 +86,7 @@ def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
     doc = fit_json(client, run.info.run_id)
     assert "data_constrained" not in doc
     assert all("unique_tokens" not in m for m in doc["members"])
-    assert doc["settings"]["analysis_version"] == 6
+    assert doc["settings"]["analysis_version"] == 7
     assert schema.ARTIFACT_DATA_CONSTRAINED_PNG not in {
         f"scaling/{f.path.rsplit('/', 1)[-1]}"
         for f in client.list_artifacts(run.info.run_id, doc_folder(client, run.info.run_id))
