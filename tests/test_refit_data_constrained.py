@@ -14,7 +14,7 @@ from _refit_support import (
     read_artifact,
     synthetic_family,
 )
-from _repeats_support import repeated_runs
+from _repeats_support import limited_runs, repeated_runs
 from mlflow import MlflowClient
 
 from mlflow_scaling.jobs.analysis import RefitSettings
@@ -66,6 +66,10 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert (target["N"], target["D"]) == (prediction["N"], prediction["D"])
     assert target["epochs"] == prediction["D"] / 1e9
     assert target["more_than_worth_training"] is (target["epochs"] > worth)
+    (epochs,) = [c for c in doc["check"]["criteria"] if c["name"] == "epochs_worth_training"]
+    assert (epochs["value"], epochs["threshold"]) == (target["epochs"], worth)
+    assert epochs["passed"] is not target["more_than_worth_training"]
+    assert doc["phase"] == "scaling" and section["phase"]["data_limited"] is False
     assert {m["unique_tokens"] for m in doc["members"]} == {1e8, 1e9}
     png = read_artifact(client, run.info.run_id, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
     assert png.startswith(b"\x89PNG")
@@ -75,6 +79,31 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert "<h2>Repeated data</h2>" in page
     assert f"{section['params']['r_star_d']:.4g}" in page and f"{worth:.4g}" in page
     assert "data_constrained.png" in page
+
+
+def test_a_plateau_of_repeated_data_is_data_limited_on_the_fit_run(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "limited")
+    specs = [RunSpec("lim", r.N, r.D, r.loss, name=r.run,
+                     metrics={schema.METRIC_UNIQUE_TOKENS: r.U})
+             for r in limited_runs().itertuples()]  # fmt: skip
+    log_runs(client, exp_id, specs)
+    _refit(client, exp_name)
+    (run,) = fit_runs(client, exp_id, "lim")
+    assert run.data.tags[schema.TAG_PHASE] == schema.PHASE_DATA_LIMITED
+    doc = fit_json(client, run.info.run_id)
+    section = doc["data_constrained"]
+    assert doc["phase"] == doc["phases"]["phase"] == doc["check"]["phase"] == "data_limited"
+    assert section["phase"]["data_limited"] is True and section["phase"]["epochs"] == [32, 64]
+    assert doc["phases"]["reason"].startswith("the plateau is explained by repeated data")
+    (phase,) = [c for c in doc["check"]["criteria"] if c["name"] == "phase"]
+    assert (phase["value"], phase["passed"]) == ("data_limited", False)
+    names = [c["name"] for c in doc["check"]["criteria"]]
+    assert names.count("epochs_worth_training") == 1
+    detail = family_detail(ClientSource(client), ExperimentRef(exp_id, exp_name), "lim")
+    assert 'class="badge phase-data-limited" data-phase="data_limited">data-limited<' in (
+        render_family(detail, Links())
+    )
 
 
 def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
