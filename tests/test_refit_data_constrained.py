@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from _refit_support import (
     RunSpec,
+    call_cli,
     fit_json,
     fit_runs,
     log_runs,
@@ -20,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow_scaling.jobs.analysis import RefitSettings
 from mlflow_scaling.jobs.data_constrained import data_constrained_section
 from mlflow_scaling.jobs.refit import refit_pass
+from mlflow_scaling.laws.data_constrained import DataConstrainedLaw, allocate_with_unique_tokens
 from mlflow_scaling.rendering import render
 from mlflow_scaling.report.data_constrained_figure import data_constrained_figure
 from mlflow_scaling.server.data import family_detail
@@ -79,6 +82,30 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert "<h2>Repeated data</h2>" in page
     assert f"{section['params']['r_star_d']:.4g}" in page and f"{worth:.4g}" in page
     assert "data_constrained.png" in page
+    _plan_under_the_data_budget(mlflow_server, exp_name, section)
+
+
+def _plan_under_the_data_budget(uri: str, exp_name: str, section: dict) -> None:
+    """``plan`` of a family with U: the data-constrained allocation at the plan's FLOPs."""
+    args = ("plan", "--tracking-uri", uri, "--experiment", exp_name, "--family", "rep",
+            "--ignore-check")  # fmt: skip
+    result = call_cli(*args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    law = DataConstrainedLaw(**section["params"])
+    expected = allocate_with_unique_tokens(law, plan["flops"], 1e9)
+    budget = plan["data_budget"]
+    assert budget == pytest.approx({
+        **expected.to_dict(), "applicable": True, "r_star_d": law.r_star_d,
+        "epochs_worth_tenth": section["epochs_worth_tenth"],
+        "more_than_worth_training": expected.epochs > section["epochs_worth_tenth"],
+        "source": budget["source"],
+    })  # fmt: skip
+    assert budget["loss_given_up"] > 0 and budget["n_opt"] < budget["unlimited_n_opt"]
+    table = call_cli(*args).stdout
+    assert f"under the data budget (U = 1e+09 unique tokens, C = {plan['flops']:.4g} FLOPs): " \
+        f"best N = {expected.n_opt:.4g}" in table  # fmt: skip
+    assert f"{expected.loss_given_up:.4g} given up" in table
 
 
 def test_a_plateau_of_repeated_data_is_data_limited_on_the_fit_run(mlflow_server):
@@ -116,6 +143,10 @@ def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
     assert "data_constrained" not in doc
     assert all("unique_tokens" not in m for m in doc["members"])
     assert doc["settings"]["analysis_version"] == 7
+    plan = call_cli("plan", "--tracking-uri", mlflow_server, "--experiment", exp_name,
+                    "--family", "fresh", "--ignore-check", "--format", "json")  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    assert "data_budget" not in json.loads(plan.stdout)
     assert schema.ARTIFACT_DATA_CONSTRAINED_PNG not in {
         f"scaling/{f.path.rsplit('/', 1)[-1]}"
         for f in client.list_artifacts(run.info.run_id, doc_folder(client, run.info.run_id))
