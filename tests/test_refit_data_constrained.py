@@ -128,9 +128,9 @@ def test_a_plateau_of_repeated_data_is_data_limited_on_the_fit_run(mlflow_server
     names = [c["name"] for c in doc["check"]["criteria"]]
     assert names.count("epochs_worth_training") == 1
     detail = family_detail(ClientSource(client), ExperimentRef(exp_id, exp_name), "lim")
-    assert 'class="badge phase-data-limited" data-phase="data_limited">data-limited<' in (
-        render_family(detail, Links())
-    )
+    page = render_family(detail, Links())
+    assert 'class="badge phase-data-limited" data-phase="data_limited">data-limited<' in page
+    assert "(phase <code>data_limited</code>): yes. the plateau is explained by repeated" in page
 
 
 def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
@@ -201,6 +201,10 @@ def test_the_page_section_tolerates_an_odd_document() -> None:
     view = data_constrained_view(odd)
     assert [r["value"] for r in view["rows"]] == ["—", "—", "—"]
     assert view["target"] is None and view["without"] == [{"run_id": "<b>r</b>"}]
+    assert view["phase"] is None
+    odd["data_constrained"]["phase"] = {"data_limited": False, "reason": "<i>x</i>"}
+    html = render("_data_constrained.html", v=data_constrained_view(odd), figure=None)
+    assert ": no. &lt;i&gt;x&lt;/i&gt;</p>" in html
     html = render("_data_constrained.html", v=view, figure=None)
     assert "&lt;b&gt;r&lt;/b&gt;" in html and "<b>r</b>" not in html
     assert data_constrained_view({"data_constrained": None}) is None
