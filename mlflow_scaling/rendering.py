@@ -21,6 +21,7 @@ PHASE_LABELS = {
     schema.PHASE_PLATEAU: "plateau",
     schema.PHASE_INVERSE_SCALING: "inverse scaling",
     schema.PHASE_INSUFFICIENT_DATA: "insufficient data",
+    schema.PHASE_DATA_LIMITED: "data-limited",
 }
 PHASE_CLASSES = {
     schema.PHASE_COLD_START: "phase-cold",
@@ -28,6 +29,7 @@ PHASE_CLASSES = {
     schema.PHASE_PLATEAU: "phase-plateau",
     schema.PHASE_INVERSE_SCALING: "phase-inverse",
     schema.PHASE_INSUFFICIENT_DATA: "phase-insufficient",
+    schema.PHASE_DATA_LIMITED: "phase-data-limited",
 }
 
 

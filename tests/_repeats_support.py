@@ -27,3 +27,21 @@ def repeated_runs(noise: float = 0.002, seed: int = 0, epochs=EPOCHS) -> pd.Data
                 rows.append({"run": f"N{n:.0e}-U{u:.0e}-x{e}", "N": n, "D": d, "U": u,
                              "loss": loss})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+LIMITED_SIZES = (1e7, 1e8, 3e8)
+LIMITED_EPOCHS = (1, 4, 16, 32, 64)
+LIMITED_CORPUS = 1e8
+
+
+def limited_runs(noise: float = 0.002, seed: int = 1) -> pd.DataFrame:
+    """One corpus of 1e8 tokens, 3 sizes x 1-64 epochs (15 runs): at large compute the runs
+    repeat their data 32-64 times and the compute frontier levels off, a data-limited plateau."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in LIMITED_SIZES:
+        for e in LIMITED_EPOCHS:
+            d, u = LIMITED_CORPUS * e, LIMITED_CORPUS
+            loss = float(TRUTH.predict(n, d, u)) * float(np.exp(rng.normal(0.0, noise)))
+            rows.append({"run": f"N{n:.0e}-x{e}", "N": n, "D": d, "U": u, "loss": loss})
+    return pd.DataFrame(rows)

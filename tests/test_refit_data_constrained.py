@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from _refit_support import (
     RunSpec,
+    call_cli,
     fit_json,
     fit_runs,
     log_runs,
@@ -14,12 +16,13 @@ from _refit_support import (
     read_artifact,
     synthetic_family,
 )
-from _repeats_support import repeated_runs
+from _repeats_support import limited_runs, repeated_runs
 from mlflow import MlflowClient
 
 from mlflow_scaling.jobs.analysis import RefitSettings
 from mlflow_scaling.jobs.data_constrained import data_constrained_section
 from mlflow_scaling.jobs.refit import refit_pass
+from mlflow_scaling.laws.data_constrained import DataConstrainedLaw, allocate_with_unique_tokens
 from mlflow_scaling.rendering import render
 from mlflow_scaling.report.data_constrained_figure import data_constrained_figure
 from mlflow_scaling.server.data import family_detail
@@ -66,6 +69,10 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert (target["N"], target["D"]) == (prediction["N"], prediction["D"])
     assert target["epochs"] == prediction["D"] / 1e9
     assert target["more_than_worth_training"] is (target["epochs"] > worth)
+    (epochs,) = [c for c in doc["check"]["criteria"] if c["name"] == "epochs_worth_training"]
+    assert (epochs["value"], epochs["threshold"]) == (target["epochs"], worth)
+    assert epochs["passed"] is not target["more_than_worth_training"]
+    assert doc["phase"] == "scaling" and section["phase"]["data_limited"] is False
     assert {m["unique_tokens"] for m in doc["members"]} == {1e8, 1e9}
     png = read_artifact(client, run.info.run_id, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
     assert png.startswith(b"\x89PNG")
@@ -75,6 +82,55 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert "<h2>Repeated data</h2>" in page
     assert f"{section['params']['r_star_d']:.4g}" in page and f"{worth:.4g}" in page
     assert "data_constrained.png" in page
+    _plan_under_the_data_budget(mlflow_server, exp_name, section)
+
+
+def _plan_under_the_data_budget(uri: str, exp_name: str, section: dict) -> None:
+    """``plan`` of a family with U: the data-constrained allocation at the plan's FLOPs."""
+    args = ("plan", "--tracking-uri", uri, "--experiment", exp_name, "--family", "rep",
+            "--ignore-check")  # fmt: skip
+    result = call_cli(*args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    law = DataConstrainedLaw(**section["params"])
+    expected = allocate_with_unique_tokens(law, plan["flops"], 1e9)
+    budget = plan["data_budget"]
+    assert budget == pytest.approx({
+        **expected.to_dict(), "applicable": True, "r_star_d": law.r_star_d,
+        "epochs_worth_tenth": section["epochs_worth_tenth"],
+        "more_than_worth_training": expected.epochs > section["epochs_worth_tenth"],
+        "source": budget["source"],
+    })  # fmt: skip
+    assert budget["loss_given_up"] > 0 and budget["n_opt"] < budget["unlimited_n_opt"]
+    table = call_cli(*args).stdout
+    assert f"under the data budget (U = 1e+09 unique tokens, C = {plan['flops']:.4g} FLOPs): " \
+        f"best N = {expected.n_opt:.4g}" in table  # fmt: skip
+    assert f"{expected.loss_given_up:.4g} given up" in table
+
+
+def test_a_plateau_of_repeated_data_is_data_limited_on_the_fit_run(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp_id, exp_name = new_experiment(client, "limited")
+    specs = [RunSpec("lim", r.N, r.D, r.loss, name=r.run,
+                     metrics={schema.METRIC_UNIQUE_TOKENS: r.U})
+             for r in limited_runs().itertuples()]  # fmt: skip
+    log_runs(client, exp_id, specs)
+    _refit(client, exp_name)
+    (run,) = fit_runs(client, exp_id, "lim")
+    assert run.data.tags[schema.TAG_PHASE] == schema.PHASE_DATA_LIMITED
+    doc = fit_json(client, run.info.run_id)
+    section = doc["data_constrained"]
+    assert doc["phase"] == doc["phases"]["phase"] == doc["check"]["phase"] == "data_limited"
+    assert section["phase"]["data_limited"] is True and section["phase"]["epochs"] == [32, 64]
+    assert doc["phases"]["reason"].startswith("the plateau is explained by repeated data")
+    (phase,) = [c for c in doc["check"]["criteria"] if c["name"] == "phase"]
+    assert (phase["value"], phase["passed"]) == ("data_limited", False)
+    names = [c["name"] for c in doc["check"]["criteria"]]
+    assert names.count("epochs_worth_training") == 1
+    detail = family_detail(ClientSource(client), ExperimentRef(exp_id, exp_name), "lim")
+    page = render_family(detail, Links())
+    assert 'class="badge phase-data-limited" data-phase="data_limited">data-limited<' in page
+    assert "(phase <code>data_limited</code>): yes. the plateau is explained by repeated" in page
 
 
 def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
@@ -86,7 +142,11 @@ def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
     doc = fit_json(client, run.info.run_id)
     assert "data_constrained" not in doc
     assert all("unique_tokens" not in m for m in doc["members"])
-    assert doc["settings"]["analysis_version"] == 6
+    assert doc["settings"]["analysis_version"] == 7
+    plan = call_cli("plan", "--tracking-uri", mlflow_server, "--experiment", exp_name,
+                    "--family", "fresh", "--ignore-check", "--format", "json")  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    assert "data_budget" not in json.loads(plan.stdout)
     assert schema.ARTIFACT_DATA_CONSTRAINED_PNG not in {
         f"scaling/{f.path.rsplit('/', 1)[-1]}"
         for f in client.list_artifacts(run.info.run_id, doc_folder(client, run.info.run_id))
@@ -141,6 +201,10 @@ def test_the_page_section_tolerates_an_odd_document() -> None:
     view = data_constrained_view(odd)
     assert [r["value"] for r in view["rows"]] == ["—", "—", "—"]
     assert view["target"] is None and view["without"] == [{"run_id": "<b>r</b>"}]
+    assert view["phase"] is None
+    odd["data_constrained"]["phase"] = {"data_limited": False, "reason": "<i>x</i>"}
+    html = render("_data_constrained.html", v=data_constrained_view(odd), figure=None)
+    assert ": no. &lt;i&gt;x&lt;/i&gt;</p>" in html
     html = render("_data_constrained.html", v=view, figure=None)
     assert "&lt;b&gt;r&lt;/b&gt;" in html and "<b>r</b>" not in html
     assert data_constrained_view({"data_constrained": None}) is None

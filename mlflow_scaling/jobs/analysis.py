@@ -12,7 +12,9 @@ the science part of ``scaling/fit.json``:
   the hyperparameter laws (:mod:`.hparam_analysis`); the Chinchilla law then sees each swept
   cell's best run only. Without a sweep the key is absent.
 * ``data_constrained``: where runs logged their unique tokens and some repeat their data, the
-  data-constrained law and the target's epochs (:mod:`.data_constrained`).
+  data-constrained law and the target's epochs (:mod:`.data_constrained`); there the phase
+  is ``data_limited`` where the repetition terms explain the frontier's plateau, and the check
+  has the ``epochs_worth_training`` criterion.
 
 A family with too few usable runs, one model size or one token count is
 ``insufficient_data``, with the reason.
@@ -43,15 +45,16 @@ from ..tracking import schema
 from ..tracking.family_axis import family_axis, member_flops
 from ..tracking.reading import Curve, MemberPoint
 from ..tracking.task_checkpoints import History
-from .data_constrained import data_constrained_section
+from .data_constrained import data_constrained_analysis
 from .hparam_analysis import hparam_section, hparam_target, split_sweep
 from .tasks import analyze_tasks, unfitted_tasks
 
+# 7: the data_limited phase and the epochs_worth_training criterion (issue 26)
 # 6: learning-rate/batch sweeps: the law on each swept cell's best run, the hparams section;
 #    the data_constrained section (families whose runs repeat their data, issue 26)
 # 5: a size offset in the intervals, the law_fit criterion
 # 4: Huber δ 1e-3 by default, intervals held out by distance, precision
-ANALYSIS_VERSION = 6
+ANALYSIS_VERSION = 7
 """Bump when the analysis changes what it writes: every family is then fitted again."""
 
 DEFAULT_N_BOOT = 200
@@ -213,6 +216,8 @@ def analyze_family(
     check, tasks = _check_with_tasks(points, n, d, c, loss, settings, target, axis,
                                      task_histories)  # fmt: skip
     summary, check = _law_summary(n, d, c, loss, settings, check, axis)
+    # Only where runs repeat their data (else None, check unchanged: fit.json as before).
+    repeats, check = data_constrained_analysis(points, c, settings, check)
     check_doc = check.to_dict()
     check_doc.pop("phases", None)  # the same report is kept once, under "phases"
     metrics = _fit_metrics(summary)
@@ -234,8 +239,7 @@ def analyze_family(
         },  # fmt: skip
         "task_tags": tasks.tags,
     }
-    repeats = data_constrained_section(points, settings, check.prediction)
-    if repeats is not None:  # only where runs repeat their data: fit.json as before elsewhere
+    if repeats is not None:
         out["data_constrained"] = repeats
     return _with_hparams(out, everyone, split, check.prediction, settings, target)
 

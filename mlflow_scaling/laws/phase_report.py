@@ -12,7 +12,16 @@ from numpy.typing import ArrayLike
 from .bnsl import BrokenPowerLaw
 from .power_law import SaturatingPowerLaw
 
-PHASES = ("cold_start", "scaling", "plateau", "inverse_scaling", "insufficient_data")
+PHASES = (
+    "cold_start",
+    "scaling",
+    "plateau",
+    "inverse_scaling",
+    "insufficient_data",
+    "data_limited",
+)
+"""``data_limited`` is never detected from one axis: the refit names a plateau so where the
+data-constrained law explains it (:mod:`.data_limited`)."""
 INVERSE_SCALING = "inverse_scaling"
 
 

@@ -14,6 +14,7 @@ from ..tabular import InputError
 from ..tracking import schema
 from .batch import choose_batch, family_hparams
 from .compute import flops_per_token
+from .data_budget import family_data_budget
 from .family import (
     RunFacts,
     check_summary,
@@ -159,6 +160,9 @@ def plan_from_doc(
     inputs = _inputs(args, n_memory, target.tokens, shape, shape_source, fpt,
                      _mfu_default(args, facts), sources, target.params, hparams)  # fmt: skip
     plan = build_plan(inputs, check=check)
+    budget = family_data_budget(doc, plan["flops"])
+    if budget is not None:  # only families whose runs logged their unique tokens
+        plan["data_budget"] = budget
     plan["family"] = {"name": doc.get("family"), "experiment": doc.get("experiment_name")}
     return plan
 

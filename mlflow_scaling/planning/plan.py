@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .compute import FlopsPerToken, ceil_div, cost, gpu_hours, wall_days
+from .data_budget import data_budget_lines
 from .gpus import Accelerator
 from .memory import (
     FIXED_OVERHEAD_BYTES,
@@ -334,6 +335,7 @@ def format_plan(plan: dict) -> str:
             f"(global batch {plan['global_batch_sequences']} sequences of {shape['seq_len']})"
         )
     lines += _hparam_lines(plan)
+    lines += data_budget_lines(plan)
     lines.append(
         f"model states per parameter ({plan['precision']}, {plan['optimizer']}, "
         f"{plan['accounting']} accounting): weights {bpp['weights']:g} + grads {bpp['grads']:g}"

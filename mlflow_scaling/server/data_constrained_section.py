@@ -1,8 +1,9 @@
 """The family page's repeated-data section, rendered from ``fit.json``'s ``data_constrained``.
 
 R*_D and R*_N with their intervals, the epoch count after which one more epoch is worth less
-than 10 % of fresh data, the check's target at the family's unique tokens, the runs that did not
-log them, and ``scaling/data_constrained.png``.
+than 10 % of fresh data, the check's target at the family's unique tokens, whether the
+frontier's plateau is ``data_limited``, the runs that did not log them, and
+``scaling/data_constrained.png``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ def data_constrained_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         "unique_tokens": _num(section.get("unique_tokens")),
         "target": _target_view(target) if isinstance(target, dict) else None,
         "without": [r for r in without if isinstance(r, dict)],
+        "phase": _phase_view(section.get("phase")),
     }
+
+
+def _phase_view(phase: Any) -> dict[str, str] | None:
+    """Whether the frontier's plateau is data-limited, and why (None without the rule)."""
+    if not isinstance(phase, dict) or not isinstance(phase.get("data_limited"), bool):
+        return None
+    return {"verdict": "yes" if phase["data_limited"] else "no",
+            "reason": str(phase.get("reason") or "")}  # fmt: skip
 
 
 def _target_view(target: dict[str, Any]) -> dict[str, str]:

@@ -122,7 +122,8 @@ class HparamsDoc(_Open):
 class DataConstrainedDoc(_Open):
     """Repeated data (docs/data-constrained.md): the data-constrained law of the runs that
     logged their unique tokens (the fit's ``to_dict``), the target's epochs at the family's U,
-    and the runs without U; ``error`` instead when the law could not be fitted."""
+    the runs without U and ``phase`` (whether the frontier's plateau is ``data_limited``, with
+    the rule's numbers); ``error`` instead when the law could not be fitted."""
 
     identified: bool | None = None
     params: dict[str, float] | None = None
@@ -132,6 +133,7 @@ class DataConstrainedDoc(_Open):
     unique_tokens: float | None = None
     target: dict[str, Any] | None = None
     runs_without_unique_tokens: list[dict[str, str]]
+    phase: dict[str, Any] | None = None
     error: str | None = None
 
 

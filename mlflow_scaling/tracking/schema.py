@@ -176,12 +176,15 @@ PHASE_SCALING = "scaling"
 PHASE_PLATEAU = "plateau"
 PHASE_INVERSE_SCALING = "inverse_scaling"
 PHASE_INSUFFICIENT_DATA = "insufficient_data"
+PHASE_DATA_LIMITED = "data_limited"
+"""A plateau that repeated data explains (the data-constrained law; families logging U only)."""
 PHASES = (
     PHASE_COLD_START,
     PHASE_SCALING,
     PHASE_PLATEAU,
     PHASE_INVERSE_SCALING,
     PHASE_INSUFFICIENT_DATA,
+    PHASE_DATA_LIMITED,
 )
 
 CHECK_PASS = "pass"
