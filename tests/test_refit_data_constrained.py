@@ -161,6 +161,9 @@ def test_runs_without_or_with_bad_unique_tokens_are_named(mlflow_server):
     client = MlflowClient(mlflow_server)
     exp_id, exp_name = new_experiment(client, "repeats-missing")
     ids = log_runs(client, exp_id, _repeated_specs("gap", drop=frozenset({4}), zero=9))
+    u = repeated_runs()["U"][12]  # run 12 logs a second corpus size at step 7
+    client.log_metric(ids[12], schema.METRIC_UNIQUE_TOKENS, 2 * u, step=7)
+    client.log_metric(ids[12], schema.METRIC_UNIQUE_TOKENS, u, step=9)
     _refit(client, exp_name)
     (run,) = fit_runs(client, exp_id, "gap")
     doc = fit_json(client, run.info.run_id)
@@ -168,12 +171,15 @@ def test_runs_without_or_with_bad_unique_tokens_are_named(mlflow_server):
     assert doc["data_constrained"]["runs_without_unique_tokens"] == [
         {"run_id": ids[4], "run_name": names[4]}
     ]
-    assert doc["data_constrained"]["n_points"] == 34  # 36, less the run without U and the bad one
+    assert doc["data_constrained"]["n_points"] == 33  # 36, less no U, U = 0 and a changing U
     reason = "scaling.unique_tokens = 0 (must be positive)"
+    changed = (f"scaling.unique_tokens changed between steps ({u:.6g} from step 0, "
+               f"{2 * u:.6g} from step 7): a run has one U")  # fmt: skip
     assert doc["excluded"] == [
-        {"run_id": ids[9], "run_name": names[9], "status": "FINISHED", "reason": reason}
+        {"run_id": ids[9], "run_name": names[9], "status": "FINISHED", "reason": reason},
+        {"run_id": ids[12], "run_name": names[12], "status": "FINISHED", "reason": changed},
     ]
-    assert doc["n_members"] == 35  # the run without U is a member, as fresh data
+    assert doc["n_members"] == 34  # the run without U is a member, as fresh data
 
 
 def test_too_few_runs_with_unique_tokens_say_so_in_the_section() -> None:

@@ -38,6 +38,7 @@ from ..tracking.reading import (
 )
 from ..tracking.retention import collect
 from ..tracking.task_checkpoints import History, read_task_histories
+from ..tracking.unique_history import exclude_changing_unique_tokens
 from .analysis import STATUS_FITTED, RefitSettings
 from .artifacts import (
     analyze_job,
@@ -135,6 +136,7 @@ def plan_family(
         and not current.data.tags.get(schema.TAG_FIT_ERROR)
     ):
         return _skip_unchanged(client, family, current, published, start)
+    family = exclude_changing_unique_tokens(client, family)  # reads histories: fits only
     cache = curve_cache if curve_cache is not None else CurveCache()
     curves: dict[str, Curve] = {}
     fetched = 0
