@@ -240,10 +240,10 @@ def refit(tracking_uri: str, experiment: str, echo=print) -> dict:
     section = read_published_json(client, run, schema.ARTIFACT_FIT_JSON).get("hparams")
     if section is None or "error" in section:
         raise RuntimeError(f"the refit wrote no hparams section: {section}")
-    figure = read_published_artifact(client, run, schema.ARTIFACT_HPARAMS_PNG)
+    if read_published_artifact(client, run, schema.ARTIFACT_HPARAMS_PNG) is None:
+        raise RuntimeError(f"the refit published no {schema.ARTIFACT_HPARAMS_PNG}")
     where = published_artifact_path(run, schema.ARTIFACT_HPARAMS_PNG)
-    echo(f"  heat maps: run {run.info.run_id}, artifact {where}"
-         + ("" if figure else " (missing!)"))  # fmt: skip
+    echo(f"  heat maps: fit run {run.info.run_id}, artifact {where}")
     statuses = [f"{c['lr_status']}/{c['batch_status']}" for c in section["cells"]]
     echo(f"  cells (lr/batch): {', '.join(statuses)}")
     target = section["target"]
