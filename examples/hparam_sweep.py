@@ -128,7 +128,7 @@ def lr_centre(n: float) -> float:
     return 8e-3 * math.sqrt(non_embedding((1, 32)) / n)
 
 
-def batch_centre(tokens: float) -> int:
+def batch_centre(tokens: float) -> float:
     """B_c(D): the power of 2 nearest 2.3 · (D / 262,144)^½ sequences."""
     return 2 ** round(math.log2(2.3 * math.sqrt(tokens / 2**18)))
 
