@@ -15,22 +15,27 @@ run; ``MLFlowLogger`` logs the validation loss. Then:
    cell's own measured 0.25 % band, and what share of the cell's grid the band covers (a band
    that covers the whole grid proves nothing).
 
-**Where the grids sit** (rules in N and D, fixed before any run of the largest cell was seen):
+**Where the grids sit** (rules in N, D and B, fixed before any run of the largest cell was seen):
 
-    η grid:  η_c(N) · 2^k,  k ∈ {−½, 0, ½, 1},   η_c(N) = 8e-3 · (12,288 / N)^½
-    B grid:  B_c(D) · 2^k,  k ∈ {−1, 0, 1} sequences of 64 tokens,
+    B grid:  B_c(D) · 2^j,  j ∈ {−1, 0, 1} sequences of 64 tokens,
              B_c(D) = the power of 2 nearest 2.3 · (D / 262,144)^½
+    η grid:  η_c(N) · (B / 2)^½ · 2^k at each batch B,  k ∈ {−½, 0, ½, 1},
+             η_c(N) = 8e-3 · (12,288 / N)^½
 
-N is the non-embedding parameter count 12·L·d². The learning rate falls with size (pilot runs
-at 262k tokens: best near 8e-3 at N = 12.3k, near 4e-3 at 55.3k, both at a batch of 2; the best
-rate grows with the batch, to 5.7e-3 and more at 4 for 55.3k, and with shorter runs); the grid
-spans η_c/√2..2·η_c so that these optima lie inside it with a run on each side. The pilots
-placed the rules only: the check below predicts the largest cell from the others' runs. The
-batch grows with tokens as D^½ (Step Law's B ∝ D^0.571, DeepSeek's), but between 131k and 262k
-tokens only by √2, less than the grid's factor 2, so both budgets get batches of 1, 2 and 4
-sequences. Runs are seeded alike
-(the same initial weights and the same training windows in every run): the grid's differences
-are then the settings', not the seeds'.
+N is the non-embedding parameter count 12·L·d². The batch grows with tokens as D^½ (Step Law's
+B ∝ D^0.571, DeepSeek's): batches of 1, 2 and 4 sequences at 262k tokens, 2, 4 and 8 at 524k
+(pilot runs: at 131k tokens every size was best at the grid's smallest batch of 1 sequence,
+so the budgets start at 262k). The learning rate falls with size (pilot runs at 262k tokens and
+a batch of 2: best near 8e-3 at N = 12.3k, near 4e-3 at 55.3k) and rises with the batch (at
+12.3k: below 5.7e-3 at a batch of 1, 8e-3 at 2, above 1.1e-2 at 4), so each batch row of the
+grid is shifted by Adam's square-root rule, (B / 2)^½: the grid follows the ridge of the
+surface instead of cutting across it. The pilots placed the rules only: the check below
+predicts the largest cell from the others' runs.
+
+Gradients are clipped at norm 1 (as nanoGPT does): without clipping, runs near the largest
+rates spike now and then (0.1–0.2 nats at one (η, B) and not at its neighbours), and a
+cell's surface is then not convex. Runs are seeded alike (the same initial weights and the same
+training windows in every run): the grid's differences are then the settings', not the seeds'.
 
     python examples/hparam_sweep.py [--tracking-uri sqlite:///mlflow.db]
 
@@ -89,10 +94,11 @@ SEQ_LEN = 64
 VALIDATION_WINDOWS = 256
 SIZES = ((1, 32), (2, 32), (2, 48))
 """(layers, width): 12.3k, 24.6k and 55.3k non-embedding parameters (12·L·d²)."""
-TOKENS = (2**17, 2**18)
-"""Two token budgets per size: 131k and 262k tokens."""
+TOKENS = (2**18, 2**19)
+"""Two token budgets per size: 262k and 524k tokens."""
 LR_STEPS = (-0.5, 0.0, 0.5, 1.0)
-"""The η grid in powers of 2 around η_c(N): a factor √2 apart, from η_c/√2 to 2·η_c."""
+"""Each batch row's η grid in powers of 2 around η_c(N)·(B/2)^½: a factor √2 apart, from
+1/√2 to 2 times the row's centre."""
 BATCH_STEPS = (-1, 0, 1)
 """The B grid in powers of 2 around B_c(D)."""
 N_BOOT = 200
@@ -123,9 +129,9 @@ def non_embedding(size: tuple[int, int]) -> int:
     return 12 * size[0] * size[1] ** 2
 
 
-def lr_centre(n: float) -> float:
-    """η_c(N) = 8e-3 · (12,288 / N)^½ (module docstring)."""
-    return 8e-3 * math.sqrt(non_embedding((1, 32)) / n)
+def lr_centre(n: float, batch: int) -> float:
+    """η_c(N) · (B / 2)^½ with η_c(N) = 8e-3 · (12,288 / N)^½ and B in sequences."""
+    return 8e-3 * math.sqrt(non_embedding((1, 32)) / n) * math.sqrt(batch / 2)
 
 
 def batch_centre(tokens: float) -> float:
@@ -134,13 +140,13 @@ def batch_centre(tokens: float) -> float:
 
 
 def plan(sizes=SIZES, tokens=TOKENS, lr_steps=LR_STEPS, batch_steps=BATCH_STEPS) -> list[Point]:
-    """Every run of the sweep: each cell's grid placed by the rules in N and D."""
+    """Every run of the sweep: each cell's grid placed by the rules in N, D and B."""
     points = []
     for size in sizes:
-        centre = lr_centre(non_embedding(size))
         for d in tokens:
-            batches = sorted({max(1, round(batch_centre(d) * 2.0**k)) for k in batch_steps})
-            points += [Point(size, d, centre * 2.0**k, b) for k in lr_steps for b in batches]
+            batches = sorted({max(1, round(batch_centre(d) * 2.0**j)) for j in batch_steps})
+            points += [Point(size, d, lr_centre(non_embedding(size), b) * 2.0**k, b)
+                       for b in batches for k in lr_steps]  # fmt: skip
     return points
 
 
@@ -162,6 +168,7 @@ def train_run(point: Point, data, validation, *, tracking_uri: str, experiment: 
             callbacks=[ScalingLawCallback(family=FAMILY, log_every_n_steps=100)],
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             val_check_interval=point.steps, num_sanity_val_steps=0, log_every_n_steps=50,
+            gradient_clip_val=1.0,
         )  # fmt: skip
         trainer.fit(model, train, DataLoader(validation, batch_size=64))
 

@@ -98,11 +98,12 @@ def test_share_of_grid() -> None:
     assert hparam_sweep.share_of_grid((10.0, 20.0), (1.0, 8.0)) == 0.0  # outside it
 
 
-def test_grids_follow_the_rules_in_n_and_d() -> None:
+def test_grids_follow_the_rules_in_n_d_and_b() -> None:
     points = hparam_sweep.plan()
     assert len(points) == 72
-    largest = [p for p in points if p.size == (2, 48) and p.tokens == 2**18]
-    centre = 8e-3 * math.sqrt(12 * 32**2 / (12 * 2 * 48**2))
-    assert sorted({p.lr for p in largest}) == pytest.approx(
+    batches = {d: sorted({p.batch for p in points if p.tokens == d}) for d in (2**18, 2**19)}
+    assert batches == {2**18: [1, 2, 4], 2**19: [2, 4, 8]}
+    largest = [p for p in points if p.size == (2, 48) and p.tokens == 2**19 and p.batch == 8]
+    centre = 8e-3 * math.sqrt(12 * 32**2 / (12 * 2 * 48**2)) * math.sqrt(8 / 2)
+    assert sorted(p.lr for p in largest) == pytest.approx(
         [centre * 2**k for k in (-0.5, 0.0, 0.5, 1.0)])  # fmt: skip
-    assert sorted({p.batch for p in points}) == [1, 2, 4]
