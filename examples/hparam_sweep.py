@@ -17,15 +17,18 @@ run; ``MLFlowLogger`` logs the validation loss. Then:
 
 **Where the grids sit** (rules in N, D and B, fixed before any run of the largest cell was seen):
 
-    B grid:  B_c(D) · 2^j,  j ∈ {−1, 0, 1} sequences of 64 tokens,
+    B grid:  B_c(D) · 2^j,  j ∈ {−2, −1, 0, 1} sequences of 64 tokens (at least 1),
              B_c(D) = the power of 2 nearest 2.3 · (D / 262,144)^½
     η grid:  η_c(N) · (B / 2)^½ · 2^k at each batch B,  k ∈ {−½, 0, ½, 1},
              η_c(N) = 8e-3 · (12,288 / N)^½
 
 N is the non-embedding parameter count 12·L·d². The batch grows with tokens as D^½ (Step Law's
-B ∝ D^0.571, DeepSeek's): batches of 1, 2 and 4 sequences at 262k tokens, 2, 4 and 8 at 524k
-(pilot runs: at 131k tokens every size was best at the grid's smallest batch of 1 sequence,
-so the budgets start at 262k). The learning rate falls with size (pilot runs at 262k tokens and
+B ∝ D^0.571, DeepSeek's): batches of 1, 2 and 4 sequences at 262k tokens, 1, 2, 4 and 8 at
+524k. (Pilot runs: at 131k tokens every size was best at the grid's smallest batch of 1
+sequence, so the budgets start at 262k. A first run of this script with j ∈ {−1, 0, 1} found
+the batch optimum of the two larger sizes at 524k on the grid's smallest batch, 2 sequences:
+a bound, not a band to judge by; so the grid was widened by one batch below, as the issue
+asks of an edge.) The learning rate falls with size (pilot runs at 262k tokens and
 a batch of 2: best near 8e-3 at N = 12.3k, near 4e-3 at 55.3k) and rises with the batch (at
 12.3k: below 5.7e-3 at a batch of 1, 8e-3 at 2, above 1.1e-2 at 4), so each batch row of the
 grid is shifted by Adam's square-root rule, (B / 2)^½: the grid follows the ridge of the
@@ -99,8 +102,8 @@ TOKENS = (2**18, 2**19)
 LR_STEPS = (-0.5, 0.0, 0.5, 1.0)
 """Each batch row's η grid in powers of 2 around η_c(N)·(B/2)^½: a factor √2 apart, from
 1/√2 to 2 times the row's centre."""
-BATCH_STEPS = (-1, 0, 1)
-"""The B grid in powers of 2 around B_c(D)."""
+BATCH_STEPS = (-2, -1, 0, 1)
+"""The B grid in powers of 2 around B_c(D) (batches below 1 sequence are dropped)."""
 N_BOOT = 200
 """Bootstrap replicates of the refit and of the check (each cell's interval)."""
 

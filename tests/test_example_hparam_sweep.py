@@ -100,9 +100,9 @@ def test_share_of_grid() -> None:
 
 def test_grids_follow_the_rules_in_n_d_and_b() -> None:
     points = hparam_sweep.plan()
-    assert len(points) == 72
+    assert len(points) == 84
     batches = {d: sorted({p.batch for p in points if p.tokens == d}) for d in (2**18, 2**19)}
-    assert batches == {2**18: [1, 2, 4], 2**19: [2, 4, 8]}
+    assert batches == {2**18: [1, 2, 4], 2**19: [1, 2, 4, 8]}
     largest = [p for p in points if p.size == (2, 48) and p.tokens == 2**19 and p.batch == 8]
     centre = 8e-3 * math.sqrt(12 * 32**2 / (12 * 2 * 48**2)) * math.sqrt(8 / 2)
     assert sorted(p.lr for p in largest) == pytest.approx(
