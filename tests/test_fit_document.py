@@ -74,3 +74,20 @@ def test_another_version_is_refused_by_name(fit_json):
     with pytest.raises(FitDocumentError, match=r"^fit.json: version 2, this mlflow-scaling "
                        r"reads version 1 \(refit the family"):  # fmt: skip
         load_fit_document({**fit_json, "version": 2})
+
+
+def test_a_non_finite_number_is_nulled_and_listed_not_refused():
+    """A law whose allocation is undefined (NaN) still makes a document: the field is null and
+    ``non_finite`` names it (the refit of examples/hparam_sweep.py once failed here)."""
+    family = _family((1e7, 3e7, 1e8, 3e8, 1e9))
+    settings = RefitSettings(n_boot=0)
+    analysis = analyze_family(family.members, settings, n_excluded=len(family.excluded))
+    analysis["approach3"] = {**analysis["approach3"], "allocation": {"G": float("nan")}}
+    doc = build_fit_document(family, analysis, fit_run_id="run", refit_number=3, digest="in",
+                             settings_doc=settings.to_dict(), settings_hash="set")  # fmt: skip
+    assert doc["approach3"]["allocation"] == {"G": None}
+    assert doc["non_finite"] == [
+        {"field": "approach3.allocation.G", "value": "nan",
+         "reason": "not a finite number (an overflow or an undefined quantity)"}
+    ]  # fmt: skip
+    assert load_fit_document(json.loads(json.dumps(doc))).to_dict() == doc

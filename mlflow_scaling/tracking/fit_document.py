@@ -178,6 +178,11 @@ class FitDocument(_Closed):
     plan: dict[str, Any] | None = None
     hparams: HparamsDoc | None = None
     data_constrained: DataConstrainedDoc | None = None
+    non_finite: list[dict[str, str]] | None = Field(
+        default=None,
+        description="the fields written as null because they held NaN or an infinity: "
+        "field, value, reason (mlflow_scaling.strict_json); absent when there were none",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to ``fit.json`` (keys absent from the input stay absent)."""
