@@ -17,6 +17,10 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from ..laws.hparam_laws import law_dict_value
 from .figures import DPI, _plain, write_png
@@ -106,16 +110,12 @@ def _law_panel(ax, h: dict, key: str) -> None:
     ax.set_xlabel("compute C = 6ND (FLOPs)", fontsize=8)
     ax.set_ylabel(label, fontsize=8)
     ax.set_title(f"optimal {label} against compute", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[0]:  # no law and no prediction: nothing to name
+        ax.legend(fontsize=7, loc="best")
 
 
 def hparams_figure(doc: dict[str, Any]):
     """The figure of the document's ``hparams`` section, or None when it has no cells."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
-
     h = doc.get("hparams")
     if not isinstance(h, dict) or not h.get("cells"):
         return None
