@@ -86,7 +86,5 @@ def data_constrained_section(detail: Any, links: Any) -> str:
     view = data_constrained_view(detail.doc)
     if view is None:
         return ""
-    figure = None
-    if detail.summary.fit_run_id and schema.ARTIFACT_DATA_CONSTRAINED_PNG in detail.artifacts:
-        figure = links.artifact(detail.summary.fit_run_id, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
+    figure = detail.published_url(links, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
     return render("_data_constrained.html", v=view, figure=figure)

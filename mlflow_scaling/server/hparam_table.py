@@ -129,7 +129,5 @@ def hparams_section(detail: Any, links: Any) -> str:
     view = hparam_view(detail.doc)
     if view is None:
         return ""
-    figure = None
-    if detail.summary.fit_run_id and schema.ARTIFACT_HPARAMS_PNG in detail.artifacts:
-        figure = links.artifact(detail.summary.fit_run_id, schema.ARTIFACT_HPARAMS_PNG)
+    figure = detail.published_url(links, schema.ARTIFACT_HPARAMS_PNG)
     return render("_hparams.html", h=view, figure=figure)

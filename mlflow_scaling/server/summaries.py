@@ -92,6 +92,13 @@ class FamilyDetail:
     artifacts: set[str] = field(default_factory=set)
     comparisons: list[dict[str, str]] = field(default_factory=list)
 
+    def published_url(self, links: Any, path: str) -> str | None:
+        """The served URL of the fit run's published ``path`` (e.g. ``scaling/tasks.png``), or
+        None when the fit run has not published it."""
+        if self.summary.fit_run_id and path in self.artifacts:
+            return links.artifact(self.summary.fit_run_id, path)
+        return None
+
 
 def _refit_time(run: Run) -> int | None:
     stamps = [

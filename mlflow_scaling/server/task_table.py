@@ -60,7 +60,5 @@ def tasks_section(detail: Any, links: Any) -> str:
     rows = task_rows(detail.doc)
     if not rows:
         return ""
-    figure = None
-    if detail.summary.fit_run_id and schema.ARTIFACT_TASKS_PNG in detail.artifacts:
-        figure = links.artifact(detail.summary.fit_run_id, schema.ARTIFACT_TASKS_PNG)
+    figure = detail.published_url(links, schema.ARTIFACT_TASKS_PNG)
     return render("_tasks.html", rows=rows, figure=figure)
