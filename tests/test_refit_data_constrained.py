@@ -76,6 +76,10 @@ def test_a_family_that_repeats_its_data_gets_the_section_figure_and_page(mlflow_
     assert {m["unique_tokens"] for m in doc["members"]} == {1e8, 1e9}
     png = read_artifact(client, run.info.run_id, schema.ARTIFACT_DATA_CONSTRAINED_PNG)
     assert png.startswith(b"\x89PNG")
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert metrics[schema.METRIC_FIT_R_STAR_D] == section["params"]["r_star_d"]
+    assert metrics[schema.METRIC_FIT_R_STAR_N] == section["params"]["r_star_n"]
+    assert metrics[schema.METRIC_FIT_EPOCHS_WORTH] == worth
 
     detail = family_detail(ClientSource(client), ExperimentRef(exp_id, exp_name), "rep")
     page = render_family(detail, Links())
@@ -143,6 +147,7 @@ def test_a_family_without_unique_tokens_has_no_section(mlflow_server):
     assert "data_constrained" not in doc
     assert all("unique_tokens" not in m for m in doc["members"])
     assert doc["settings"]["analysis_version"] == 7
+    assert schema.METRIC_FIT_R_STAR_D not in client.get_run(run.info.run_id).data.metrics
     plan = call_cli("plan", "--tracking-uri", mlflow_server, "--experiment", exp_name,
                     "--family", "fresh", "--ignore-check", "--format", "json")  # fmt: skip
     assert plan.returncode == 0, plan.stderr

@@ -162,6 +162,9 @@ def test_sweep_gives_cells_laws_and_a_prediction(site):
     png = read_artifact(site["client"], site["runs"]["sweep"].info.run_id,
                         schema.ARTIFACT_HPARAMS_PNG)  # fmt: skip
     assert png[:4] == b"\x89PNG"
+    metrics = site["client"].get_run(site["runs"]["sweep"].info.run_id).data.metrics
+    assert metrics[schema.METRIC_FIT_LR] == pred["lr"]
+    assert metrics[schema.METRIC_FIT_BATCH] == pred["batch_tokens"]
 
 
 def test_runs_named_by_tags_are_read_the_same(site):
@@ -194,6 +197,7 @@ def test_family_without_a_sweep_has_no_section(site):
     doc = site["docs"]["flat"]
     assert "hparams" not in doc and doc["status"] == "fitted" and doc["n_members"] == 15
     run = site["client"].get_run(site["runs"]["flat"].info.run_id)
+    assert schema.METRIC_FIT_LR not in run.data.metrics
     assert read_published_artifact(site["client"], run, schema.ARTIFACT_HPARAMS_PNG) is None
     source = ClientSource(site["client"])
     page = render_family(family_detail(source, _exp(site), "flat"), Links())

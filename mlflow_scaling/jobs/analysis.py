@@ -252,7 +252,26 @@ def _with_hparams(out: dict, points, split, prediction, settings: RefitSettings,
         at = hparam_target(points, prediction, size)
         out["hparams"] = hparam_section(points, split, at, n_boot=settings.n_boot,
                                         level=settings.level, seed=settings.seed)  # fmt: skip
+    out["metrics"] = {**out["metrics"], **_section_metrics(out)}
     return out
+
+
+def _section_metrics(out: dict) -> dict[str, float]:
+    """The fit run's metrics of the ``hparams`` and ``data_constrained`` sections (their values
+    at the target, and R*), so the MLflow UI can chart them across refits; finite ones only."""
+    prediction = ((out.get("hparams") or {}).get("predictions") or [{}])[0]
+    repeats = out.get("data_constrained") or {}
+    identified = repeats.get("identified") is True
+    params = repeats.get("params") or {}
+    values = {
+        schema.METRIC_FIT_LR: prediction.get("lr"),
+        schema.METRIC_FIT_BATCH: prediction.get("batch_tokens"),
+        schema.METRIC_FIT_R_STAR_D: params.get("r_star_d") if identified else None,
+        schema.METRIC_FIT_R_STAR_N: params.get("r_star_n") if identified else None,
+        schema.METRIC_FIT_EPOCHS_WORTH: repeats.get("epochs_worth_tenth") if identified else None,
+    }
+    return {k: float(v) for k, v in values.items()
+            if isinstance(v, int | float) and math.isfinite(v)}  # fmt: skip
 
 
 def _check_with_tasks(points, n, d, c, loss, settings: RefitSettings, target: float, axis,
