@@ -193,6 +193,15 @@ def describe(doc: dict | None, echo=print) -> dict | None:
     echo(f"R*_D = {_with_interval(section, 'r_star_d')}, "
          f"R*_N = {_with_interval(section, 'r_star_n')}"
          + (f"; at the bound: {', '.join(bound)}" if bound else ""))  # fmt: skip
+    prior = section.get("prior") or {}
+    if prior.get("without_prior"):  # the prior's share: what the runs alone say
+        alone = prior["without_prior"]
+        echo(
+            f"without the prior (R*_D = {prior['r_star_d']}, R*_N = {prior['r_star_n']}, "
+            f"sigma {prior['sigma_log']} in log) the runs alone give R*_D = "
+            f"{alone['r_star_d']:.3g}, R*_N = {alone['r_star_n']:.3g}"
+            + ("; the values above lean on the prior" if prior["leans_on_prior"] else "")
+        )
     echo(f"one more epoch is worth < 10 % of fresh data after {tenth:.3g} epochs"
          + ("" if lo is None else f" (95 % interval {lo:.3g}..{hi:.3g})"))  # fmt: skip
     echo(f"data-limited: {section['phase']['data_limited']} ({section['phase']['reason']})")

@@ -136,3 +136,17 @@ def test_options_that_need_unique_col(runs_csv, tmp_path) -> None:
     assert out.returncode == 2 and "--predict does not go with --unique-col" in out.stderr
     out = call_cli("fit", runs_csv, "--unique-col", "unique")
     assert out.returncode == 2 and "no column 'unique' for unique tokens" in out.stderr
+
+
+def test_a_law_that_leans_on_the_prior_says_so(tmp_path) -> None:
+    # repeats exactly as good as fresh data: alone, the runs put R*_D at its bound (1e8)
+    fresh = repeated_runs()
+    fresh["loss"] = TRUTH.base.predict(fresh["N"], fresh["D"])
+    out = call_cli("fit", _table(fresh, tmp_path), "--unique-col", "U", "--bootstrap", "0")
+    assert out.returncode == 0, out.stderr
+    (note,) = [line for line in out.stdout.splitlines() if "leans on the prior" in line]
+    assert note.startswith("note: R*_D leans on the prior: the runs alone put it at 1e+08 (R*_N")
+    assert "Muennighoff et al.'s R*_D = 15.4, R*_N = 5.3 (σ = 0.25 in log)" in note
+    same = call_cli("fit", _table(repeated_runs(), tmp_path, "r.csv"), "--unique-col", "U",
+                    "--bootstrap", "0")  # fmt: skip
+    assert same.returncode == 0 and "leans on the prior" not in same.stdout

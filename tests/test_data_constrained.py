@@ -42,6 +42,8 @@ def family_fit():
 def test_recovers_constants_far_from_the_prior_within_their_intervals():
     n, d, u, loss = simulated_family(truth=FAR_FROM_PRIOR)
     fit = fit_data_constrained(n, d, u, loss, n_boot=20, seed=2)
+    assert not fit.leans_on_prior  # the runs place R*_D: with or without the prior, about 4
+    assert fit.without_prior[0] == pytest.approx(4.0, rel=0.1)
     for name, true in (("r_star_d", 4.0), ("r_star_n", 40.0)):
         lo, hi = fit.intervals[name]
         assert lo <= true <= hi, f"{name}: {true} outside ({lo}, {hi})"
@@ -102,8 +104,13 @@ def test_the_prior_gives_way_to_runs_that_show_no_discount():
     fit = fit_data_constrained(n, d, u, loss)
     assert fit.law.r_star_d > 300 and fit.epochs_worth_tenth > 600 and fit.at_bound == ()
     assert np.allclose(fit.predict(n, d, u), fresh.predict(n, d, u), rtol=0.03)
-    assert fit.to_dict()["prior"] == {"r_star_d": 15.4, "r_star_n": 5.3, "sigma_log": 0.25,
-                                      "source": "Muennighoff et al. 2023"}  # fmt: skip
+    # the runs alone put R*_D at its bound: the value reported leans on the prior, and says so
+    assert fit.without_prior[0] == pytest.approx(1e8, rel=1e-6) and fit.leans_on_prior
+    assert fit.to_dict()["prior"] == {
+        "r_star_d": 15.4, "r_star_n": 5.3, "sigma_log": 0.25, "source": "Muennighoff et al. 2023",
+        "without_prior": {"r_star_d": fit.without_prior[0], "r_star_n": fit.without_prior[1]},
+        "leans_on_prior": True,
+    }  # fmt: skip
     with pytest.raises(ValueError, match="prior_sigma"):
         fit_data_constrained(n, d, u, loss, prior_sigma=0.0)
 

@@ -219,3 +219,12 @@ def test_the_page_section_tolerates_an_odd_document() -> None:
     html = render("_data_constrained.html", v=view, figure=None)
     assert "&lt;b&gt;r&lt;/b&gt;" in html and "<b>r</b>" not in html
     assert data_constrained_view({"data_constrained": None}) is None
+    assert view["prior"] == ""  # no prior block: nothing said
+    odd["data_constrained"]["prior"] = {"r_star_d": 15.4, "r_star_n": 5.3, "sigma_log": 0.25,
+                                        "without_prior": {"r_star_d": 1e8},
+                                        "leans_on_prior": True}  # fmt: skip
+    html = render("_data_constrained.html", v=data_constrained_view(odd), figure=None)
+    assert '<p class="note" data-field="prior">R*_D leans on the prior (Muennighoff' in html
+    assert "the runs alone put it at 1e+08" in html
+    odd["data_constrained"]["prior"]["leans_on_prior"] = "yes"  # not a boolean: said nothing
+    assert data_constrained_view(odd)["prior"] == ""

@@ -42,6 +42,15 @@ def format_data_constrained(doc: dict) -> str:
             f"{doc['epochs_worth_tenth']:.4g} epochs (1 + R*_D·ln 10)"
             + _interval(ci, "epochs_worth_tenth")
         )
+        prior = doc.get("prior") or {}
+        if prior.get("leans_on_prior"):
+            alone = prior["without_prior"]
+            lines.append(
+                f"note: R*_D leans on the prior: the runs alone put it at {alone['r_star_d']:.4g} "
+                f"(R*_N {alone['r_star_n']:.4g}); the prior is Muennighoff et al.'s R*_D = "
+                f"{prior['r_star_d']:g}, R*_N = {prior['r_star_n']:g} (σ = {prior['sigma_log']:g} "
+                "in log), and the interval is the runs' scatter around it"
+            )
         for name in doc["at_bound"]:
             lines.append(f"note: {name} is at its bound (1e8): the runs show no discount there; "
                          "read it as a floor, not an estimate")  # fmt: skip

@@ -94,6 +94,18 @@ class DataConstrainedFit:
     level: float
     n_boot: int
     prior_sigma: float | None = None
+    without_prior: tuple[float, float] | None = None
+    """(R*_D, R*_N) of the first, unpenalised pass: what the runs alone say."""
+
+    @property
+    def leans_on_prior(self) -> bool:
+        """Whether R*_D is the prior's more than the runs': unpenalised, the runs put it at its
+        bound or more than a factor e^σ away from the value reported. Bootstrap intervals then
+        measure the runs' scatter around a value the prior chose, not how well the runs fix it."""
+        if self.without_prior is None or self.prior_sigma is None or not self.identified:
+            return False
+        alone, top = self.without_prior[0], math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
+        return alone >= top or abs(math.log(alone / self.law.r_star_d)) > self.prior_sigma
 
     @property
     def at_bound(self) -> tuple[str, ...]:
@@ -143,6 +155,13 @@ class DataConstrainedFit:
                 "r_star_n": PAPER_R_STAR_N,
                 "sigma_log": self.prior_sigma,
                 "source": "Muennighoff et al. 2023",
+                "without_prior": None
+                if self.without_prior is None
+                else {
+                    "r_star_d": self.without_prior[0],
+                    "r_star_n": self.without_prior[1],
+                },
+                "leans_on_prior": self.leans_on_prior,
             },
         }
 
@@ -228,7 +247,9 @@ def fit_data_constrained(
     obj = _Objective(n, d, u, loss, huber_delta)
     starts = _starts(n, d, u, loss, huber_delta)
     theta, value = min((obj.polish(s, w) for s in starts), key=lambda f: f[1])
+    alone = None
     if prior_sigma is not None:
+        alone = (float(np.exp(theta[5])), float(np.exp(theta[6])))
         obj = _Objective(n, d, u, loss, huber_delta, _prior_weight(obj, theta, prior_sigma))
         theta, value = min((obj.polish(s, w) for s in (theta, *starts)), key=lambda f: f[1])
     law = DataConstrainedLaw.from_log_params(theta)
@@ -240,7 +261,7 @@ def fit_data_constrained(
         intervals = _intervals(thetas, level)
     return DataConstrainedFit(law, chin, True, excess, value, int(n.size), n_repeated,
                               float(huber_delta), intervals, level, int(n_boot),
-                              prior_sigma)  # fmt: skip
+                              prior_sigma, alone)  # fmt: skip
 
 
 def _prior_weight(obj: _Objective, theta: np.ndarray, sigma: float) -> float:

@@ -57,7 +57,21 @@ def data_constrained_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         "target": _target_view(target) if isinstance(target, dict) else None,
         "without": [r for r in without if isinstance(r, dict)],
         "phase": _phase_view(section.get("phase")),
+        "prior": _prior_view(section.get("prior")),
     }
+
+
+def _prior_view(prior: Any) -> str:
+    """A sentence when R*_D leans on the prior more than on the runs ('' otherwise)."""
+    if not isinstance(prior, dict) or prior.get("leans_on_prior") is not True:
+        return ""
+    alone = prior.get("without_prior") if isinstance(prior.get("without_prior"), dict) else {}
+    return (
+        f"R*_D leans on the prior (Muennighoff et al.: R*_D = {_num(prior.get('r_star_d'))}, "
+        f"R*_N = {_num(prior.get('r_star_n'))}, σ = {_num(prior.get('sigma_log'))} in log): the "
+        f"runs alone put it at {_num(alone.get('r_star_d'))}, and the interval is their scatter "
+        "around the prior's value, not how well they fix it."
+    )
 
 
 def _phase_view(phase: Any) -> dict[str, str] | None:
