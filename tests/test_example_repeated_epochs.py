@@ -51,7 +51,11 @@ def test_the_example_logs_unique_tokens_reuses_runs_and_prints_the_section(mlflo
     assert printed[0].startswith(f"\nrefit: fitted; phase {doc['phase']}: ")
     assert section["identified"] is True  # runs of 2 and 4 epochs repeat their data
     assert printed[1].startswith(f"R*_D = {section['params']['r_star_d']:.3g}, R*_N = ")
-    assert printed[3] == (f"data-limited: {section['phase']['data_limited']} "
+    alone = section["prior"]["without_prior"]
+    prior_line = ("without the prior (R*_D = 15.4, R*_N = 5.3, sigma 0.25 in log) "
+                  f"the runs alone give R*_D = {alone['r_star_d']:.3g}, ")  # fmt: skip
+    assert printed[2].startswith(prior_line)
+    assert printed[4] == (f"data-limited: {section['phase']['data_limited']} "
                           f"({section['phase']['reason']})")  # fmt: skip
     assert any(line.startswith("  under the data budget (U = 2048 unique tokens")
                for line in printed)  # fmt: skip
