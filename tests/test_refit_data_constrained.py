@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from _refit_support import (
     RunSpec,
@@ -20,8 +21,9 @@ from _repeats_support import limited_runs, repeated_runs
 from mlflow import MlflowClient
 
 from mlflow_scaling.jobs.analysis import RefitSettings
-from mlflow_scaling.jobs.data_constrained import data_constrained_section
+from mlflow_scaling.jobs.data_constrained import data_constrained_analysis
 from mlflow_scaling.jobs.refit import refit_pass
+from mlflow_scaling.laws.check import scaling_check
 from mlflow_scaling.laws.data_constrained import DataConstrainedLaw, allocate_with_unique_tokens
 from mlflow_scaling.rendering import render
 from mlflow_scaling.report.data_constrained_figure import data_constrained_figure
@@ -193,7 +195,10 @@ def test_too_few_runs_with_unique_tokens_say_so_in_the_section() -> None:
                     unique_tokens=r.U if i < 3 else None)
         for i, r in enumerate(repeated_runs().itertuples())
     ]  # fmt: skip
-    section = data_constrained_section(points, RefitSettings(n_boot=0), None)
+    n, d, loss = (np.array([getattr(p, k) for p in points]) for k in ("n", "d", "loss"))
+    check = scaling_check(n, d, loss, target_params=10 * n.max(), flops=6 * n * d)
+    section, same = data_constrained_analysis(points, 6 * n * d, RefitSettings(n_boot=0), check)
+    assert same is check  # a law that failed changes nothing in the check
     assert section["error"] == (
         "the data-constrained law failed: ValueError: the Chinchilla law has 5 parameters; got "
         "only 3 points"

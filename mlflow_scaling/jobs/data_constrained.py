@@ -44,22 +44,6 @@ def repeats_data(points: Sequence[MemberPoint]) -> bool:
                for p in points)  # fmt: skip
 
 
-def data_constrained_section(
-    points: Sequence[MemberPoint], settings: Any, prediction: Mapping[str, Any] | None
-) -> dict | None:
-    """The section (module docstring), or None when no member with U repeats its data.
-
-    ``settings`` is the refit's :class:`~.analysis.RefitSettings`; ``prediction`` the scaling
-    check's prediction at its target (``N``, ``D``), or None. Without the check, the section
-    has no ``phase`` (see :func:`data_constrained_analysis`)."""
-    if not repeats_data(points):
-        return None
-    fitted = _fit(points, settings)
-    if isinstance(fitted, dict):
-        return fitted
-    return _section(fitted, prediction)
-
-
 def data_constrained_analysis(
     points: Sequence[MemberPoint], flops: np.ndarray, settings: Any, check: CheckResult
 ) -> tuple[dict | None, CheckResult]:
