@@ -83,6 +83,11 @@ def fmt_num(value: Any, spec: str = ".4g") -> str:
     return str(value)
 
 
+def fmt_or_missing(value: Any, spec: str = ".4g") -> str:
+    """A number with a format spec, or :data:`MISSING` for anything else (page style)."""
+    return format(value, spec) if isinstance(value, int | float) else MISSING
+
+
 def full_repr(value: Any) -> str:
     """The exact float for a ``data-value`` attribute (reads back to the same number)."""
     number = as_float(value)

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..formatting import MISSING
+from ..formatting import fmt_or_missing as _num
 from ..rendering import render
 from ..tracking import schema
 
-MISSING = "—"
 ROWS = (
     ("R*_D (repetitions of data worth 1/e of fresh)", "r_star_d"),
     ("R*_N (excess parameters, in multiples of N_U)", "r_star_n"),
     ("epochs after which one more is worth < 10 % of fresh data", "epochs_worth_tenth"),
 )
-
-
-def _num(value: Any, fmt: str = ".4g") -> str:
-    return format(value, fmt) if isinstance(value, int | float) else MISSING
 
 
 def _row(label: str, key: str, params: dict, intervals: dict, value: Any = None) -> dict:

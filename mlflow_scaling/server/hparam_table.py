@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..formatting import MISSING, fmt_or_missing
 from ..rendering import render
 from ..tracking import schema
 
-MISSING = "—"
 NAMES = {"lr": "peak learning rate η", "batch": "global batch B (tokens)"}
 
 
 def _g(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, int | float) and not isinstance(value, bool) \
-        else MISSING  # fmt: skip
+    return MISSING if isinstance(value, bool) else fmt_or_missing(value, ".3g")
 
 
 def _span(pair: Any) -> str:

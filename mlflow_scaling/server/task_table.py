@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..formatting import MISSING, fmt_or_missing
 from ..rendering import render
 from ..tracking import schema
-
-MISSING = "—"
-
-
-def _num(value: Any, fmt: str) -> str:
-    return format(value, fmt) if isinstance(value, int | float) else MISSING
 
 
 def task_rows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -37,16 +32,16 @@ def task_rows(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "name": str(name),
                 "gating": bool(task.get("gating")),
                 "phase": str(task.get("phase") or MISSING),
-                "accuracy": _num(pred.get("metric"), ".3f"),
-                "lo": _num(pred.get("lo"), ".3f"),
-                "hi": _num(pred.get("hi"), ".3f"),
-                "N": _num(pred.get("N"), ".3g"),
-                "D": _num(pred.get("D"), ".3g"),
-                "chance": _num(declared.get("chance"), "g"),
-                "backtest_measured": _num(bt.get("measured"), ".3f"),
-                "backtest_predicted": _num(bt.get("predicted"), ".3f"),
+                "accuracy": fmt_or_missing(pred.get("metric"), ".3f"),
+                "lo": fmt_or_missing(pred.get("lo"), ".3f"),
+                "hi": fmt_or_missing(pred.get("hi"), ".3f"),
+                "N": fmt_or_missing(pred.get("N"), ".3g"),
+                "D": fmt_or_missing(pred.get("D"), ".3g"),
+                "chance": fmt_or_missing(declared.get("chance"), "g"),
+                "backtest_measured": fmt_or_missing(bt.get("measured"), ".3f"),
+                "backtest_predicted": fmt_or_missing(bt.get("predicted"), ".3f"),
                 "backtest_outside": bt.get("measured_outside_interval") is True,
-                "used": _num(task.get("n_points"), "d"),
+                "used": fmt_or_missing(task.get("n_points"), "d"),
                 "excluded": str(len(excluded)),
                 "excluded_runs": excluded,
                 "error": str(task.get("error") or ""),
