@@ -9,7 +9,6 @@ from mlflow_scaling.tracking import schema
 
 from .counting import TokenCounter
 from .flops import ForwardFn, TransformerShape
-from .unique_tokens import check_unique_tokens_argument
 
 ParamsForLaw = Literal["non_embedding", "total"]
 
@@ -51,7 +50,7 @@ class CountingSettings:
         _check_positive("retry_interval_s", self.retry_interval_s)
         _check_non_negative("flops_tolerance", self.flops_tolerance)
         _check_non_negative("flush_timeout_s", self.flush_timeout_s)
-        check_unique_tokens_argument(self.unique_tokens)
+        _check_positive("unique_tokens", self.unique_tokens, optional=True, finite=True)
         for name in ("token_counter", "flops_forward_fn"):
             value = getattr(self, name)
             if value is not None and not callable(value):
@@ -66,11 +65,14 @@ def _check_name(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
 
 
-def _check_positive(name: str, value: Any, integer: bool = False, optional: bool = False) -> None:
+def _check_positive(
+    name: str, value: Any, integer: bool = False, optional: bool = False, finite: bool = False
+) -> None:
     if value is None and optional:
         return
     kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+    number = isinstance(value, kind) and not isinstance(value, bool)
+    if not (number and value > 0 and (not finite or value < float("inf"))):
         what = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}{' or None' if optional else ''}, got {value!r}")
 

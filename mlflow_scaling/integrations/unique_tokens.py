@@ -46,15 +46,6 @@ class UniqueTokens:
         return {schema.METRIC_UNIQUE_TOKENS: self.value, schema.METRIC_EPOCHS: tokens / self.value}
 
 
-def check_unique_tokens_argument(value: Any) -> None:
-    """``unique_tokens=`` is None or a finite number > 0 (not a bool)."""
-    if value is None:
-        return
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or not 0 < value < float("inf"):
-        raise ValueError(f"unique_tokens must be a positive number or None, got {value!r}")
-
-
 def dataset_unique_tokens(dataset: Any) -> UniqueTokens | None:
     """U of a dataset whose size in tokens is exact (module docstring), else None."""
     if isinstance(dataset, TensorDataset) and dataset.tensors:
