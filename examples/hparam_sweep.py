@@ -117,10 +117,13 @@ class Point:
     lr: float
     batch: int
     """Sequences of SEQ_LEN tokens per optimizer step."""
+    seed: int = 0
+    """The initial weights' and the training windows' seed (alike in every run of a sweep)."""
 
     @property
     def key(self) -> str:
-        return f"L{self.size[0]}-d{self.size[1]}-D{self.tokens}-lr{self.lr:.4g}-b{self.batch}"
+        seed = f"-s{self.seed}" if self.seed else ""
+        return f"L{self.size[0]}-d{self.size[1]}-D{self.tokens}-lr{self.lr:.4g}-b{self.batch}{seed}"
 
     @property
     def steps(self) -> int:
@@ -142,25 +145,26 @@ def batch_centre(tokens: float) -> float:
     return 2 ** round(math.log2(2.3 * math.sqrt(tokens / 2**18)))
 
 
-def plan(sizes=SIZES, tokens=TOKENS, lr_steps=LR_STEPS, batch_steps=BATCH_STEPS) -> list[Point]:
+def plan(sizes=SIZES, tokens=TOKENS, lr_steps=LR_STEPS, batch_steps=BATCH_STEPS,
+         seed: int = 0) -> list[Point]:  # fmt: skip
     """Every run of the sweep: each cell's grid placed by the rules in N, D and B."""
     points = []
     for size in sizes:
         for d in tokens:
             batches = sorted({max(1, round(batch_centre(d) * 2.0**j)) for j in batch_steps})
-            points += [Point(size, d, lr_centre(non_embedding(size), b) * 2.0**k, b)
+            points += [Point(size, d, lr_centre(non_embedding(size), b) * 2.0**k, b, seed)
                        for b in batches for k in lr_steps]  # fmt: skip
     return points
 
 
 def train_run(point: Point, data, validation, *, tracking_uri: str, experiment: str) -> None:
     """One run of the grid, with the callback and the validation loss at its end."""
-    L.seed_everything(0, verbose=False)
+    L.seed_everything(point.seed, verbose=False)
     layers, width = point.size
     config = GPTConfig(n_layer=layers, n_head=max(1, width // 32), d_model=width,
                        seq_len=SEQ_LEN, lr=point.lr)  # fmt: skip
     model = ScheduledGPT(config, total_steps=point.steps)
-    train = DataLoader(RandomWindows(data, point.steps * point.batch, seed=0),
+    train = DataLoader(RandomWindows(data, point.steps * point.batch, seed=point.seed),
                        batch_size=point.batch)  # fmt: skip
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking_uri,
                           run_name=f"{FAMILY}-{point.key}",
@@ -320,11 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="hparam-sweep")
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
     parser.add_argument("--csv", default="hparam_sweep.csv", help="where the runs are exported")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every run's initial weights and training windows (a "
+                             "second sweep on another seed shows how much the check's numbers "
+                             "move with it; give it its own --experiment)")  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     started = time.perf_counter()
-    train_grid(args.tracking_uri, args.experiment, plan(), workers=args.workers)
+    train_grid(args.tracking_uri, args.experiment, plan(seed=args.seed), workers=args.workers)
     refit(args.tracking_uri, args.experiment)
     export_csv(args.tracking_uri, args.experiment, Path(args.csv))
     judged = held_out_check(Path(args.csv))

@@ -107,3 +107,20 @@ def test_grids_follow_the_rules_in_n_d_and_b() -> None:
     centre = 8e-3 * math.sqrt(12 * 32**2 / (12 * 2 * 48**2)) * math.sqrt(8 / 2)
     assert sorted(p.lr for p in largest) == pytest.approx(
         [centre * 2**k for k in (-0.5, 0.0, 0.5, 1.0)])  # fmt: skip
+
+
+def test_a_second_seed_trains_its_own_runs_of_the_same_grid(tiny_sweep) -> None:
+    """--seed: the same settings, other initial weights and windows, under their own keys."""
+    assert [(p.size, p.tokens, p.lr, p.batch) for p in hparam_sweep.plan(seed=1)] == [
+        (p.size, p.tokens, p.lr, p.batch) for p in hparam_sweep.plan()]  # fmt: skip
+    point = Point(SIZE, TOKENS[0], LRS[0], BATCHES[0], seed=1)
+    assert point.key == Point(SIZE, TOKENS[0], LRS[0], BATCHES[0]).key + "-s1"
+    hparam_sweep.train_grid(tiny_sweep["uri"], "tiny-seed-1", [point], workers=1,
+                            echo=lambda _: None)  # fmt: skip
+    other = hparam_sweep.export_csv(tiny_sweep["uri"], "tiny-seed-1",
+                                    tiny_sweep["folder"] / "seed1.csv")  # fmt: skip
+    frame = tiny_sweep["frame"]
+    same = frame[(frame["D"] == TOKENS[0]) & (frame["lr"] == LRS[0])
+                 & (frame["batch_tokens"] == 64.0 * BATCHES[0])]  # fmt: skip
+    assert len(other) == 1 and len(same) == 1
+    assert other["loss"].iloc[0] != same["loss"].iloc[0]
