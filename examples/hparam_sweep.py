@@ -43,7 +43,9 @@ training windows in every run): the grid's differences are then the settings', n
     python examples/hparam_sweep.py [--tracking-uri sqlite:///mlflow.db]
 
 84 runs of seconds (9 min 17 s on 2 shared CPU cores, two processes of one thread); finished
-runs are found again and reused. Exit status 0 when the check was made (inside or not).
+runs are found again and reused. ``--seed 1`` in the same experiment adds a second seed's 84
+runs, which the fits pool with the first's (about 10 minutes more; docs/hparams.md measures
+what that changes). Exit status 0 when the check was made (inside or not).
 """
 
 from __future__ import annotations
@@ -325,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
     parser.add_argument("--csv", default="hparam_sweep.csv", help="where the runs are exported")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of every run's initial weights and training windows (a "
-                             "second sweep on another seed shows how much the check's numbers "
-                             "move with it; give it its own --experiment)")  # fmt: skip
+                        help="seed of every run's initial weights and training windows; in "
+                             "the same --experiment a second seed's runs pool with the first's "
+                             "as replicates (docs/hparams.md, 'How far the check moves with "
+                             "the seed')")  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
