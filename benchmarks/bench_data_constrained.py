@@ -13,7 +13,11 @@ Three treatments, each fitted by the same robust method (Huber δ = 1e-3 on log-
   with its default prior on R*_D, R*_N and without it ("no prior").
 
 Splits: fit on runs with at most k epochs and predict the rest (k = 4, 16), and fit on the
-smaller models and predict the larger ones (N ≤ 100M parameters, the issue's split). The error
+smaller models and predict the larger ones: N ≤ 100M parameters (4 sizes, 57M–94M with
+embeddings), and N_no_emb ≤ 100M (the 7 models up to "100m"; 200m–1b held out). ``--min-tokens
+5e8`` fits every treatment only on runs of ≥ 500 steps of the sweep's 1M-token batch: its
+shorter runs are where a smaller model still beats a larger one (2 epochs of 131M tokens: 5.20
+at 12m, 5.26 at 25m), which no law additive in N and D follows. The error
 is the mean relative error |L̂ − L| / L over the held-out runs. Then the full-data fit with a
 bootstrap over runs gives R*_D, R*_N and the 10 %-epoch count 1 + R*_D·ln 10, beside the
 paper's R*_D ≈ 15.4, R*_N ≈ 5.3 (Muennighoff et al. 2023). First, the same splits on a family
@@ -82,12 +86,12 @@ def simulated_runs(noise: float = 0.005, seed: int = 0) -> pd.DataFrame:
                          "loss": loss})  # fmt: skip
 
 
-def print_splits(runs: pd.DataFrame) -> None:
-    print(f"{'split':<22} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7} "
+def print_splits(runs: pd.DataFrame, min_tokens: float = 0.0) -> None:
+    print(f"{'split':<26} {'train':>5} {'test':>5} {'fresh':>7} {'unique':>7} {'constr.':>7} "
           f"{'no prior':>8}")  # fmt: skip
-    for name, train, test in splits(runs):
+    for name, train, test in splits(runs, min_tokens):
         e = errors(train, test)
-        print(f"{name:<22} {len(train):>5} {len(test):>5} {e['fresh']:>7.2%} "
+        print(f"{name:<26} {len(train):>5} {len(test):>5} {e['fresh']:>7.2%} "
               f"{e['unique']:>7.2%} {e['constrained']:>7.2%} {e['no prior']:>8.2%}")  # fmt: skip
 
 
@@ -111,12 +115,17 @@ def errors(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def splits(runs: pd.DataFrame):
+def splits(runs: pd.DataFrame, min_tokens: float = 0.0):
+    """(name, train, test): the training side keeps only runs of at least ``min_tokens``."""
+    long = runs["D"] >= min_tokens
     for k in (4, 16):
         keep = runs["total_epochs"] <= k
-        yield f"epochs <= {k} -> > {k}", runs[keep], runs[~keep]
+        yield f"epochs <= {k} -> > {k}", runs[keep & long], runs[~keep]
     small = runs["N"] <= SMALL_MODEL_MAX
-    yield "N <= 100M -> larger", runs[small], runs[~small]
+    yield "N <= 100M -> larger", runs[small & long], runs[~small]
+    if "N_no_emb" in runs:  # the real sweep: its 7 smallest models (12m-100m) -> 200m-1b
+        small = runs["N_no_emb"] <= SMALL_MODEL_MAX
+        yield "N_no_emb <= 100M -> larger", runs[small & long], runs[~small]
 
 
 def main() -> int:
@@ -124,6 +133,9 @@ def main() -> int:
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--size-col", default="N", choices=["N", "N_no_emb"])
     parser.add_argument("--all-lr", action="store_true", help="every run, not the best lr")
+    parser.add_argument("--min-tokens", type=float, default=0.0,
+                        help="fit only on runs of at least this many tokens (the held-out "
+                             "side keeps every run); 5e8: only runs of >= 500 steps")  # fmt: skip
     args = parser.parse_args()
     print("simulated family (known truth: R*_D = 15.4, R*_N = 5.3, 0.5 % noise), 126 runs:")
     print_splits(simulated_runs())
@@ -134,8 +146,9 @@ def main() -> int:
     runs = load_runs(args.size_col, args.all_lr)
     which = "every learning rate" if args.all_lr else "best learning rate per model, D, epochs"
     repeating = int((runs.total_epochs > 1).sum())
-    print(f"{len(runs)} runs ({which}), {repeating} repeating their data; N = {args.size_col}")
-    print_splits(runs)
+    print(f"{len(runs)} runs ({which}), {repeating} repeating their data; N = {args.size_col}; "
+          f"fitted on runs of >= {args.min_tokens:.3g} tokens")  # fmt: skip
+    print_splits(runs, args.min_tokens)
     t0 = time.perf_counter()
     n, d, u, y = (runs[c].to_numpy(float) for c in ("N_fit", "D", "U", "loss"))
     fit = fit_data_constrained(n, d, u, y, n_boot=args.n_boot, seed=0)
