@@ -15,12 +15,14 @@ CORPORA = (1e8, 1e9)
 EPOCHS = (1, 2, 4, 8, 16, 40)
 
 
-def repeated_runs(noise: float = 0.002, seed: int = 0, epochs=EPOCHS) -> pd.DataFrame:
-    """One row per run: run, N, D, U, loss (3 sizes x 2 corpora x the epoch counts)."""
+def repeated_runs(
+    noise: float = 0.002, seed: int = 0, epochs=EPOCHS, sizes=SIZES, corpora=CORPORA
+) -> pd.DataFrame:
+    """One row per run: run, N, D, U, loss (sizes x corpora x the epoch counts)."""
     rng = np.random.default_rng(seed)
     rows = []
-    for n in SIZES:
-        for u in CORPORA:
+    for n in sizes:
+        for u in corpora:
             for e in epochs:
                 d = u * e
                 loss = float(TRUTH.predict(n, d, u)) * float(np.exp(rng.normal(0.0, noise)))
@@ -37,11 +39,4 @@ LIMITED_CORPUS = 1e8
 def limited_runs(noise: float = 0.002, seed: int = 1) -> pd.DataFrame:
     """One corpus of 1e8 tokens, 3 sizes x 1-64 epochs (15 runs): at large compute the runs
     repeat their data 32-64 times and the compute frontier levels off, a data-limited plateau."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in LIMITED_SIZES:
-        for e in LIMITED_EPOCHS:
-            d, u = LIMITED_CORPUS * e, LIMITED_CORPUS
-            loss = float(TRUTH.predict(n, d, u)) * float(np.exp(rng.normal(0.0, noise)))
-            rows.append({"run": f"N{n:.0e}-x{e}", "N": n, "D": d, "U": u, "loss": loss})
-    return pd.DataFrame(rows)
+    return repeated_runs(noise, seed, LIMITED_EPOCHS, LIMITED_SIZES, (LIMITED_CORPUS,))

@@ -61,6 +61,8 @@ PAPER_R_STAR_N = 5.3
 R_STAR_STARTS = (2.0, 15.0, 80.0)
 LOG_R_STAR_BOUNDS = (math.log(1e-2), math.log(1e8))
 """R* beyond 1e8 repetitions is no discount at all for any run a family holds."""
+_R_STAR_AT_BOUND = math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
+"""An R* at least this is at its upper bound (the optimiser stops a hair below it)."""
 EXPONENT_BOUNDS = (1e-3, 2.5)
 """α, β beyond Epoch's start grid (0–2) by a margin; an exponent at the bound is reported."""
 DEFAULT_PRIOR_SIGMA = 0.25
@@ -104,8 +106,9 @@ class DataConstrainedFit:
         measure the runs' scatter around a value the prior chose, not how well the runs fix it."""
         if self.without_prior is None or self.prior_sigma is None or not self.identified:
             return False
-        alone, top = self.without_prior[0], math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
-        return alone >= top or abs(math.log(alone / self.law.r_star_d)) > self.prior_sigma
+        alone = self.without_prior[0]
+        far = abs(math.log(alone / self.law.r_star_d)) > self.prior_sigma
+        return alone >= _R_STAR_AT_BOUND or far
 
     @property
     def at_bound(self) -> tuple[str, ...]:
@@ -113,9 +116,8 @@ class DataConstrainedFit:
         (a finite R* would fit worse), so the value is a floor, not an estimate."""
         if not self.identified:
             return ()
-        top = math.exp(LOG_R_STAR_BOUNDS[1]) * (1 - 1e-6)
         pairs = (("r_star_d", self.law.r_star_d), ("r_star_n", self.law.r_star_n))
-        return tuple(name for name, value in pairs if value >= top)
+        return tuple(name for name, value in pairs if value >= _R_STAR_AT_BOUND)
 
     @property
     def epochs_worth_tenth(self) -> float:
