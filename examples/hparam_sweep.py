@@ -71,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stdlib_corpus import load_corpus  # noqa: E402
 from tiny_gpt import ByteWindows, GPTConfig  # noqa: E402
 from train_family import (  # noqa: E402
+    TAG_SHAPE,
     RandomWindows,
     ScheduledGPT,
     ensure_experiment,
@@ -94,7 +95,6 @@ from mlflow_scaling.tracking.published import (  # noqa: E402
 )
 
 FAMILY = "hparam-sweep"
-TAG_SHAPE = "demo.shape"
 SEQ_LEN = 64
 VALIDATION_WINDOWS = 256
 SIZES = ((1, 32), (2, 32), (2, 48))

@@ -36,7 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stdlib_corpus import load_corpus  # noqa: E402
 from tiny_gpt import ByteWindows, GPTConfig  # noqa: E402
-from train_family import ScheduledGPT, ensure_experiment, finished_shapes, lightning_quiet  # noqa: E402
+from train_family import (  # noqa: E402
+    TAG_SHAPE,
+    ScheduledGPT,
+    ensure_experiment,
+    finished_shapes,
+    lightning_quiet,
+)
 
 from lightning_callbacks import ScalingLawCallback  # noqa: E402
 from mlflow_scaling.jobs.analysis import RefitSettings  # noqa: E402
@@ -48,7 +54,6 @@ from mlflow_scaling.tracking.published import read_published_json  # noqa: E402
 from mlflow_scaling.tracking.schema import ARTIFACT_FIT_JSON  # noqa: E402
 
 FAMILY = "repeated-epochs"
-TAG_SHAPE = "demo.shape"
 SEQ_LEN = 64
 BATCH = 4
 """Sequences per optimizer step: 256 tokens, 128 steps per epoch of 2^15 tokens (pilot: with 8
