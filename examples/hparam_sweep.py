@@ -99,7 +99,7 @@ FAMILY = "hparam-sweep"
 SEQ_LEN = 64
 VALIDATION_WINDOWS = 2048
 """Validation windows of SEQ_LEN bytes (131k bytes of the 149k-byte validation split). A loss
-difference between two runs measured on 256 windows moves by 0.34–0.50 % of the loss from one
+difference between two runs measured on 256 windows moves by 0.34–0.51 % of the loss from one
 block of 256 windows to another, more than the 0.25 % band the check judges by; 2,048 windows
 bring that down by about √8."""
 SIZES = ((1, 32), (2, 32), (2, 48))
