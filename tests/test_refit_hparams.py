@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 from mlflow_scaling.rendering import render
-from mlflow_scaling.report.hparam_figures import hparams_figure
+from mlflow_scaling.report.hparam_figures import _spread, hparams_figure
 from mlflow_scaling.server.data import ClientSource, family_detail
 from mlflow_scaling.server.hparam_table import hparam_view
 from mlflow_scaling.server.pages import Links, render_family
@@ -319,3 +319,9 @@ def test_hostile_text_is_escaped_in_the_section_and_figure():
     assert "&gt; 0.0008 (bound: best run on the grid&#39;s largest value)" in html
     fig = hparams_figure({"family": text, "hparams": h})
     fig.savefig(io.BytesIO(), format="png")  # the $ must not break mathtext
+
+
+def test_heat_map_ticks_keep_grid_values_far_enough_apart_to_read() -> None:
+    """A cell's rates a factor √2 apart on a one-decade axis: every other one is labelled."""
+    grid = [4e-3 * 2 ** (k / 2) for k in range(-1, 5)]  # 2.83e-3 .. 1.6e-2
+    assert _spread(grid + [grid[3] * (1 + 1e-15)], (2e-3, 2e-2)) == [grid[0], grid[2], grid[4]]

@@ -26,6 +26,8 @@ from ..laws.hparam_laws import law_dict_value
 from .figures import DPI, _plain, write_png
 
 COLS = 4
+MAX_TICKS = 4
+"""Tick labels per heat-map axis at most (on the grid's own values)."""
 MAX_CELLS = 16
 PANEL = 3.2
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -114,6 +116,18 @@ def _law_panel(ax, h: dict, key: str) -> None:
         ax.legend(fontsize=7, loc="best")
 
 
+def _spread(values, view: tuple[float, float]) -> list[float]:
+    """The grid's values, thinned to ticks at least 1/MAX_TICKS of the axis' shown log-range
+    ``view`` apart (rates a factor √2 apart on a panel this small have overlapping labels)."""
+    values = sorted(values)
+    gap = abs(np.log10(view[1] / view[0])) / MAX_TICKS
+    kept = [values[0]]
+    for v in values[1:]:
+        if np.log10(v / kept[-1]) >= gap * (1 - 1e-9):
+            kept.append(v)
+    return kept
+
+
 def hparams_figure(doc: dict[str, Any]):
     """The figure of the document's ``hparams`` section, or None when it has no cells."""
     h = doc.get("hparams")
@@ -141,7 +155,7 @@ def hparams_figure(doc: dict[str, Any]):
         grids += [(ax.yaxis, cell.get("batch_grid"))] if two and cell.get("batch_grid") else []
         for axis, values in grids:  # ticks on the grid's values: a cell spans under a decade
             if values:
-                axis.set_major_locator(FixedLocator(values))
+                axis.set_major_locator(FixedLocator(_spread(values, axis.get_view_interval())))
                 axis.set_major_formatter(FormatStrFormatter("%.2g"))
                 axis.set_minor_locator(NullLocator())
     _law_panel(fig.add_subplot(grid[rows - 1, 0:2]), h, "lr")
