@@ -24,7 +24,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,8 +34,8 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import hparam_sweep as sweep  # noqa: E402
 from stdlib_corpus import load_corpus  # noqa: E402
-from tiny_gpt import ByteWindows, GPTConfig  # noqa: E402
-from train_family import RandomWindows, ScheduledGPT, lightning_quiet  # noqa: E402
+from tiny_gpt import ByteWindows  # noqa: E402
+from train_family import ScheduledGPT, lightning_quiet  # noqa: E402
 
 SIZE, TOKENS = (2, 48), 2**19
 SETTINGS = ((2, 0.0), (2, 0.5), (4, 0.0))
@@ -46,19 +45,13 @@ DRAWS = 2000
 
 
 def trained(batch: int, k: float, data: torch.Tensor) -> ScheduledGPT:
-    """One run of the sweep's largest cell at (batch, k), without MLflow (only the model)."""
+    """One run of the sweep's largest cell at (batch, k), as the sweep trains it, without
+    MLflow or validation (only the model)."""
     point = sweep.Point(SIZE, TOKENS, sweep.lr_centre(sweep.non_embedding(SIZE), batch) * 2**k,
                         batch)  # fmt: skip
-    L.seed_everything(point.seed, verbose=False)
-    config = GPTConfig(n_layer=SIZE[0], n_head=1, d_model=SIZE[1], seq_len=sweep.SEQ_LEN,
-                       lr=point.lr)  # fmt: skip
-    model = ScheduledGPT(config, total_steps=point.steps)
-    train = DataLoader(RandomWindows(data, point.steps * batch, seed=point.seed), batch_size=batch)
+    model, train = sweep.model_and_batches(point, data)
     with lightning_quiet(True):
-        L.Trainer(accelerator="cpu", devices=1, max_steps=point.steps, max_epochs=1, logger=False,
-                  enable_checkpointing=False, enable_progress_bar=False,
-                  enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-                  gradient_clip_val=1.0).fit(model, train)  # fmt: skip
+        sweep.sweep_trainer(point, logger=False, limit_val_batches=0).fit(model, train)
     print(f"  trained {point.key}", flush=True)
     return model
 

@@ -166,8 +166,8 @@ def plan(sizes=SIZES, tokens=TOKENS, lr_steps=LR_STEPS, batch_steps=BATCH_STEPS,
     return points
 
 
-def train_run(point: Point, data, validation, *, tracking_uri: str, experiment: str) -> None:
-    """One run of the grid, with the callback and the validation loss at its end."""
+def model_and_batches(point: Point, data: torch.Tensor) -> tuple[ScheduledGPT, DataLoader]:
+    """The run's model (its seed's initial weights) and its training batches."""
     L.seed_everything(point.seed, verbose=False)
     layers, width = point.size
     config = GPTConfig(n_layer=layers, n_head=max(1, width // 32), d_model=width,
@@ -175,16 +175,29 @@ def train_run(point: Point, data, validation, *, tracking_uri: str, experiment: 
     model = ScheduledGPT(config, total_steps=point.steps)
     train = DataLoader(RandomWindows(data, point.steps * point.batch, seed=point.seed),
                        batch_size=point.batch)  # fmt: skip
+    return model, train
+
+
+def sweep_trainer(point: Point, **settings) -> L.Trainer:
+    """The grid's Trainer for ``point`` (gradients clipped at norm 1, no checkpoints, quiet),
+    with ``settings`` (logger, callbacks, validation) added."""
+    return L.Trainer(
+        accelerator="cpu", devices=1, max_steps=point.steps, max_epochs=1,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, gradient_clip_val=1.0, **settings,
+    )  # fmt: skip
+
+
+def train_run(point: Point, data, validation, *, tracking_uri: str, experiment: str) -> None:
+    """One run of the grid, with the callback and the validation loss at its end."""
+    model, train = model_and_batches(point, data)
     logger = MLFlowLogger(experiment_name=experiment, tracking_uri=tracking_uri,
                           run_name=f"{FAMILY}-{point.key}",
                           tags={TAG_SHAPE: point.key})  # fmt: skip
     with lightning_quiet(True):
-        trainer = L.Trainer(
-            accelerator="cpu", devices=1, max_steps=point.steps, max_epochs=1, logger=logger,
+        trainer = sweep_trainer(
+            point, logger=logger, val_check_interval=point.steps, log_every_n_steps=50,
             callbacks=[ScalingLawCallback(family=FAMILY, log_every_n_steps=100)],
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            val_check_interval=point.steps, num_sanity_val_steps=0, log_every_n_steps=50,
-            gradient_clip_val=1.0,
         )  # fmt: skip
         trainer.fit(model, train, DataLoader(validation, batch_size=64))
 
